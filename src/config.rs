@@ -1,0 +1,689 @@
+//! Configuration, read once from the environment at start-up.
+//!
+//! Every variable is read as text and parsed here, so that a bad value stops
+//! the agent with one line naming the variable and what is wrong with it.
+//! Nothing else in the crate reads the environment.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+use url::Url;
+
+use crate::allowlist::AllowedDomains;
+use crate::jsident::JsIdentifier;
+
+/// A value that must never reach a log line, an error or a page.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(…)")
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Frequency {
+    Daily,
+    Weekly,
+    Monthly,
+}
+
+impl Frequency {
+    pub fn period(self) -> chrono::Duration {
+        match self {
+            Frequency::Daily => chrono::Duration::days(1),
+            Frequency::Weekly => chrono::Duration::days(7),
+            Frequency::Monthly => chrono::Duration::days(30),
+        }
+    }
+}
+
+/// When the refresher renews a token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefreshMode {
+    /// Every period, counted from the last successful refresh.
+    Cron(Frequency),
+    /// Shortly before the token expires.
+    Scheduled,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Sqlite(PathBuf),
+    Postgres(Secret),
+}
+
+impl DatabaseUrl {
+    pub fn describe(&self) -> String {
+        match self {
+            DatabaseUrl::Sqlite(path) => format!("SQLite at {}", path.display()),
+            DatabaseUrl::Postgres(_) => "PostgreSQL".to_string(),
+        }
+    }
+}
+
+/// Where upstream calls go; the real hosts unless overridden for tests or the demo.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UpstreamUrls {
+    pub instagram_graph: String,
+    pub instagram_oauth: String,
+    pub instagram_authorize: String,
+    pub facebook_graph: String,
+    pub facebook_dialog: String,
+}
+
+impl Default for UpstreamUrls {
+    fn default() -> Self {
+        UpstreamUrls {
+            instagram_graph: "https://graph.instagram.com".into(),
+            instagram_oauth: "https://api.instagram.com".into(),
+            instagram_authorize: "https://www.instagram.com/oauth/authorize".into(),
+            facebook_graph: "https://graph.facebook.com".into(),
+            facebook_dialog: "https://www.facebook.com/v25.0/dialog/oauth".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct AppCredentials {
+    pub id: String,
+    pub secret: Secret,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub port: u16,
+    pub database: DatabaseUrl,
+    pub memcache_servers: Vec<String>,
+    pub memcache_username: Option<String>,
+    pub memcache_password: Option<Secret>,
+    pub starting_token: Option<Secret>,
+    /// `None` while ALLOWED_DOMAINS is unset: no token is served until it is.
+    pub allowed_domains: Option<AllowedDomains>,
+    pub refresh_mode: RefreshMode,
+    pub js_constant_name: JsIdentifier,
+    pub hide_help_pages: bool,
+    pub app_url: Url,
+    pub admin_password: Option<Secret>,
+    pub webhook_secret: Option<Secret>,
+    pub instagram_app: Option<AppCredentials>,
+    pub facebook_app: Option<AppCredentials>,
+    pub token_encryption_key: Option<Secret>,
+    pub feed_cache_ttl: Duration,
+    pub feed_stale_ttl: Duration,
+    pub notify_email: Option<String>,
+    pub smtp_url: Option<Secret>,
+    pub notify_webhook_url: Option<Url>,
+    pub allow_empty_referer: bool,
+    pub upstream: UpstreamUrls,
+    /// Upper bound on one upstream call; UPSTREAM_TIMEOUT_MS, mainly for tests.
+    pub upstream_timeout: Duration,
+    /// How often the refresher looks for due work; REFRESH_CHECK_SECONDS.
+    pub refresh_check_interval: Duration,
+    /// The least time between two refresh runs that requests set off.
+    pub refresh_wake_gap: Duration,
+}
+
+/// One bad variable: its name and what is wrong, never its secret value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{var} {problem}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub problem: String,
+}
+
+fn bad(var: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        var,
+        problem: problem.into(),
+    }
+}
+
+/// The environment as text. Empty values count as unset, as Heroku's
+/// dashboard leaves them.
+#[derive(Deserialize, Default)]
+struct RawEnv {
+    port: Option<String>,
+    database_url: Option<String>,
+    memcachier_servers: Option<String>,
+    memcachier_username: Option<String>,
+    memcachier_password: Option<String>,
+    memcache_servers: Option<String>,
+    starting_token: Option<String>,
+    allowed_domains: Option<String>,
+    refresh_mode: Option<String>,
+    refresh_frequency: Option<String>,
+    js_constant_name: Option<String>,
+    hide_help_pages: Option<String>,
+    app_url: Option<String>,
+    app_name: Option<String>,
+    admin_password: Option<String>,
+    webhook_secret: Option<String>,
+    instagram_app_id: Option<String>,
+    instagram_app_secret: Option<String>,
+    facebook_app_id: Option<String>,
+    facebook_app_secret: Option<String>,
+    token_encryption_key: Option<String>,
+    feed_cache_ttl: Option<String>,
+    feed_stale_ttl: Option<String>,
+    notify_email: Option<String>,
+    smtp_url: Option<String>,
+    notify_webhook_url: Option<String>,
+    allow_empty_referer: Option<String>,
+    instagram_graph_url: Option<String>,
+    instagram_oauth_url: Option<String>,
+    instagram_authorize_url: Option<String>,
+    facebook_graph_url: Option<String>,
+    facebook_dialog_url: Option<String>,
+    upstream_timeout_ms: Option<String>,
+    refresh_check_seconds: Option<String>,
+}
+
+fn present(value: Option<String>) -> Option<String> {
+    value
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_vars(std::env::vars())
+    }
+
+    /// Reads the given variables, as if they were the environment.
+    pub fn from_vars(
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let vars: HashMap<String, String> = vars.into_iter().collect();
+        let raw: RawEnv = envy::from_iter(vars).map_err(|e| bad("environment", e.to_string()))?;
+        Config::parse(raw)
+    }
+
+    fn parse(raw: RawEnv) -> Result<Config, ConfigError> {
+        let port = match present(raw.port) {
+            None => 3000,
+            Some(p) => p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| {
+                bad(
+                    "PORT",
+                    format!("must be a port number from 1 to 65535, got {p:?}"),
+                )
+            })?,
+        };
+        let database = parse_database_url(present(raw.database_url))?;
+
+        let (memcache_servers, memcache_var) = match (
+            present(raw.memcachier_servers),
+            present(raw.memcache_servers),
+        ) {
+            (Some(s), _) => (s, "MEMCACHIER_SERVERS"),
+            (None, Some(s)) => (s, "MEMCACHE_SERVERS"),
+            (None, None) => (String::new(), "MEMCACHE_SERVERS"),
+        };
+        let memcache_servers = parse_servers(memcache_var, &memcache_servers)?;
+
+        let allowed_domains = present(raw.allowed_domains)
+            .map(|raw| {
+                AllowedDomains::parse(&raw).map_err(|e| bad("ALLOWED_DOMAINS", e.to_string()))
+            })
+            .transpose()?;
+
+        let refresh_mode =
+            parse_refresh_mode(present(raw.refresh_mode), present(raw.refresh_frequency))?;
+
+        let js_constant_name = match present(raw.js_constant_name) {
+            None => JsIdentifier::parse("InstagramToken").expect("the default is an identifier"),
+            Some(name) => {
+                JsIdentifier::parse(&name).map_err(|e| bad("JS_CONSTANT_NAME", e.to_string()))?
+            }
+        };
+
+        let app_url = match (present(raw.app_url), present(raw.app_name)) {
+            (Some(u), _) => parse_http_url("APP_URL", &u)?,
+            (None, Some(name)) => {
+                if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+                    return Err(bad(
+                        "APP_NAME",
+                        format!("must be a Heroku app name (letters, digits, -), got {name:?}"),
+                    ));
+                }
+                parse_http_url("APP_NAME", &format!("https://{name}.herokuapp.com"))?
+            }
+            (None, None) => parse_http_url("APP_URL", &format!("http://localhost:{port}"))?,
+        };
+
+        let instagram_app = pair(
+            ("INSTAGRAM_APP_ID", present(raw.instagram_app_id)),
+            ("INSTAGRAM_APP_SECRET", present(raw.instagram_app_secret)),
+        )?;
+        let facebook_app = pair(
+            ("FACEBOOK_APP_ID", present(raw.facebook_app_id)),
+            ("FACEBOOK_APP_SECRET", present(raw.facebook_app_secret)),
+        )?;
+
+        let notify_email = present(raw.notify_email);
+        let smtp_url = present(raw.smtp_url);
+        if let Some(email) = &notify_email {
+            if !email.contains('@') {
+                return Err(bad(
+                    "NOTIFY_EMAIL",
+                    format!("must be an e-mail address, got {email:?}"),
+                ));
+            }
+            if smtp_url.is_none() {
+                return Err(bad(
+                    "SMTP_URL",
+                    "must be set when NOTIFY_EMAIL is (e.g. smtps://user:pass@smtp.example.com)",
+                ));
+            }
+        }
+        if let Some(smtp) = &smtp_url {
+            let scheme_ok = Url::parse(smtp)
+                .map(|u| matches!(u.scheme(), "smtp" | "smtps"))
+                .unwrap_or(false);
+            if !scheme_ok {
+                return Err(bad(
+                    "SMTP_URL",
+                    "must look like smtps://user:pass@host:465 or smtp://host:587",
+                ));
+            }
+        }
+
+        let upstream = UpstreamUrls {
+            instagram_graph: upstream_url(
+                "INSTAGRAM_GRAPH_URL",
+                raw.instagram_graph_url,
+                UpstreamUrls::default().instagram_graph,
+            )?,
+            instagram_oauth: upstream_url(
+                "INSTAGRAM_OAUTH_URL",
+                raw.instagram_oauth_url,
+                UpstreamUrls::default().instagram_oauth,
+            )?,
+            instagram_authorize: upstream_url(
+                "INSTAGRAM_AUTHORIZE_URL",
+                raw.instagram_authorize_url,
+                UpstreamUrls::default().instagram_authorize,
+            )?,
+            facebook_graph: upstream_url(
+                "FACEBOOK_GRAPH_URL",
+                raw.facebook_graph_url,
+                UpstreamUrls::default().facebook_graph,
+            )?,
+            facebook_dialog: upstream_url(
+                "FACEBOOK_DIALOG_URL",
+                raw.facebook_dialog_url,
+                UpstreamUrls::default().facebook_dialog,
+            )?,
+        };
+
+        Ok(Config {
+            port,
+            database,
+            memcache_servers,
+            memcache_username: present(raw.memcachier_username),
+            memcache_password: present(raw.memcachier_password).map(Secret),
+            starting_token: present(raw.starting_token).map(Secret),
+            allowed_domains,
+            refresh_mode,
+            js_constant_name,
+            hide_help_pages: parse_bool("HIDE_HELP_PAGES", raw.hide_help_pages)?,
+            app_url,
+            admin_password: present(raw.admin_password).map(Secret),
+            webhook_secret: present(raw.webhook_secret).map(Secret),
+            instagram_app,
+            facebook_app,
+            token_encryption_key: present(raw.token_encryption_key).map(Secret),
+            feed_cache_ttl: parse_seconds("FEED_CACHE_TTL", raw.feed_cache_ttl, 300)?,
+            feed_stale_ttl: parse_seconds("FEED_STALE_TTL", raw.feed_stale_ttl, 86_400)?,
+            notify_email,
+            smtp_url: smtp_url.map(Secret),
+            notify_webhook_url: present(raw.notify_webhook_url)
+                .map(|u| parse_http_url("NOTIFY_WEBHOOK_URL", &u))
+                .transpose()?,
+            allow_empty_referer: parse_bool("ALLOW_EMPTY_REFERER", raw.allow_empty_referer)?,
+            upstream,
+            upstream_timeout: Duration::from_millis(parse_number(
+                "UPSTREAM_TIMEOUT_MS",
+                raw.upstream_timeout_ms,
+                15_000,
+            )?),
+            refresh_check_interval: Duration::from_secs(parse_number(
+                "REFRESH_CHECK_SECONDS",
+                raw.refresh_check_seconds,
+                300,
+            )?),
+            refresh_wake_gap: Duration::from_secs(10),
+        })
+    }
+
+    /// `token-agent/VERSION (+APP_URL)`, sent with every upstream call.
+    pub fn user_agent(&self) -> String {
+        format!(
+            "token-agent/{} (+{})",
+            env!("CARGO_PKG_VERSION"),
+            self.app_url.as_str().trim_end_matches('/')
+        )
+    }
+}
+
+fn parse_database_url(raw: Option<String>) -> Result<DatabaseUrl, ConfigError> {
+    let Some(url) = raw else {
+        return Ok(DatabaseUrl::Sqlite(PathBuf::from("data/token-agent.db")));
+    };
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Url::parse(&url).map_err(|e| {
+            bad(
+                "DATABASE_URL",
+                format!("is not a valid postgres:// URL ({e})"),
+            )
+        })?;
+        return Ok(DatabaseUrl::Postgres(Secret(url)));
+    }
+    if let Some(rest) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
+        let path = rest.split('?').next().unwrap_or_default();
+        if path.is_empty() || path == ":memory:" {
+            return Err(bad(
+                "DATABASE_URL",
+                "must name a SQLite file (sqlite://data/token-agent.db); an in-memory database would lose the token on restart",
+            ));
+        }
+        return Ok(DatabaseUrl::Sqlite(PathBuf::from(path)));
+    }
+    let scheme = url.split(':').next().unwrap_or_default();
+    Err(bad(
+        "DATABASE_URL",
+        format!("must start with postgres:// or sqlite://, got a {scheme:?} URL"),
+    ))
+}
+
+fn parse_servers(var: &'static str, raw: &str) -> Result<Vec<String>, ConfigError> {
+    raw.split([',', ' '])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|server| {
+            let (host, port) = server
+                .rsplit_once(':')
+                .ok_or_else(|| bad(var, format!("entries must be host:port, got {server:?}")))?;
+            if host.is_empty() || port.parse::<u16>().is_err() {
+                return Err(bad(
+                    var,
+                    format!("entries must be host:port, got {server:?}"),
+                ));
+            }
+            Ok(server.to_string())
+        })
+        .collect()
+}
+
+fn parse_refresh_mode(
+    mode: Option<String>,
+    frequency: Option<String>,
+) -> Result<RefreshMode, ConfigError> {
+    let frequency = match frequency.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("weekly") => Frequency::Weekly,
+        Some("daily") => Frequency::Daily,
+        Some("monthly") => Frequency::Monthly,
+        Some(_) => {
+            return Err(bad(
+                "REFRESH_FREQUENCY",
+                format!(
+                    "must be daily, weekly or monthly, got {:?}",
+                    frequency.unwrap_or_default()
+                ),
+            ));
+        }
+    };
+    match mode.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("cron") => Ok(RefreshMode::Cron(frequency)),
+        Some("scheduled") => Ok(RefreshMode::Scheduled),
+        Some(_) => Err(bad(
+            "REFRESH_MODE",
+            format!(
+                "must be cron or scheduled, got {:?}",
+                mode.unwrap_or_default()
+            ),
+        )),
+    }
+}
+
+fn parse_bool(var: &'static str, raw: Option<String>) -> Result<bool, ConfigError> {
+    match present(raw).map(|v| v.to_ascii_lowercase()).as_deref() {
+        None | Some("false" | "0" | "no" | "off") => Ok(false),
+        Some("true" | "1" | "yes" | "on") => Ok(true),
+        Some(other) => Err(bad(var, format!("must be true or false, got {other:?}"))),
+    }
+}
+
+fn parse_number(var: &'static str, raw: Option<String>, default: u64) -> Result<u64, ConfigError> {
+    match present(raw) {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<u64>()
+            .map_err(|_| bad(var, format!("must be a whole number, got {v:?}"))),
+    }
+}
+
+fn parse_seconds(
+    var: &'static str,
+    raw: Option<String>,
+    default: u64,
+) -> Result<Duration, ConfigError> {
+    parse_number(var, raw, default).map(Duration::from_secs)
+}
+
+fn parse_http_url(var: &'static str, raw: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(raw).map_err(|e| bad(var, format!("must be an http(s) URL ({e})")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(bad(var, format!("must be an http(s) URL, got {raw:?}")));
+    }
+    Ok(url)
+}
+
+fn upstream_url(
+    var: &'static str,
+    raw: Option<String>,
+    default: String,
+) -> Result<String, ConfigError> {
+    match present(raw) {
+        None => Ok(default),
+        Some(u) => {
+            parse_http_url(var, &u)?;
+            Ok(u.trim_end_matches('/').to_string())
+        }
+    }
+}
+
+fn pair(
+    id: (&'static str, Option<String>),
+    secret: (&'static str, Option<String>),
+) -> Result<Option<AppCredentials>, ConfigError> {
+    match (id.1, secret.1) {
+        (None, None) => Ok(None),
+        (Some(app_id), Some(app_secret)) => Ok(Some(AppCredentials {
+            id: app_id,
+            secret: Secret(app_secret),
+        })),
+        (Some(_), None) => Err(bad(secret.0, format!("must be set together with {}", id.0))),
+        (None, Some(_)) => Err(bad(id.0, format!("must be set together with {}", secret.0))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::from_vars(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+    }
+
+    fn error(vars: &[(&str, &str)]) -> String {
+        config(vars).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn an_empty_environment_gives_the_documented_defaults() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.port, 3000);
+        assert_eq!(
+            c.database,
+            DatabaseUrl::Sqlite(PathBuf::from("data/token-agent.db"))
+        );
+        assert_eq!(c.refresh_mode, RefreshMode::Cron(Frequency::Weekly));
+        assert_eq!(c.js_constant_name.as_str(), "InstagramToken");
+        assert!(c.allowed_domains.is_none());
+        assert!(!c.hide_help_pages);
+        assert!(!c.allow_empty_referer);
+        assert_eq!(c.feed_cache_ttl, Duration::from_secs(300));
+        assert_eq!(c.feed_stale_ttl, Duration::from_secs(86_400));
+        assert_eq!(c.app_url.as_str(), "http://localhost:3000/");
+        assert_eq!(c.upstream, UpstreamUrls::default());
+        assert!(c.memcache_servers.is_empty());
+    }
+
+    #[test]
+    fn a_bad_refresh_frequency_names_the_variable_and_the_value() {
+        assert_eq!(
+            error(&[("REFRESH_FREQUENCY", "hourly")]),
+            r#"REFRESH_FREQUENCY must be daily, weekly or monthly, got "hourly""#
+        );
+    }
+
+    #[test]
+    fn refresh_mode_and_frequency_combine() {
+        let c = config(&[("REFRESH_MODE", "cron"), ("REFRESH_FREQUENCY", "Daily")]).unwrap();
+        assert_eq!(c.refresh_mode, RefreshMode::Cron(Frequency::Daily));
+        let c = config(&[("REFRESH_MODE", "scheduled")]).unwrap();
+        assert_eq!(c.refresh_mode, RefreshMode::Scheduled);
+        assert!(error(&[("REFRESH_MODE", "sometimes")]).starts_with("REFRESH_MODE "));
+    }
+
+    #[test]
+    fn bad_numbers_and_booleans_name_their_variable() {
+        assert!(error(&[("PORT", "http")]).starts_with("PORT "));
+        assert!(error(&[("PORT", "0")]).starts_with("PORT "));
+        assert!(error(&[("FEED_CACHE_TTL", "-1")]).starts_with("FEED_CACHE_TTL "));
+        assert!(error(&[("HIDE_HELP_PAGES", "maybe")]).starts_with("HIDE_HELP_PAGES "));
+        assert!(error(&[("ALLOW_EMPTY_REFERER", "2")]).starts_with("ALLOW_EMPTY_REFERER "));
+    }
+
+    #[test]
+    fn empty_values_count_as_unset() {
+        let c = config(&[
+            ("PORT", ""),
+            ("ALLOWED_DOMAINS", "  "),
+            ("STARTING_TOKEN", ""),
+        ])
+        .unwrap();
+        assert_eq!(c.port, 3000);
+        assert!(c.allowed_domains.is_none());
+        assert!(c.starting_token.is_none());
+    }
+
+    #[test]
+    fn the_database_is_chosen_by_url_scheme() {
+        let c = config(&[("DATABASE_URL", "postgres://u:p@db.example.com/app")]).unwrap();
+        assert!(matches!(c.database, DatabaseUrl::Postgres(_)));
+        let c = config(&[("DATABASE_URL", "sqlite://tmp/x.db")]).unwrap();
+        assert_eq!(c.database, DatabaseUrl::Sqlite(PathBuf::from("tmp/x.db")));
+        let e = error(&[("DATABASE_URL", "mysql://root:hunter2@db/app")]);
+        assert!(e.starts_with("DATABASE_URL "), "{e}");
+        assert!(!e.contains("hunter2"), "the password leaked: {e}");
+        assert!(error(&[("DATABASE_URL", "sqlite::memory:")]).starts_with("DATABASE_URL "));
+    }
+
+    #[test]
+    fn a_bare_star_in_allowed_domains_stops_start_up() {
+        assert!(error(&[("ALLOWED_DOMAINS", "*")]).starts_with("ALLOWED_DOMAINS "));
+        let c = config(&[("ALLOWED_DOMAINS", "example.com, www.example.com")]).unwrap();
+        assert!(c.allowed_domains.is_some());
+    }
+
+    #[test]
+    fn a_bad_js_constant_name_is_refused_without_echoing_it() {
+        let e = error(&[("JS_CONSTANT_NAME", "</script><script>alert(1)")]);
+        assert!(e.starts_with("JS_CONSTANT_NAME "));
+        assert!(!e.contains("alert"));
+    }
+
+    #[test]
+    fn app_url_comes_from_app_name_on_heroku() {
+        let c = config(&[("APP_NAME", "my-tokens")]).unwrap();
+        assert_eq!(c.app_url.as_str(), "https://my-tokens.herokuapp.com/");
+        assert_eq!(
+            c.user_agent(),
+            format!(
+                "token-agent/{} (+https://my-tokens.herokuapp.com)",
+                env!("CARGO_PKG_VERSION")
+            )
+        );
+        assert!(error(&[("APP_URL", "not a url")]).starts_with("APP_URL "));
+    }
+
+    #[test]
+    fn app_credentials_come_in_pairs() {
+        assert_eq!(
+            error(&[("INSTAGRAM_APP_ID", "123")]),
+            "INSTAGRAM_APP_SECRET must be set together with INSTAGRAM_APP_ID"
+        );
+        let c = config(&[("FACEBOOK_APP_ID", "1"), ("FACEBOOK_APP_SECRET", "s3cret")]).unwrap();
+        assert!(
+            !format!("{c:?}").contains("s3cret"),
+            "a secret reached Debug output"
+        );
+    }
+
+    #[test]
+    fn memcachier_servers_win_over_memcache_servers() {
+        let c = config(&[
+            (
+                "MEMCACHIER_SERVERS",
+                "mc1.example.com:11211,mc2.example.com:11211",
+            ),
+            ("MEMCACHE_SERVERS", "localhost:11211"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.memcache_servers,
+            vec!["mc1.example.com:11211", "mc2.example.com:11211"]
+        );
+        assert!(error(&[("MEMCACHE_SERVERS", "localhost")]).starts_with("MEMCACHE_SERVERS "));
+    }
+
+    #[test]
+    fn notify_email_needs_an_smtp_url() {
+        assert!(error(&[("NOTIFY_EMAIL", "me@example.com")]).starts_with("SMTP_URL "));
+        assert!(error(&[("NOTIFY_EMAIL", "nobody")]).starts_with("NOTIFY_EMAIL "));
+    }
+
+    #[test]
+    fn upstream_urls_can_be_pointed_at_a_fake() {
+        let c = config(&[(
+            "INSTAGRAM_GRAPH_URL",
+            "http://127.0.0.1:9/graph.instagram.com/",
+        )])
+        .unwrap();
+        assert_eq!(
+            c.upstream.instagram_graph,
+            "http://127.0.0.1:9/graph.instagram.com"
+        );
+        assert!(error(&[("FACEBOOK_GRAPH_URL", "ftp://x")]).starts_with("FACEBOOK_GRAPH_URL "));
+    }
+}

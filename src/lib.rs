@@ -1,0 +1,7 @@
+//! token-agent keeps Instagram access tokens alive and serves them, or the
+//! feed they unlock, to the owner's own websites.
+
+pub mod allowlist;
+pub mod clock;
+pub mod config;
+pub mod jsident;

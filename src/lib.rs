@@ -5,3 +5,4 @@ pub mod allowlist;
 pub mod clock;
 pub mod config;
 pub mod jsident;
+pub mod store;

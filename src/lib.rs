@@ -6,3 +6,4 @@ pub mod clock;
 pub mod config;
 pub mod jsident;
 pub mod store;
+pub mod upstream;

@@ -1,0 +1,349 @@
+//! The Graph API client: the only code that talks to Meta.
+//!
+//! * `instagram.rs` — Instagram Login: code exchange, long-lived exchange,
+//!   refresh, `/me` (api.instagram.com and graph.instagram.com).
+//! * `facebook.rs` — Facebook Login token exchanges (graph.facebook.com).
+//! * `error.rs` — [`UpstreamError`] and the rules that classify Meta's answers.
+//! * `grants.rs` — the success bodies, parsed strictly.
+//! * `usage.rs` — the rate-limit usage headers.
+//!
+//! SECURITY: tokens and secrets travel in query strings, as Meta documents.
+//! So no URL with a query is ever logged or put into an error, reqwest
+//! errors are stripped of their URL, and every error message is scrubbed.
+
+mod error;
+mod facebook;
+mod grants;
+mod instagram;
+mod usage;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use url::Url;
+
+pub use error::{ErrorKind, UpstreamError, classify_debug_token};
+pub use grants::{CodeGrant, InstagramProfile, TokenGrant};
+pub use usage::Usage;
+
+pub const DEFAULT_INSTAGRAM_GRAPH_URL: &str = "https://graph.instagram.com";
+pub const DEFAULT_INSTAGRAM_OAUTH_URL: &str = "https://api.instagram.com";
+pub const DEFAULT_FACEBOOK_GRAPH_URL: &str = "https://graph.facebook.com";
+pub const DEFAULT_GRAPH_VERSION: &str = "v25.0";
+pub const DEFAULT_MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+#[derive(Clone, Debug)]
+pub struct UpstreamConfig {
+    /// Default <https://graph.instagram.com>; a trailing slash is tolerated.
+    pub instagram_graph_url: String,
+    /// Default <https://api.instagram.com>.
+    pub instagram_oauth_url: String,
+    /// Default <https://graph.facebook.com>.
+    pub facebook_graph_url: String,
+    /// Used on graph.facebook.com and for media reads; the token endpoints
+    /// of graph.instagram.com are unversioned.
+    pub graph_version: String,
+    /// `token-agent/VERSION (+APP_URL)`, built by the caller.
+    pub user_agent: String,
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    /// A larger answer is an error; bodies are never buffered past it.
+    pub max_body_bytes: usize,
+}
+
+impl Default for UpstreamConfig {
+    fn default() -> Self {
+        UpstreamConfig {
+            instagram_graph_url: DEFAULT_INSTAGRAM_GRAPH_URL.to_owned(),
+            instagram_oauth_url: DEFAULT_INSTAGRAM_OAUTH_URL.to_owned(),
+            facebook_graph_url: DEFAULT_FACEBOOK_GRAPH_URL.to_owned(),
+            graph_version: DEFAULT_GRAPH_VERSION.to_owned(),
+            user_agent: concat!("token-agent/", env!("CARGO_PKG_VERSION")).to_owned(),
+            timeout: Duration::from_secs(15),
+            connect_timeout: Duration::from_secs(5),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        }
+    }
+}
+
+/// One HTTP client, built once; clones share it and the observed [`Usage`].
+#[derive(Clone)]
+pub struct Upstream {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    instagram_graph: Url,
+    instagram_oauth: Url,
+    facebook_graph: Url,
+    version: String,
+    max_body_bytes: usize,
+    usage: Mutex<Usage>,
+}
+
+impl fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Upstream")
+            .field("instagram_graph", &self.inner.instagram_graph.as_str())
+            .field("instagram_oauth", &self.inner.instagram_oauth.as_str())
+            .field("facebook_graph", &self.inner.facebook_graph.as_str())
+            .field("version", &self.inner.version)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A usable success: its status, usage headers and JSON body.
+struct Reply {
+    status: u16,
+    usage: Usage,
+    body: Value,
+}
+
+impl Upstream {
+    /// Validates the base URLs and version and builds the HTTP client.
+    /// Configuration problems come back as `ErrorKind::Rejected`.
+    pub fn new(cfg: UpstreamConfig) -> Result<Upstream, UpstreamError> {
+        let http = reqwest::Client::builder()
+            .user_agent(cfg.user_agent.as_str())
+            .timeout(cfg.timeout)
+            .connect_timeout(cfg.connect_timeout)
+            // Meta's API does not redirect; following one could carry the
+            // token in the query to another host.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| {
+                let e = e.without_url();
+                UpstreamError::rejected(&format!("could not build the HTTP client: {}", chain(&e)))
+            })?;
+        Ok(Upstream {
+            inner: Arc::new(Inner {
+                http,
+                instagram_graph: base_url("instagram_graph_url", &cfg.instagram_graph_url)?,
+                instagram_oauth: base_url("instagram_oauth_url", &cfg.instagram_oauth_url)?,
+                facebook_graph: base_url("facebook_graph_url", &cfg.facebook_graph_url)?,
+                version: graph_version(&cfg.graph_version)?,
+                max_body_bytes: cfg.max_body_bytes,
+                usage: Mutex::new(Usage::default()),
+            }),
+        })
+    }
+
+    /// The usage reported by the most recent answer that carried usage
+    /// headers, shared across clones.
+    pub fn usage(&self) -> Usage {
+        *self
+            .inner
+            .usage
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// `{instagram_graph_url}/{version}/{path}`, for media reads.
+    pub fn instagram_graph_url(&self, path: &str) -> String {
+        self.versioned(&self.inner.instagram_graph, path)
+    }
+
+    /// `{facebook_graph_url}/{version}/{path}`.
+    pub fn facebook_graph_url(&self, path: &str) -> String {
+        self.versioned(&self.inner.facebook_graph, path)
+    }
+
+    /// A GET for the feed code: adds `access_token` (replacing one already
+    /// in the URL, as in a paging `next` link) and returns the JSON body and
+    /// the usage reported with it. Only URLs on a configured upstream origin
+    /// are accepted, so a token is never sent anywhere else.
+    pub async fn get_json(&self, url: &str, token: &str) -> Result<(Value, Usage), UpstreamError> {
+        require("access token", token)?;
+        let mut url = Url::parse(url)
+            .map_err(|_| UpstreamError::rejected("get_json needs an absolute URL"))?;
+        let origin = url.origin();
+        let known = [
+            &self.inner.instagram_graph,
+            &self.inner.instagram_oauth,
+            &self.inner.facebook_graph,
+        ];
+        if !known.iter().any(|base| base.origin() == origin) {
+            return Err(UpstreamError::rejected(
+                "refusing to send a token to a host that is not a configured upstream",
+            ));
+        }
+        let kept: Vec<(String, String)> = url
+            .query_pairs()
+            .filter(|(key, _)| key != "access_token")
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        url.query_pairs_mut()
+            .clear()
+            .extend_pairs(kept)
+            .append_pair("access_token", token);
+        let endpoint = url.path().to_owned();
+        let reply = self
+            .send(&endpoint, self.inner.http.get(url), &[token])
+            .await?;
+        Ok((reply.body, reply.usage))
+    }
+
+    fn versioned(&self, base: &Url, path: &str) -> String {
+        format!(
+            "{}/{}/{}",
+            base.as_str().trim_end_matches('/'),
+            self.inner.version,
+            path.trim_start_matches('/')
+        )
+    }
+
+    /// `{base}/{path}`, unversioned.
+    fn endpoint(base: &Url, path: &str) -> String {
+        format!("{}/{}", base.as_str().trim_end_matches('/'), path)
+    }
+
+    /// Sends a request and returns a usable success, or the classified
+    /// error. `secrets` are scrubbed from every error message.
+    async fn send(
+        &self,
+        endpoint: &str,
+        request: reqwest::RequestBuilder,
+        secrets: &[&str],
+    ) -> Result<Reply, UpstreamError> {
+        let started = Instant::now();
+        let response = request
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| transport_error(e, secrets))?;
+        let status = response.status().as_u16();
+        let usage = Usage::from_headers(response.headers());
+        if usage.is_reported() {
+            *self
+                .inner
+                .usage
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner()) = usage;
+        }
+        let body = read_capped(response, self.inner.max_body_bytes).await;
+        tracing::debug!(
+            endpoint,
+            status,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            usage_percent = usage.max_percent,
+            "upstream answered"
+        );
+        let body = match body {
+            Ok(body) => body,
+            Err(BodyError::TooLarge) => {
+                let message = format!(
+                    "sent a body larger than {} bytes",
+                    self.inner.max_body_bytes
+                );
+                return Err(error::without_envelope(status, usage, &message));
+            }
+            Err(BodyError::Read(e)) => return Err(transport_error(e, secrets).with_status(status)),
+        };
+        let value = error::interpret(status, usage, &body, secrets)?;
+        Ok(Reply {
+            status,
+            usage,
+            body: value,
+        })
+    }
+}
+
+enum BodyError {
+    TooLarge,
+    Read(reqwest::Error),
+}
+
+/// Reads the body chunk by chunk, stopping as soon as it passes `cap`.
+async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Vec<u8>, BodyError> {
+    if response
+        .content_length()
+        .is_some_and(|len| len > cap as u64)
+    {
+        return Err(BodyError::TooLarge);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(BodyError::Read)? {
+        if body.len() + chunk.len() > cap {
+            return Err(BodyError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// A failure before or while receiving the answer. The URL (with its
+/// query of tokens) is dropped before anything is formatted.
+fn transport_error(error: reqwest::Error, secrets: &[&str]) -> UpstreamError {
+    let error = error.without_url();
+    let (kind, what) = if error.is_builder() {
+        (ErrorKind::Rejected, "could not build the request")
+    } else if error.is_timeout() {
+        (ErrorKind::Transient, "timed out")
+    } else if error.is_connect() {
+        (ErrorKind::Transient, "could not connect")
+    } else if error.is_body() || error.is_decode() {
+        (
+            ErrorKind::Transient,
+            "connection failed while reading the answer",
+        )
+    } else {
+        (ErrorKind::Transient, "request failed")
+    };
+    UpstreamError::new(kind, &format!("{what} ({})", chain(&error)), secrets)
+}
+
+/// "outer: cause: root cause", for diagnosing TLS and DNS failures.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+fn base_url(name: &str, value: &str) -> Result<Url, UpstreamError> {
+    let trimmed = value.trim().trim_end_matches('/');
+    let url = Url::parse(trimmed)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
+        .filter(|u| u.query().is_none() && u.fragment().is_none())
+        .ok_or_else(|| {
+            UpstreamError::rejected(&format!("{name} must be an http(s) URL without a query"))
+        })?;
+    Ok(url)
+}
+
+/// Accepts `v25.0`, `25.0` or `/v25.0/`.
+fn graph_version(value: &str) -> Result<String, UpstreamError> {
+    let trimmed = value.trim().trim_matches('/');
+    let number = trimmed.strip_prefix('v').unwrap_or(trimmed);
+    let valid = !number.is_empty()
+        && number
+            .split('.')
+            .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()));
+    if valid {
+        Ok(format!("v{number}"))
+    } else {
+        Err(UpstreamError::rejected(
+            "graph_version must look like v25.0",
+        ))
+    }
+}
+
+/// Refuses to call Meta with an empty token, secret or code.
+fn require(what: &str, value: &str) -> Result<(), UpstreamError> {
+    if value.trim().is_empty() {
+        Err(UpstreamError::rejected(&format!("no {what} given")))
+    } else {
+        Ok(())
+    }
+}

@@ -4,6 +4,7 @@
 pub mod allowlist;
 pub mod clock;
 pub mod config;
+pub mod fake;
 pub mod jsident;
 pub mod store;
 pub mod upstream;

@@ -1,0 +1,108 @@
+//! The warp side: one catch-all filter hands every request to `dispatch`,
+//! which picks the emulated host from the first path segment.
+
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use bytes::Bytes;
+use serde_json::json;
+use warp::Filter;
+use warp::http::{HeaderMap, Method, Response};
+use warp::path::FullPath;
+
+use super::cdn;
+use super::error::ApiError;
+use super::facebook;
+use super::faults::{self, Effect};
+use super::instagram;
+use super::model::State;
+use super::oauth;
+use super::reply::Reply;
+use super::request::{Host, Request};
+
+/// State shared by the server task and the `FakeGraph` handle.
+pub(crate) struct Shared {
+    state: Mutex<State>,
+    pub base_url: String,
+}
+
+impl Shared {
+    pub(crate) fn new(state: State, base_url: String) -> Self {
+        Shared {
+            state: Mutex::new(state),
+            base_url,
+        }
+    }
+
+    /// A panicking test thread must not wedge the fake for the others.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+pub(crate) fn routes(
+    shared: Arc<Shared>,
+) -> impl Filter<Extract = (impl warp::Reply,), Error = Infallible> + Clone {
+    let query = warp::query::raw().or(warp::any().map(String::new)).unify();
+    warp::any()
+        .map(move || shared.clone())
+        .and(warp::method())
+        .and(warp::path::full())
+        .and(query)
+        .and(warp::header::headers_cloned())
+        .and(warp::body::bytes())
+        .then(serve)
+        .recover(|_| async {
+            let body = json!({ "error": { "message": "Could not read the request body" } });
+            Ok::<_, Infallible>(Reply::json(400, &body).into_response())
+        })
+}
+
+async fn serve(
+    shared: Arc<Shared>,
+    method: Method,
+    path: FullPath,
+    query: String,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response<Bytes> {
+    let base_url = shared.base_url.clone();
+    let Some(request) = Request::parse(method, path.as_str(), &query, headers, &body, base_url)
+    else {
+        return not_found(path.as_str()).into_response();
+    };
+    tracing::debug!(
+        method = %request.method,
+        host = request.host.prefix(),
+        path = %request.path,
+        "fake graph request"
+    );
+    let fault = shared.lock().record_call(request.host, &request.path);
+    match fault.map(|f| faults::effect(&shared.lock(), &request, f)) {
+        Some(Effect::Replace(reply)) => return reply.into_response(),
+        Some(Effect::Wait(wait)) => tokio::time::sleep(wait).await,
+        None => {}
+    }
+    let reply = dispatch(&mut shared.lock(), &request);
+    reply.into_response()
+}
+
+fn not_found(path: &str) -> Reply {
+    let hosts: Vec<&str> = Host::ALL.iter().map(|h| h.prefix()).collect();
+    let message = format!(
+        "The fake Graph API serves {path:?} under no host; paths start with one of {hosts:?}"
+    );
+    Reply::json(404, &json!({ "error": { "message": message } }))
+}
+
+fn dispatch(state: &mut State, request: &Request) -> Reply {
+    let result = match request.host {
+        Host::InstagramGraph => instagram::handle(state, request),
+        Host::InstagramApi => oauth::handle_api(state, request),
+        Host::InstagramWww => oauth::handle_www(state, request),
+        Host::FacebookGraph => facebook::handle(state, request),
+        Host::FacebookWww => facebook::dialog(state, request),
+        Host::Cdn => Ok(cdn::image(state, request)),
+    };
+    result.unwrap_or_else(ApiError::into_reply)
+}

@@ -2,9 +2,16 @@
 //! feed they unlock, to the owner's own websites.
 
 pub mod allowlist;
+pub mod app;
+pub mod board;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod fake;
+pub mod http;
 pub mod jsident;
+pub mod refresher;
+pub mod schedule;
 pub mod store;
+pub mod telemetry;
 pub mod upstream;

@@ -1,0 +1,291 @@
+//! `GET /token.json`, `/token.js`, `/token` and their
+//! `/accounts/{name}/…` forms, plus CORS preflight for them.
+//!
+//! Answers come from the in-memory board: no database or cache is touched.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use warp::http::{HeaderValue, Method, StatusCode, header};
+use warp::reply::Response;
+
+use warp::Reply;
+
+use super::ApiError;
+use crate::allowlist::Access;
+use crate::app::{App, DEFAULT_ACCOUNT};
+use crate::board::Served;
+use crate::jsident::JsIdentifier;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Js,
+    Text,
+}
+
+/// Which account and format a path asks for, if it is a token URL.
+pub fn parse_path(path: &str) -> Option<(&str, Format)> {
+    let format = |file: &str| match file {
+        "token.json" => Some(Format::Json),
+        "token.js" => Some(Format::Js),
+        "token" => Some(Format::Text),
+        _ => None,
+    };
+    let rest = path.strip_prefix('/')?;
+    match rest.split('/').collect::<Vec<_>>().as_slice() {
+        [file] => Some((DEFAULT_ACCOUNT, format(file)?)),
+        ["accounts", name, file] if !name.is_empty() => Some((name, format(file)?)),
+        _ => None,
+    }
+}
+
+/// The request facts a token answer depends on.
+pub struct TokenRequest<'a> {
+    pub method: &'a Method,
+    pub account: &'a str,
+    pub format: Format,
+    pub origin: Option<&'a str>,
+    pub referer: Option<&'a str>,
+    pub if_none_match: Option<&'a str>,
+    pub query: Option<&'a str>,
+}
+
+pub fn answer(app: &Arc<App>, req: &TokenRequest<'_>) -> Response {
+    let cors_origin = match check_access(app, req) {
+        Ok(origin) => origin,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let mut response = if req.method == Method::OPTIONS {
+        preflight()
+    } else {
+        respond(app, req)
+    };
+    let headers = response.headers_mut();
+    headers.insert(header::VARY, HeaderValue::from_static("Origin"));
+    if let Some(origin) = cors_origin.and_then(|o| HeaderValue::from_str(&o).ok()) {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    }
+    response
+}
+
+/// The allow-list check: `Ok(Some(origin))` to echo in CORS headers,
+/// `Ok(None)` for an allowed request without Origin/Referer, or the 403.
+fn check_access(app: &App, req: &TokenRequest<'_>) -> Result<Option<String>, ApiError> {
+    let Some(domains) = &app.config.allowed_domains else {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "allowed_domains_unset",
+            "No site may use this token yet: set ALLOWED_DOMAINS to the domains of your sites, e.g. \"example.com www.example.com\".",
+        ));
+    };
+    match domains.check(req.origin, req.referer) {
+        Access::Allowed { origin } => Ok(Some(origin)),
+        Access::Missing if app.config.allow_empty_referer => Ok(None),
+        Access::Missing => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "origin_required",
+            "This request names no site (no Origin or Referer header). Browsers send one; set ALLOW_EMPTY_REFERER=true to serve clients that do not.",
+        )),
+        Access::Denied => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "origin_not_allowed",
+            "This site is not in ALLOWED_DOMAINS.",
+        )),
+    }
+}
+
+fn preflight() -> Response {
+    let mut response = Response::default();
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, HEAD, OPTIONS"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("If-None-Match, Content-Type"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("86400"),
+    );
+    response
+}
+
+/// The `const` query parameter of token.js, validated; the configured
+/// JS_CONSTANT_NAME when absent.
+fn const_name(app: &App, query: Option<&str>) -> Result<Option<JsIdentifier>, ApiError> {
+    let given = query.and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "const")
+            .map(|(_, v)| v.into_owned())
+    });
+    match given {
+        None => Ok(None),
+        Some(name) => JsIdentifier::parse(&name)
+            .map(Some)
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_const", e.to_string())),
+    }
+    .map(|name| name.or_else(|| Some(app.config.js_constant_name.clone())))
+}
+
+fn respond(app: &Arc<App>, req: &TokenRequest<'_>) -> Response {
+    let js_name = if req.format == Format::Js {
+        match const_name(app, req.query) {
+            Ok(name) => name,
+            Err(bad) => return bad.into_response(),
+        }
+    } else {
+        None
+    };
+    let Some(served) = app.board.get(req.account) else {
+        return ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_account",
+            "There is no token for this account yet. Add one with STARTING_TOKEN, `token-agent accounts add`, or the admin page.",
+        )
+        .into_response();
+    };
+    let now = app.clock.now();
+    if served.next_refresh_at.is_some_and(|t| t <= now) {
+        // Overdue (a sleeping dyno, say): refresh in the background; this
+        // request is served the current, still valid token.
+        app.wake.notify_one();
+    }
+
+    let mut response = if req
+        .if_none_match
+        .is_some_and(|tags| etag_matches(tags, &served.etag))
+    {
+        let mut r = Response::default();
+        *r.status_mut() = StatusCode::NOT_MODIFIED;
+        r
+    } else {
+        let (content_type, body) = match (req.format, js_name) {
+            (Format::Json, _) => ("application/json", served.json.clone()),
+            (Format::Js, Some(name)) => (
+                "application/javascript; charset=utf-8",
+                Bytes::from(format!("const {name} = {};\n", served.js_literal)),
+            ),
+            (Format::Js, None) | (Format::Text, _) => (
+                "text/plain; charset=utf-8",
+                Bytes::from(served.token.clone()),
+            ),
+        };
+        let mut r = if req.method == Method::HEAD {
+            Response::default()
+        } else {
+            Response::new(body.into())
+        };
+        r.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        r
+    };
+    let headers = response.headers_mut();
+    if let Ok(etag) = HeaderValue::from_str(&served.etag) {
+        headers.insert(header::ETAG, etag);
+    }
+    if let Ok(cache) = HeaderValue::from_str(&format!("public, max-age={}", max_age(&served, now)))
+    {
+        headers.insert(header::CACHE_CONTROL, cache);
+    }
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
+fn etag_matches(if_none_match: &str, etag: &str) -> bool {
+    if_none_match
+        .split(',')
+        .map(|t| t.trim().trim_start_matches("W/"))
+        .any(|t| t == "*" || t == etag)
+}
+
+/// Seconds a browser or CDN may keep the answer: at most a day, never
+/// past the token's expiry or its next refresh, never negative.
+pub fn max_age(served: &Served, now: DateTime<Utc>) -> i64 {
+    let until = |t: Option<DateTime<Utc>>| t.map(|t| (t - now).num_seconds());
+    [
+        Some(86_400),
+        until(served.expires_at),
+        until(served.next_refresh_at).filter(|s| *s > 0),
+    ]
+    .into_iter()
+    .flatten()
+    .min()
+    .unwrap_or(0)
+    .max(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Duration, TimeZone};
+
+    #[test]
+    fn token_paths_name_an_account_and_a_format() {
+        assert_eq!(parse_path("/token.json"), Some(("default", Format::Json)));
+        assert_eq!(parse_path("/token.js"), Some(("default", Format::Js)));
+        assert_eq!(parse_path("/token"), Some(("default", Format::Text)));
+        assert_eq!(
+            parse_path("/accounts/shop/token.js"),
+            Some(("shop", Format::Js))
+        );
+        for other in [
+            "/",
+            "/tokens",
+            "/token.json/x",
+            "/accounts//token",
+            "/accounts/a/b/token",
+            "/feed.json",
+        ] {
+            assert_eq!(parse_path(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn if_none_match_accepts_lists_weak_tags_and_star() {
+        assert!(etag_matches("\"abc\"", "\"abc\""));
+        assert!(etag_matches("\"x\", W/\"abc\"", "\"abc\""));
+        assert!(etag_matches("*", "\"abc\""));
+        assert!(!etag_matches("\"abd\"", "\"abc\""));
+    }
+
+    #[test]
+    fn max_age_is_bounded_by_a_day_the_expiry_and_the_next_refresh() {
+        let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let served = |expires: Option<Duration>, next: Option<Duration>| {
+            Served::new("t", expires.map(|d| now + d), next.map(|d| now + d))
+        };
+        assert_eq!(
+            max_age(
+                &served(Some(Duration::days(50)), Some(Duration::days(7))),
+                now
+            ),
+            86_400
+        );
+        assert_eq!(max_age(&served(Some(Duration::hours(2)), None), now), 7_200);
+        assert_eq!(
+            max_age(
+                &served(Some(Duration::days(50)), Some(Duration::minutes(3))),
+                now
+            ),
+            180
+        );
+        // Overdue refresh does not make it zero; an expired token does.
+        assert_eq!(
+            max_age(
+                &served(Some(Duration::days(50)), Some(Duration::minutes(-3))),
+                now
+            ),
+            86_400
+        );
+        assert_eq!(max_age(&served(Some(Duration::hours(-1)), None), now), 0);
+        assert_eq!(max_age(&served(None, None), now), 86_400);
+    }
+}

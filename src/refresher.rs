@@ -1,0 +1,291 @@
+//! Keeps tokens alive: one refresh step that tests and the CLI call
+//! directly, and a thin loop that runs it when work is due.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::app::App;
+use crate::schedule::{self, LEASE};
+use crate::store::{Account, AccountKind, Attempt, StoreError};
+use crate::upstream::ErrorKind;
+
+/// What one refresh step did for one account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Refreshed {
+        expires_at: DateTime<Utc>,
+    },
+    NotDue {
+        next_refresh_at: Option<DateTime<Utc>>,
+    },
+    /// Instagram refuses to refresh a token younger than 24 hours.
+    TooYoung {
+        until: DateTime<Utc>,
+    },
+    /// Facebook-Login tokens cannot be refreshed by API.
+    NotRefreshable,
+    /// The token is dead upstream; only a new token helps.
+    NeedsReconnect,
+    /// Another process is refreshing this account right now.
+    Busy,
+    Failed {
+        kind: &'static str,
+        message: String,
+        retry_at: Option<DateTime<Utc>>,
+    },
+    UnknownAccount,
+}
+
+impl Outcome {
+    pub fn is_failure(&self) -> bool {
+        matches!(
+            self,
+            Outcome::Failed { .. } | Outcome::NeedsReconnect | Outcome::UnknownAccount
+        )
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Outcome::Refreshed { expires_at } => format!("refreshed, now expires {expires_at}"),
+            Outcome::NotDue { next_refresh_at: Some(t) } => format!("not due until {t}"),
+            Outcome::NotDue { next_refresh_at: None } => "no refresh scheduled".into(),
+            Outcome::TooYoung { until } => {
+                format!("token is less than 24 hours old; it can be refreshed from {until}")
+            }
+            Outcome::NotRefreshable => {
+                "Facebook-Login tokens cannot be refreshed; reconnect before expiry".into()
+            }
+            Outcome::NeedsReconnect => {
+                "the token is no longer valid upstream; connect the account again or add a new token"
+                    .into()
+            }
+            Outcome::Busy => "another process is refreshing this account".into(),
+            Outcome::Failed { message, .. } => format!("failed: {message}"),
+            Outcome::UnknownAccount => "no such account".into(),
+        }
+    }
+}
+
+fn is_due(account: &Account, now: DateTime<Utc>) -> bool {
+    !account.needs_reconnect && account.next_refresh_at.is_some_and(|t| t <= now)
+}
+
+/// When the token may be refreshed at the earliest, or `None` if now.
+/// A token of unknown age (pasted by hand) gets one try at once; after
+/// that it must have been here a full day.
+fn too_young_until(account: &Account, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let from = match account.issued_at {
+        Some(issued) => schedule::old_enough_at(issued),
+        None if account.failures == 0 => return None,
+        None => schedule::old_enough_at(account.placed_at),
+    };
+    (now < from).then_some(from)
+}
+
+/// Refreshes one account if it is due (or `force`d), holding the account's
+/// database lease so that two processes never refresh it twice.
+pub async fn refresh_account(app: &App, name: &str, force: bool) -> Result<Outcome, StoreError> {
+    let now = app.clock.now();
+    let Some(account) = app.store.account(name).await? else {
+        return Ok(Outcome::UnknownAccount);
+    };
+    if let Some(outcome) = precheck(&account, now, force) {
+        return Ok(outcome);
+    }
+    if !app
+        .store
+        .try_lease(name, &app.instance, now, now + LEASE)
+        .await?
+    {
+        return Ok(Outcome::Busy);
+    }
+    // Another process may have refreshed it between our read and the lease.
+    let account = match app.store.account(name).await? {
+        Some(account) => account,
+        None => return Ok(Outcome::UnknownAccount),
+    };
+    if let Some(outcome) = precheck(&account, now, force) {
+        app.store.release_lease(name, &app.instance).await?;
+        return Ok(outcome);
+    }
+    attempt(app, &account).await
+}
+
+fn precheck(account: &Account, now: DateTime<Utc>, force: bool) -> Option<Outcome> {
+    if account.kind == AccountKind::Facebook {
+        return Some(Outcome::NotRefreshable);
+    }
+    if !force && !is_due(account, now) {
+        return Some(if account.needs_reconnect {
+            Outcome::NeedsReconnect
+        } else {
+            Outcome::NotDue {
+                next_refresh_at: account.next_refresh_at,
+            }
+        });
+    }
+    too_young_until(account, now).map(|until| Outcome::TooYoung { until })
+}
+
+async fn attempt(app: &App, account: &Account) -> Result<Outcome, StoreError> {
+    let name = account.name.as_str();
+    let result = app.upstream.refresh_instagram_token(&account.token).await;
+    // Time may have passed during the call; record when it ended.
+    let now = app.clock.now();
+    match result {
+        Ok(grant) => {
+            let expires_in = grant
+                .expires_in
+                .map(Duration::seconds)
+                .unwrap_or(schedule::TOKEN_LIFETIME);
+            let expires_at = now + expires_in;
+            let next_refresh_at =
+                schedule::next_refresh(app.config.refresh_mode, now, Some(expires_at));
+            let written = app
+                .store
+                .finish_attempt(
+                    name,
+                    &app.instance,
+                    Attempt::Refreshed {
+                        token: &grant.access_token,
+                        issued_at: now,
+                        expires_at,
+                        next_refresh_at,
+                    },
+                    now,
+                )
+                .await?;
+            if !written {
+                tracing::warn!(
+                    account = name,
+                    "refresh lease lapsed before the new token was saved; keeping the stored one"
+                );
+                return Ok(Outcome::Busy);
+            }
+            tracing::info!(account = name, %expires_at, %next_refresh_at, "token refreshed");
+            if account.user_id.is_none() {
+                learn_profile(app, name, &grant.access_token).await;
+            }
+            publish(app, name).await?;
+            Ok(Outcome::Refreshed { expires_at })
+        }
+        Err(error) => {
+            let kind = error.kind;
+            let message = error.to_string();
+            let dead = kind == ErrorKind::TokenDead;
+            let retry_at = (!dead).then(|| {
+                let upstream_wait = match kind {
+                    ErrorKind::Throttled {
+                        retry_after_minutes,
+                    } => retry_after_minutes.map(|m| Duration::minutes(i64::from(m))),
+                    _ => None,
+                };
+                let retry = schedule::retry_after(now, account.failures + 1, upstream_wait);
+                match account.issued_at {
+                    Some(_) => retry,
+                    None => retry.max(schedule::old_enough_at(account.placed_at)),
+                }
+            });
+            app.store
+                .finish_attempt(
+                    name,
+                    &app.instance,
+                    Attempt::Failed {
+                        kind: kind.label(),
+                        message: &message,
+                        needs_reconnect: dead,
+                        next_refresh_at: retry_at,
+                    },
+                    now,
+                )
+                .await?;
+            tracing::warn!(account = name, kind = kind.label(), error = %message, retry_at = ?retry_at, "refresh failed; the current token is kept");
+            publish(app, name).await?;
+            Ok(if dead {
+                Outcome::NeedsReconnect
+            } else {
+                Outcome::Failed {
+                    kind: kind.label(),
+                    message,
+                    retry_at,
+                }
+            })
+        }
+    }
+}
+
+/// Records whose token this is, for the status page. Best effort.
+async fn learn_profile(app: &App, name: &str, token: &str) {
+    match app.upstream.instagram_me(token).await {
+        Ok(profile) => {
+            let user_id = profile.user_id.as_deref().unwrap_or(&profile.id);
+            if let Err(e) = app
+                .store
+                .set_profile(name, Some(user_id), profile.username.as_deref())
+                .await
+            {
+                tracing::warn!(account = name, error = %e, "could not store the account's profile");
+            }
+        }
+        Err(e) => {
+            tracing::warn!(account = name, error = %e, "could not read the account's profile")
+        }
+    }
+}
+
+/// Puts the account's current row on the board, so token URLs serve it.
+async fn publish(app: &App, name: &str) -> Result<(), StoreError> {
+    match app.store.account(name).await? {
+        Some(account) => app.board.put(&account),
+        None => app.board.remove(name),
+    }
+    Ok(())
+}
+
+/// Refreshes every account that is due.
+pub async fn refresh_due(app: &App) -> Vec<(String, Result<Outcome, StoreError>)> {
+    let accounts = match app.store.accounts().await {
+        Ok(accounts) => accounts,
+        Err(e) => return vec![("*".into(), Err(e))],
+    };
+    let now = app.clock.now();
+    let mut results = Vec::new();
+    for account in accounts
+        .iter()
+        .filter(|a| a.kind == AccountKind::Instagram && is_due(a, now))
+    {
+        let outcome = refresh_account(app, &account.name, false).await;
+        results.push((account.name.clone(), outcome));
+    }
+    results
+}
+
+/// Runs due refreshes at start, then every `refresh_check_interval` and
+/// whenever woken (but at most once per `refresh_wake_gap`, so a burst of
+/// requests for an overdue token cannot hammer a struggling database),
+/// until `shutdown` completes.
+pub async fn run(app: Arc<App>, shutdown: impl Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    loop {
+        // Pick up tokens that another process (the CLI, a second instance)
+        // put in the database; on failure keep serving what we have.
+        if let Err(e) = app.reload().await {
+            tracing::warn!(error = %e, "cannot read accounts; serving the tokens in memory");
+        }
+        for (name, outcome) in refresh_due(&app).await {
+            if let Err(e) = outcome {
+                tracing::warn!(account = %name, error = %e, "refresh could not run; will try again");
+            }
+        }
+        tokio::select! {
+            _ = &mut shutdown => return,
+            _ = tokio::time::sleep(app.config.refresh_check_interval) => {}
+            _ = async {
+                tokio::time::sleep(app.config.refresh_wake_gap).await;
+                app.wake.notified().await
+            } => {}
+        }
+    }
+}

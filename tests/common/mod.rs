@@ -1,0 +1,251 @@
+//! Shared set-up for the integration tests: a fresh database per test
+//! (SQLite file or PostgreSQL database), the project's fake Graph API, and
+//! the real agent served on a random port.
+
+#![allow(dead_code)] // each test binary uses a different part of this
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use token_agent::app::App;
+use token_agent::clock::Clock;
+use token_agent::config::Config;
+use token_agent::fake::{FakeGraph, FakeUser};
+use token_agent::store::{AccountKind, NewToken};
+
+/// Where PostgreSQL tests create their databases.
+pub fn postgres_admin_url() -> String {
+    std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A database that exists for one test and is dropped with it.
+pub struct TestDb {
+    pub url: String,
+    backend: Backend,
+    _dir: Option<tempfile::TempDir>,
+    pg_name: Option<String>,
+}
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> TestDb {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}", dir.path().join("agent.db").display());
+                TestDb {
+                    url,
+                    backend,
+                    _dir: Some(dir),
+                    pg_name: None,
+                }
+            }
+            Backend::Postgres => {
+                use sqlx::Connection;
+                let name = format!("token_agent_test_{:016x}", rand::random::<u64>());
+                let mut admin = sqlx::PgConnection::connect(&postgres_admin_url())
+                    .await
+                    .expect("PostgreSQL must be reachable at TEST_POSTGRES_URL (default 127.0.0.1:5432)");
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&mut admin)
+                    .await
+                    .expect("create test database");
+                let mut url = url::Url::parse(&postgres_admin_url()).unwrap();
+                url.set_path(&name);
+                TestDb {
+                    url: url.to_string(),
+                    backend,
+                    _dir: None,
+                    pg_name: Some(name),
+                }
+            }
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some(name) = self.pg_name.take() else {
+            return;
+        };
+        // Drop runs inside the test's runtime; use a thread with its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                use sqlx::Connection;
+                if let Ok(mut admin) = sqlx::PgConnection::connect(&postgres_admin_url()).await {
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&mut admin)
+                    .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// A test's world: one clock shared by the fake and the agent.
+pub struct World {
+    pub clock: Clock,
+    pub fake: FakeGraph,
+    pub db: TestDb,
+    pub user: FakeUser,
+}
+
+pub fn start_time() -> DateTime<Utc> {
+    // A fixed, realistic "now" so that tests never depend on the wall clock.
+    chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 6, 1, 9, 0, 0).unwrap()
+}
+
+impl World {
+    pub async fn new(backend: Backend) -> World {
+        World::starting_at(backend, start_time()).await
+    }
+
+    pub async fn starting_at(backend: Backend, now: DateTime<Utc>) -> World {
+        let clock = Clock::manual(now);
+        let fake = FakeGraph::start(clock.clone()).await;
+        let user = fake.add_instagram_user("sunny_bakery", 5);
+        World {
+            clock,
+            fake,
+            db: TestDb::new(backend).await,
+            user,
+        }
+    }
+
+    /// Environment for an agent wired to this world.
+    pub fn env(&self) -> Vec<(String, String)> {
+        [
+            ("DATABASE_URL", self.db.url.as_str()),
+            (
+                "ALLOWED_DOMAINS",
+                "example.com, https://www.example.com http://localhost:8080 *.blog.net",
+            ),
+            ("INSTAGRAM_GRAPH_URL", &self.fake.instagram_graph_url()),
+            ("INSTAGRAM_OAUTH_URL", &self.fake.instagram_oauth_url()),
+            ("FACEBOOK_GRAPH_URL", &self.fake.facebook_graph_url()),
+            ("UPSTREAM_TIMEOUT_MS", "2000"),
+            ("APP_URL", "https://agent.example.com"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+
+    pub fn config(&self, extra: &[(&str, &str)]) -> Config {
+        let mut env = self.env();
+        for (k, v) in extra {
+            env.retain(|(key, _)| key != k);
+            env.push((k.to_string(), v.to_string()));
+        }
+        let mut config = Config::from_vars(env).expect("test configuration");
+        config.refresh_wake_gap = std::time::Duration::ZERO;
+        config
+    }
+
+    pub async fn app(&self, extra: &[(&str, &str)]) -> Arc<App> {
+        App::open(self.config(extra), self.clock.clone())
+            .await
+            .expect("app opens")
+    }
+
+    /// A long-lived token the fake issued `age` ago, stored as account `name`.
+    pub async fn give_token(&self, app: &App, name: &str, age: Duration) -> String {
+        let issued = self.clock.now() - age;
+        let token = self.fake.issue_long_lived_token(&self.user, issued);
+        app.store
+            .put_token(
+                &NewToken {
+                    name: name.into(),
+                    kind: AccountKind::Instagram,
+                    token: token.clone(),
+                    user_id: None,
+                    username: None,
+                    issued_at: Some(issued),
+                    expires_at: Some(issued + Duration::days(60)),
+                    next_refresh_at: Some(issued + Duration::days(7)),
+                },
+                self.clock.now(),
+            )
+            .await
+            .unwrap();
+        app.reload().await.unwrap();
+        token
+    }
+}
+
+/// The agent's HTTP server on a random port.
+pub struct Server {
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Server {
+    pub async fn start(app: Arc<App>) -> Server {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(token_agent::http::serve(app, listener, async {
+            let _ = stopped.await;
+        }));
+        Server {
+            addr,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Declares one async test body and runs it once per backend.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}

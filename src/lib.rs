@@ -4,6 +4,7 @@
 pub mod allowlist;
 pub mod app;
 pub mod board;
+pub mod cache;
 pub mod cli;
 pub mod clock;
 pub mod config;

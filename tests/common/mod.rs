@@ -4,6 +4,8 @@
 
 #![allow(dead_code)] // each test binary uses a different part of this
 
+pub mod memcached;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -121,7 +123,7 @@ impl World {
     pub async fn starting_at(backend: Backend, now: DateTime<Utc>) -> World {
         let clock = Clock::manual(now);
         let fake = FakeGraph::start(clock.clone()).await;
-        let user = fake.add_instagram_user("sunny_bakery", 5);
+        let user = fake.add_instagram_user("sunny_bakery", 30);
         World {
             clock,
             fake,

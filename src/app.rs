@@ -10,8 +10,10 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 
 use crate::board::Board;
+use crate::cache::{Cache, CacheConfig};
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::proxy::Proxy;
 use crate::store::{AccountKind, NewToken, Store};
 use crate::upstream::{Upstream, UpstreamConfig};
 
@@ -25,6 +27,9 @@ pub struct App {
     pub store: Store,
     pub upstream: Upstream,
     pub board: Board,
+    /// Feed and hashtag pages: memcached when configured, in-process always.
+    pub cache: Cache,
+    pub proxy: Proxy,
     /// Wakes the refresher early, e.g. when a request sees an overdue token.
     pub wake: Notify,
     /// Names this process in refresh leases.
@@ -49,12 +54,23 @@ impl App {
             connect_timeout: config.upstream_timeout.min(Duration::from_secs(5)),
             max_body_bytes: 2 * 1024 * 1024,
         })?;
+        let cache = Cache::new(CacheConfig {
+            servers: config.memcache_servers.clone(),
+            username: config.memcache_username.clone(),
+            password: config
+                .memcache_password
+                .as_ref()
+                .map(|p| p.expose().to_string()),
+            ..CacheConfig::default()
+        })?;
         let app = Arc::new(App {
             config,
             clock,
             store,
             upstream,
             board: Board::default(),
+            cache,
+            proxy: Proxy::default(),
             wake: Notify::new(),
             instance: format!("{}-{:08x}", std::process::id(), rand::random::<u32>()),
         });

@@ -11,6 +11,8 @@ pub mod config;
 pub mod fake;
 pub mod http;
 pub mod jsident;
+pub mod media;
+pub mod proxy;
 pub mod refresher;
 pub mod schedule;
 pub mod store;

@@ -1,6 +1,7 @@
 //! The HTTP surface. Each URL family lives in its own file; this one wires
 //! them together, maps every failure to a JSON error, and runs the server.
 
+pub mod feed;
 pub mod token;
 
 use std::convert::Infallible;
@@ -13,6 +14,7 @@ use warp::http::{HeaderValue, Method, StatusCode, header};
 use warp::path::FullPath;
 use warp::reply::Response;
 
+use crate::allowlist::Access;
 use crate::app::App;
 
 /// A request the agent refuses: mapped to a JSON error in one place.
@@ -52,6 +54,66 @@ pub fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
+    response
+}
+
+/// The allow-list check: `Ok(Some(origin))` to echo in CORS headers,
+/// `Ok(None)` for an allowed request without Origin/Referer, or the 403.
+pub fn check_origin(
+    app: &App,
+    origin: Option<&str>,
+    referer: Option<&str>,
+) -> Result<Option<String>, ApiError> {
+    let Some(domains) = &app.config.allowed_domains else {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "allowed_domains_unset",
+            "No site may use this agent yet: set ALLOWED_DOMAINS to the domains of your sites, e.g. \"example.com www.example.com\".",
+        ));
+    };
+    match domains.check(origin, referer) {
+        Access::Allowed { origin } => Ok(Some(origin)),
+        Access::Missing if app.config.allow_empty_referer => Ok(None),
+        Access::Missing => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "origin_required",
+            "This request names no site (no Origin or Referer header). Browsers send one; set ALLOW_EMPTY_REFERER=true to serve clients that do not.",
+        )),
+        Access::Denied => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "origin_not_allowed",
+            "This site is not in ALLOWED_DOMAINS.",
+        )),
+    }
+}
+
+pub fn preflight() -> Response {
+    let mut response = Response::default();
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, HEAD, OPTIONS"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("If-None-Match, Content-Type"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("86400"),
+    );
+    response
+}
+
+/// Adds the CORS answer for an allowed origin; `Vary: Origin` always, as
+/// the answer depends on it.
+pub fn with_cors(mut response: Response, origin: Option<String>) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(header::VARY, HeaderValue::from_static("Origin"));
+    if let Some(origin) = origin.and_then(|o| HeaderValue::from_str(&o).ok()) {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    }
     response
 }
 
@@ -109,12 +171,67 @@ pub fn routes(app: Arc<App>) -> impl Filter<Extract = (Response,), Error = Infal
             },
         );
 
+    let site = warp::method()
+        .and(warp::header::optional::<String>("origin"))
+        .and(warp::header::optional::<String>("referer"))
+        .and(optional_query())
+        .and(with_app(app.clone()));
+    let feed = warp::path!("feed.json").and(site.clone()).then(
+        |method, origin, referer, query, app: Arc<App>| {
+            guarded(method, origin, referer, app.clone(), feed::feed(app, query))
+        },
+    );
+    let hashtags = warp::path!("hashtags" / String / String).and(site).then(
+        |tag, file, method, origin, referer, query, app: Arc<App>| {
+            guarded(
+                method,
+                origin,
+                referer,
+                app.clone(),
+                feed::hashtag(app, tag, file, query),
+            )
+        },
+    );
+
     let health = warp::path!("healthz")
         .and(warp::get().or(warp::head()).unify())
         .and(with_app(app))
         .then(|app: Arc<App>| async move { healthz(&app).await });
 
-    token.or(health).unify().recover(recover).unify()
+    token
+        .or(feed)
+        .unify()
+        .or(hashtags)
+        .unify()
+        .or(health)
+        .unify()
+        .recover(recover)
+        .unify()
+}
+
+/// Runs a site-facing handler behind the allow-list, answering CORS
+/// preflight and mapping its error to JSON.
+async fn guarded(
+    method: Method,
+    origin: Option<String>,
+    referer: Option<String>,
+    app: Arc<App>,
+    handler: impl Future<Output = Result<Response, ApiError>>,
+) -> Response {
+    let cors_origin = match check_origin(&app, origin.as_deref(), referer.as_deref()) {
+        Ok(origin) => origin,
+        Err(refusal) => return warp::Reply::into_response(refusal),
+    };
+    let response = match method {
+        Method::OPTIONS => preflight(),
+        Method::GET | Method::HEAD => handler.await.unwrap_or_else(warp::Reply::into_response),
+        _ => json_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "This URL answers GET only.",
+        ),
+    };
+    with_cors(response, cors_origin)
 }
 
 /// 200 when the process and the database answer, 503 with the reason otherwise.

@@ -12,8 +12,7 @@ use warp::reply::Response;
 
 use warp::Reply;
 
-use super::ApiError;
-use crate::allowlist::Access;
+use super::{ApiError, check_origin, preflight, with_cors};
 use crate::app::{App, DEFAULT_ACCOUNT};
 use crate::board::Served;
 use crate::jsident::JsIdentifier;
@@ -53,66 +52,16 @@ pub struct TokenRequest<'a> {
 }
 
 pub fn answer(app: &Arc<App>, req: &TokenRequest<'_>) -> Response {
-    let cors_origin = match check_access(app, req) {
+    let cors_origin = match check_origin(app, req.origin, req.referer) {
         Ok(origin) => origin,
         Err(refusal) => return refusal.into_response(),
     };
-    let mut response = if req.method == Method::OPTIONS {
+    let response = if req.method == Method::OPTIONS {
         preflight()
     } else {
         respond(app, req)
     };
-    let headers = response.headers_mut();
-    headers.insert(header::VARY, HeaderValue::from_static("Origin"));
-    if let Some(origin) = cors_origin.and_then(|o| HeaderValue::from_str(&o).ok()) {
-        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-    }
-    response
-}
-
-/// The allow-list check: `Ok(Some(origin))` to echo in CORS headers,
-/// `Ok(None)` for an allowed request without Origin/Referer, or the 403.
-fn check_access(app: &App, req: &TokenRequest<'_>) -> Result<Option<String>, ApiError> {
-    let Some(domains) = &app.config.allowed_domains else {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "allowed_domains_unset",
-            "No site may use this token yet: set ALLOWED_DOMAINS to the domains of your sites, e.g. \"example.com www.example.com\".",
-        ));
-    };
-    match domains.check(req.origin, req.referer) {
-        Access::Allowed { origin } => Ok(Some(origin)),
-        Access::Missing if app.config.allow_empty_referer => Ok(None),
-        Access::Missing => Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "origin_required",
-            "This request names no site (no Origin or Referer header). Browsers send one; set ALLOW_EMPTY_REFERER=true to serve clients that do not.",
-        )),
-        Access::Denied => Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "origin_not_allowed",
-            "This site is not in ALLOWED_DOMAINS.",
-        )),
-    }
-}
-
-fn preflight() -> Response {
-    let mut response = Response::default();
-    *response.status_mut() = StatusCode::NO_CONTENT;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static("GET, HEAD, OPTIONS"),
-    );
-    headers.insert(
-        header::ACCESS_CONTROL_ALLOW_HEADERS,
-        HeaderValue::from_static("If-None-Match, Content-Type"),
-    );
-    headers.insert(
-        header::ACCESS_CONTROL_MAX_AGE,
-        HeaderValue::from_static("86400"),
-    );
-    response
+    with_cors(response, cors_origin)
 }
 
 /// The `const` query parameter of token.js, validated; the configured

@@ -1,0 +1,227 @@
+//! `GET /feed.json` and `GET /hashtags/{tag}/recent.json|top.json`: media
+//! through the agent's cache. The token never leaves the server.
+
+use std::sync::Arc;
+
+use warp::http::{HeaderValue, StatusCode, header};
+use warp::reply::Response;
+
+use super::ApiError;
+use crate::app::{App, DEFAULT_ACCOUNT};
+use crate::cli::valid_account_name;
+use crate::media::is_valid_cursor;
+use crate::proxy::{Answer, Cursor, Edge, FeedQuery, HashtagQuery, ProxyError, parse_hashtag};
+use crate::upstream::ErrorKind;
+
+const DEFAULT_LIMIT: u32 = 25;
+const MAX_FEED_LIMIT: u32 = 100;
+/// Instagram serves at most 50 hashtag media per page.
+const MAX_HASHTAG_LIMIT: u32 = 50;
+
+/// The query parameters both endpoints take, checked before anything else.
+struct Params {
+    account: Option<String>,
+    limit: u32,
+    cursor: Option<Cursor>,
+}
+
+fn bad(code: &'static str, message: impl Into<std::borrow::Cow<'static, str>>) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, code, message)
+}
+
+fn parse_params(query: Option<&str>, max_limit: u32) -> Result<Params, ApiError> {
+    let mut params = Params {
+        account: None,
+        limit: DEFAULT_LIMIT,
+        cursor: None,
+    };
+    let mut seen_cursor = false;
+    for (key, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        match key.as_ref() {
+            "account" => {
+                if !valid_account_name(&value) {
+                    return Err(bad(
+                        "invalid_account",
+                        "account must be 1 to 64 letters, digits, - or _",
+                    ));
+                }
+                params.account = Some(value.into_owned());
+            }
+            "limit" => {
+                params.limit = value
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| (1..=max_limit).contains(n))
+                    .ok_or_else(|| {
+                        bad(
+                            "invalid_limit",
+                            format!("limit must be a whole number from 1 to {max_limit}"),
+                        )
+                    })?;
+            }
+            "after" | "before" => {
+                if seen_cursor {
+                    return Err(bad("invalid_cursor", "give either after or before, once"));
+                }
+                seen_cursor = true;
+                if !is_valid_cursor(&value) {
+                    return Err(bad(
+                        "invalid_cursor",
+                        "the cursor is not one this agent handed out",
+                    ));
+                }
+                let cursor = value.into_owned();
+                params.cursor = Some(if key == "after" {
+                    Cursor::After(cursor)
+                } else {
+                    Cursor::Before(cursor)
+                });
+            }
+            // Unknown parameters (cache-busters, say) change nothing.
+            _ => {}
+        }
+    }
+    Ok(params)
+}
+
+impl From<ProxyError> for ApiError {
+    fn from(error: ProxyError) -> ApiError {
+        let message = error.to_string();
+        let (status, code) = match &error {
+            ProxyError::UnknownAccount(_) => (StatusCode::NOT_FOUND, "unknown_account"),
+            ProxyError::NeedsFacebookAccount(_) => {
+                (StatusCode::CONFLICT, "facebook_account_required")
+            }
+            ProxyError::HashtagBudget => (StatusCode::TOO_MANY_REQUESTS, "hashtag_limit"),
+            ProxyError::NoSuchHashtag(_) => (StatusCode::NOT_FOUND, "unknown_hashtag"),
+            ProxyError::Garbage(_) => (StatusCode::BAD_GATEWAY, "upstream_garbage"),
+            ProxyError::Store(_) => {
+                tracing::error!(error = %error, "database error while proxying");
+                return ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "database_unavailable",
+                    "The agent's database is not answering; try again shortly.",
+                );
+            }
+            ProxyError::Upstream(e) => match e.kind {
+                ErrorKind::TokenDead => (StatusCode::BAD_GATEWAY, "upstream_token_invalid"),
+                ErrorKind::Throttled { .. } => {
+                    (StatusCode::SERVICE_UNAVAILABLE, "upstream_throttled")
+                }
+                ErrorKind::Transient => (StatusCode::BAD_GATEWAY, "upstream_unavailable"),
+                ErrorKind::Garbage => (StatusCode::BAD_GATEWAY, "upstream_garbage"),
+                ErrorKind::Rejected => (StatusCode::BAD_GATEWAY, "upstream_rejected"),
+            },
+        };
+        if status.is_server_error() {
+            tracing::warn!(code, error = %message, "proxy request failed");
+        }
+        ApiError::new(status, code, message)
+    }
+}
+
+fn respond(answer: Answer, now: chrono::DateTime<chrono::Utc>) -> Response {
+    let age = answer.page.age(now).num_seconds();
+    let mut response = Response::new(answer.page.body.into());
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::AGE, HeaderValue::from(age));
+    let cache = if answer.stale {
+        "no-cache".to_string()
+    } else {
+        format!("public, max-age={}", answer.max_age)
+    };
+    if let Ok(value) = HeaderValue::from_str(&cache) {
+        headers.insert(header::CACHE_CONTROL, value);
+    }
+    if answer.stale {
+        headers.insert(
+            "warning",
+            HeaderValue::from_static("110 - \"Response is Stale\""),
+        );
+    }
+    response
+}
+
+pub async fn feed(app: Arc<App>, query: Option<String>) -> Result<Response, ApiError> {
+    let params = parse_params(query.as_deref(), MAX_FEED_LIMIT)?;
+    let query = FeedQuery {
+        account: params
+            .account
+            .unwrap_or_else(|| DEFAULT_ACCOUNT.to_string()),
+        limit: params.limit,
+        cursor: params.cursor,
+    };
+    let answer = app.proxy.feed(&app, &query).await?;
+    Ok(respond(answer, app.clock.now()))
+}
+
+pub async fn hashtag(
+    app: Arc<App>,
+    tag: String,
+    file: String,
+    query: Option<String>,
+) -> Result<Response, ApiError> {
+    let edge = match file.as_str() {
+        "recent.json" => Edge::Recent,
+        "top.json" => Edge::Top,
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "There is nothing at this URL.",
+            ));
+        }
+    };
+    let decoded = percent_encoding::percent_decode_str(&tag).decode_utf8_lossy();
+    let tag = parse_hashtag(&decoded).ok_or_else(|| {
+        bad(
+            "invalid_hashtag",
+            "a hashtag is 1 to 100 letters, digits or underscores, without spaces or punctuation",
+        )
+    })?;
+    let params = parse_params(query.as_deref(), MAX_HASHTAG_LIMIT)?;
+    let query = HashtagQuery {
+        tag,
+        edge,
+        account: params.account,
+        limit: params.limit,
+        cursor: params.cursor,
+    };
+    let answer = app.proxy.hashtag(&app, &query).await?;
+    Ok(respond(answer, app.clock.now()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(query: &str) -> Option<&'static str> {
+        parse_params(Some(query), MAX_FEED_LIMIT)
+            .err()
+            .map(|e| e.code)
+    }
+
+    #[test]
+    fn query_parameters_are_checked_before_anything_else() {
+        assert_eq!(code(""), None);
+        assert_eq!(code("limit=100&after=QVFI&v=123"), None);
+        assert_eq!(code("limit=0"), Some("invalid_limit"));
+        assert_eq!(code("limit=101"), Some("invalid_limit"));
+        assert_eq!(code("limit=ten"), Some("invalid_limit"));
+        assert_eq!(code("account=../etc"), Some("invalid_account"));
+        assert_eq!(code("after=a%20b"), Some("invalid_cursor"));
+        assert_eq!(code("after=abc&before=def"), Some("invalid_cursor"));
+        assert_eq!(code("after=abc&after=def"), Some("invalid_cursor"));
+        let p = parse_params(Some("account=shop&limit=5&before=QVFI"), MAX_FEED_LIMIT)
+            .ok()
+            .unwrap();
+        assert_eq!(p.account.as_deref(), Some("shop"));
+        assert_eq!(p.limit, 5);
+        assert_eq!(p.cursor, Some(Cursor::Before("QVFI".into())));
+        assert!(parse_params(Some("limit=51"), MAX_HASHTAG_LIMIT).is_err());
+    }
+}

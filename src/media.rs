@@ -1,0 +1,231 @@
+//! Instagram media pages as the agent serves them: parsed from upstream
+//! into known fields only (so nothing else, a token least of all, can pass
+//! through), with paging links that point back at the agent.
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// Fields asked of upstream for a user's own media.
+pub const FEED_FIELDS: &str = "id,caption,media_type,media_url,permalink,thumbnail_url,timestamp,username,\
+     children{id,media_type,media_url,permalink,thumbnail_url,timestamp}";
+/// Hashtag edges refuse `username`.
+pub const HASHTAG_FIELDS: &str = "id,caption,media_type,media_url,permalink,timestamp,like_count,comments_count,\
+     children{id,media_type,media_url,permalink,timestamp}";
+
+fn id_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Id {
+        Text(String),
+        Number(u64),
+    }
+    Ok(match Id::deserialize(d)? {
+        Id::Text(s) => s,
+        Id::Number(n) => n.to_string(),
+    })
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct Media {
+    #[serde(deserialize_with = "id_string")]
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caption: Option<String>,
+    pub media_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permalink: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thumbnail_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub like_count: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comments_count: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub children: Option<Children>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct Children {
+    pub data: Vec<Media>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+pub struct Cursors {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+pub struct Paging {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursors: Option<Cursors>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct MediaPage {
+    pub data: Vec<Media>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paging: Option<Paging>,
+}
+
+impl MediaPage {
+    /// Parses an upstream page. Anything but the known shape is an error.
+    pub fn from_upstream(body: serde_json::Value) -> Result<MediaPage, String> {
+        let page: MediaPage =
+            serde_json::from_value(body).map_err(|e| format!("unexpected media page: {e}"))?;
+        let cursor_ok = |c: &Option<String>| c.as_deref().is_none_or(is_valid_cursor);
+        if let Some(cursors) = page.paging.as_ref().and_then(|p| p.cursors.as_ref())
+            && !(cursor_ok(&cursors.before) && cursor_ok(&cursors.after))
+        {
+            return Err("unexpected paging cursor".into());
+        }
+        Ok(page)
+    }
+
+    /// Replaces upstream's `next`/`previous` (which carry the access token)
+    /// with links to the agent: `link(cursor_param, cursor)`.
+    pub fn point_paging_at(&mut self, link: impl Fn(&str, &str) -> String) {
+        let Some(paging) = self.paging.as_mut() else {
+            return;
+        };
+        let cursors = paging.cursors.clone().unwrap_or_default();
+        paging.next = match (&paging.next, &cursors.after) {
+            (Some(_), Some(after)) => Some(link("after", after)),
+            _ => None,
+        };
+        paging.previous = match (&paging.previous, &cursors.before) {
+            (Some(_), Some(before)) => Some(link("before", before)),
+            _ => None,
+        };
+    }
+
+    /// The earliest signed expiry among the page's media URLs: Instagram
+    /// CDN URLs carry `oe=` (hex Unix seconds), after which they answer 403.
+    pub fn media_expiry(&self) -> Option<DateTime<Utc>> {
+        fn urls(m: &Media) -> impl Iterator<Item = &String> {
+            m.media_url.iter().chain(m.thumbnail_url.iter())
+        }
+        self.data
+            .iter()
+            .flat_map(|m| {
+                urls(m).chain(m.children.iter().flat_map(|c| c.data.iter().flat_map(urls)))
+            })
+            .filter_map(|u| signed_expiry(u))
+            .min()
+    }
+}
+
+/// The `oe=` expiry of a CDN URL, if it has one.
+pub fn signed_expiry(url: &str) -> Option<DateTime<Utc>> {
+    let query = url.split_once('?')?.1;
+    let value = query.split('&').find_map(|pair| pair.strip_prefix("oe="))?;
+    let seconds = i64::from_str_radix(value, 16).ok()?;
+    Utc.timestamp_opt(seconds, 0).single()
+}
+
+/// Upstream cursors are opaque base64-like strings; anything else is refused
+/// before it reaches upstream or a cache key.
+pub fn is_valid_cursor(cursor: &str) -> bool {
+    (1..=512).contains(&cursor.len())
+        && cursor.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'=' | b'+' | b'/' | b'.')
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn page() -> serde_json::Value {
+        json!({
+            "data": [
+                {"id": "1", "media_type": "IMAGE", "caption": "hi", "username": "u",
+                 "media_url": "https://scontent.cdninstagram.com/v/1.jpg?_nc_ht=x&oe=6A000000&_nc_sid=1",
+                 "permalink": "https://www.instagram.com/p/1/", "timestamp": "2026-05-01T10:00:00+0000"},
+                {"id": 2, "media_type": "CAROUSEL_ALBUM",
+                 "children": {"data": [
+                    {"id": "21", "media_type": "VIDEO",
+                     "media_url": "https://video.cdninstagram.com/2.mp4?oe=69FFFFFF",
+                     "thumbnail_url": "https://scontent.cdninstagram.com/2.jpg?oe=6A100000"}]}}
+            ],
+            "paging": {
+                "cursors": {"before": "QVFIUk1", "after": "QVFIUk2"},
+                "next": "https://graph.instagram.com/v25.0/1784/media?access_token=IGAAsecret&after=QVFIUk2",
+                "previous": "https://graph.instagram.com/v25.0/1784/media?access_token=IGAAsecret&before=QVFIUk1"
+            },
+            "access_token": "IGAAsecret"
+        })
+    }
+
+    #[test]
+    fn only_known_fields_survive_and_paging_points_at_the_agent() {
+        let mut p = MediaPage::from_upstream(page()).unwrap();
+        p.point_paging_at(|k, v| format!("https://agent/feed.json?{k}={v}"));
+        let out = serde_json::to_string(&p).unwrap();
+        assert!(
+            !out.contains("access_token") && !out.contains("IGAAsecret"),
+            "{out}"
+        );
+        assert!(out.contains("https://agent/feed.json?after=QVFIUk2"));
+        assert!(out.contains("https://agent/feed.json?before=QVFIUk1"));
+        assert_eq!(p.data[1].id, "2", "numeric ids become strings");
+        assert!(!out.contains("null"), "absent fields are omitted: {out}");
+    }
+
+    #[test]
+    fn the_last_page_has_no_next_link() {
+        let mut body = page();
+        body["paging"].as_object_mut().unwrap().remove("next");
+        let mut p = MediaPage::from_upstream(body).unwrap();
+        p.point_paging_at(|k, v| format!("/feed.json?{k}={v}"));
+        assert_eq!(p.paging.as_ref().unwrap().next, None);
+        assert!(p.paging.unwrap().previous.is_some());
+    }
+
+    #[test]
+    fn the_earliest_signed_expiry_counts_children_and_thumbnails() {
+        let p = MediaPage::from_upstream(page()).unwrap();
+        assert_eq!(p.media_expiry(), Utc.timestamp_opt(0x69FF_FFFF, 0).single());
+        assert_eq!(signed_expiry("https://x/y.jpg"), None);
+        assert_eq!(signed_expiry("https://x/y.jpg?oe=zz"), None);
+        assert_eq!(
+            signed_expiry("https://x/y.jpg?a=1&oe=10"),
+            Utc.timestamp_opt(16, 0).single()
+        );
+    }
+
+    #[test]
+    fn wrong_shapes_are_refused() {
+        for bad in [
+            json!({"data": "nope"}),
+            json!({"items": []}),
+            json!({"data": [{"media_type": "IMAGE"}]}),
+            json!({"data": [{"id": {"x": 1}, "media_type": "IMAGE"}]}),
+            json!({"data": [], "paging": {"cursors": {"after": "a b"}}}),
+            json!([1, 2]),
+        ] {
+            assert!(MediaPage::from_upstream(bad.clone()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn cursors_are_opaque_but_plain() {
+        assert!(is_valid_cursor("QVFIUkVlZAbc-_=="));
+        for bad in ["", "a b", "a&b", "<script>", &"a".repeat(513)] {
+            assert!(!is_valid_cursor(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,515 @@
+//! The feed and hashtag proxy against the fake Graph API: shape, paging,
+//! no token in any body, one upstream call per key, stale copies, limits.
+
+mod common;
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use common::{Backend, Server, World};
+use futures_util::future::join_all;
+use reqwest::StatusCode;
+use serde_json::Value;
+use token_agent::app::App;
+use token_agent::fake::{FakeUser, Fault};
+use token_agent::store::{AccountKind, NewToken};
+
+const MEDIA: &str = "/me/media";
+const ORIGIN: (&str, &str) = ("Origin", "https://example.com");
+
+struct Setup {
+    world: World,
+    app: Arc<App>,
+    server: Server,
+    token: String,
+    http: reqwest::Client,
+}
+
+async fn setup(backend: Backend, extra: &[(&str, &str)]) -> Setup {
+    let world = World::new(backend).await;
+    let app = world.app(extra).await;
+    let token = world.give_token(&app, "default", Duration::days(2)).await;
+    let server = Server::start(app.clone()).await;
+    Setup {
+        world,
+        app,
+        server,
+        token,
+        http: reqwest::Client::new(),
+    }
+}
+
+impl Setup {
+    async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(self.server.url(path))
+            .header(ORIGIN.0, ORIGIN.1)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn json(&self, path: &str) -> (StatusCode, Value, String) {
+        let res = self.get(path).await;
+        let status = res.status();
+        let text = res.text().await.unwrap();
+        assert!(
+            !text.contains("access_token"),
+            "a body mentions access_token: {text}"
+        );
+        assert!(
+            !text.contains(&self.token),
+            "a body contains the token: {text}"
+        );
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::Null),
+            text,
+        )
+    }
+
+    /// Turns an agent link (on APP_URL) into one on the test server.
+    fn local(&self, link: &str) -> String {
+        link.strip_prefix("https://agent.example.com")
+            .expect("links point at APP_URL")
+            .to_string()
+    }
+
+    /// A Facebook-Login account that can search hashtags.
+    async fn add_facebook_account(&self, name: &str) -> FakeUser {
+        let user = self.world.fake.add_instagram_user("harbour_cafe", 4);
+        let token = self
+            .world
+            .fake
+            .issue_facebook_user_token(&user, self.world.clock.now(), true);
+        self.app
+            .store
+            .put_token(
+                &NewToken {
+                    name: name.into(),
+                    kind: AccountKind::Facebook,
+                    token,
+                    user_id: None,
+                    username: None,
+                    issued_at: Some(self.world.clock.now()),
+                    expires_at: Some(self.world.clock.now() + Duration::days(60)),
+                    next_refresh_at: None,
+                },
+                self.world.clock.now(),
+            )
+            .await
+            .unwrap();
+        user
+    }
+}
+
+fn error_code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or_default()
+}
+
+async fn the_feed_has_the_graph_shape_and_no_token(backend: Backend) {
+    let s = setup(backend, &[]).await;
+    let (status, body, _) = s.json("/feed.json").await;
+    assert_eq!(status, StatusCode::OK);
+    let data = body["data"].as_array().unwrap();
+    let expected = s.world.fake.media_of(&s.world.user);
+    assert_eq!(data.len(), expected.len().min(25));
+    for (item, media) in data.iter().zip(&expected) {
+        assert_eq!(item["id"], media.id.as_str());
+        for field in [
+            "media_type",
+            "media_url",
+            "permalink",
+            "timestamp",
+            "username",
+        ] {
+            assert!(item[field].is_string(), "{field} missing in {item}");
+        }
+        assert_eq!(item["caption"].as_str(), media.caption.as_deref());
+        if item["media_type"] == "CAROUSEL_ALBUM" {
+            assert!(!item["children"]["data"].as_array().unwrap().is_empty());
+        }
+        if item["media_type"] == "VIDEO" {
+            assert!(item["thumbnail_url"].is_string());
+        }
+    }
+}
+
+async fn paging_goes_through_the_agent_and_visits_every_item_once(backend: Backend) {
+    let s = setup(backend, &[]).await;
+    let mut seen = Vec::new();
+    let mut path = "/feed.json?limit=7".to_string();
+    loop {
+        let (status, body, _) = s.json(&path).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        seen.extend(
+            body["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["id"].as_str().unwrap().to_string()),
+        );
+        match body["paging"]["next"].as_str() {
+            Some(next) => path = s.local(next),
+            None => break,
+        }
+    }
+    let expected: Vec<String> = s
+        .world
+        .fake
+        .media_of(&s.world.user)
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(seen, expected);
+    // And back: `previous` from the second page leads to the first.
+    let (_, first, _) = s.json("/feed.json?limit=7").await;
+    let second_path = s.local(first["paging"]["next"].as_str().unwrap());
+    let (_, second, _) = s.json(&second_path).await;
+    let (_, back, _) = s
+        .json(&s.local(second["paging"]["previous"].as_str().unwrap()))
+        .await;
+    assert_eq!(back["data"], first["data"]);
+}
+
+async fn a_burst_of_cold_requests_costs_one_upstream_call(backend: Backend) {
+    let s = setup(backend, &[]).await;
+    // A slow upstream, so that the whole burst arrives while the first call is out.
+    s.world.fake.inject(
+        MEDIA,
+        Fault::Delay(std::time::Duration::from_millis(300)),
+        1,
+    );
+    let limit = Arc::new(tokio::sync::Semaphore::new(100));
+    let requests = (0..1000).map(|_| {
+        let limit = limit.clone();
+        let (http, url) = (s.http.clone(), s.server.url("/feed.json?limit=10"));
+        async move {
+            let _permit = limit.acquire().await.unwrap();
+            http.get(url)
+                .header(ORIGIN.0, ORIGIN.1)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    });
+    let statuses = join_all(requests).await;
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::OK),
+        "{statuses:?}"
+    );
+    assert_eq!(s.world.fake.calls(MEDIA), 1);
+    assert_eq!(s.app.proxy.flights_in_progress(), 0);
+
+    // Fresh for FEED_CACHE_TTL (300 s), then one more call.
+    s.world.clock.advance(Duration::seconds(299));
+    s.json("/feed.json?limit=10").await;
+    assert_eq!(s.world.fake.calls(MEDIA), 1);
+    s.world.clock.advance(Duration::seconds(2));
+    s.json("/feed.json?limit=10").await;
+    assert_eq!(s.world.fake.calls(MEDIA), 2);
+}
+
+async fn an_upstream_failure_serves_the_last_good_copy_with_its_age(backend: Backend) {
+    let s = setup(backend, &[]).await;
+    let (_, good, _) = s.json("/feed.json").await;
+    s.world.clock.advance(Duration::minutes(30));
+    for fault in [
+        Fault::Html(502),
+        Fault::Throttle { code: 80002 },
+        Fault::Truncated,
+        Fault::Status(200, "[]".into()),
+    ] {
+        s.world.fake.inject(MEDIA, fault, 1);
+        let res = s.get("/feed.json").await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let age: i64 = res.headers()["age"].to_str().unwrap().parse().unwrap();
+        assert_eq!(age, 30 * 60);
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body, good, "garbage never replaces good data");
+    }
+    // Upstream back: a fresh copy, no Age to speak of.
+    let res = s.get("/feed.json").await;
+    assert_eq!(res.headers()["age"], "0");
+}
+
+async fn a_stale_copy_is_never_served_past_its_media_expiry(backend: Backend) {
+    // Media URLs are signed for 3 days in the fake; stale copies may live 7.
+    let s = setup(backend, &[("FEED_STALE_TTL", "604800")]).await;
+    s.json("/feed.json").await;
+    s.world.clock.advance(Duration::days(2));
+    s.world.fake.inject(MEDIA, Fault::Html(503), 1);
+    assert_eq!(
+        s.get("/feed.json").await.status(),
+        StatusCode::OK,
+        "within the signed life"
+    );
+    s.world
+        .clock
+        .advance(Duration::days(1) + Duration::hours(1));
+    s.world.fake.inject(MEDIA, Fault::Html(503), 1);
+    let (status, body, _) = s.json("/feed.json").await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_GATEWAY,
+        "its images would 403: {body}"
+    );
+    assert_eq!(error_code(&body), "upstream_unavailable");
+
+    // Without any copy, a failure is a JSON error.
+    let (status, body, _) = s.json("/feed.json?limit=3").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    s.world
+        .fake
+        .inject(MEDIA, Fault::Throttle { code: 80002 }, 1);
+    let (status, body, _) = s.json("/feed.json?limit=4").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(error_code(&body), "upstream_throttled");
+}
+
+async fn bad_parameters_are_refused_before_any_upstream_call(backend: Backend) {
+    let s = setup(backend, &[]).await;
+    for (path, code) in [
+        ("/feed.json?limit=0", "invalid_limit"),
+        ("/feed.json?limit=101", "invalid_limit"),
+        ("/feed.json?limit=abc", "invalid_limit"),
+        ("/feed.json?after=%3Cscript%3E", "invalid_cursor"),
+        ("/feed.json?after=a&before=b", "invalid_cursor"),
+        ("/feed.json?account=a%2Fb", "invalid_account"),
+        ("/hashtags/two%20words/recent.json", "invalid_hashtag"),
+        ("/hashtags/a-b/top.json", "invalid_hashtag"),
+        ("/hashtags/ok/recent.json?limit=51", "invalid_limit"),
+    ] {
+        let (status, body, _) = s.json(path).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+        assert_eq!(error_code(&body), code, "{path}");
+    }
+    let (status, body, _) = s.json("/feed.json?account=nobody").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(error_code(&body), "unknown_account");
+    assert_eq!(s.world.fake.total_calls(), 0);
+}
+
+async fn the_feed_obeys_the_allow_list(backend: Backend) {
+    let s = setup(backend, &[]).await;
+    let res = s
+        .http
+        .get(s.server.url("/feed.json"))
+        .header("Origin", "https://evil.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let res = s.get("/feed.json").await;
+    assert_eq!(
+        res.headers()["access-control-allow-origin"],
+        "https://example.com"
+    );
+    assert_eq!(res.headers()["vary"], "Origin");
+    assert_eq!(s.world.fake.calls(MEDIA), 1);
+}
+
+async fn hashtags_need_a_facebook_login_account(backend: Backend) {
+    let s = setup(backend, &[]).await;
+    let (status, body, _) = s.json("/hashtags/coffee/recent.json").await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(error_code(&body), "facebook_account_required");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Facebook Login")
+    );
+    let (status, _, _) = s.json("/hashtags/coffee/recent.json?account=default").await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(s.world.fake.total_calls(), 0);
+}
+
+async fn a_hashtag_id_is_looked_up_once_across_restarts(backend: Backend) {
+    let s = setup(backend, &[]).await;
+    s.add_facebook_account("brand").await;
+    let (status, body, text) = s.json("/hashtags/coffee/recent.json").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["data"].is_array());
+    assert!(!text.contains("username"));
+    let (status, _, _) = s.json("/hashtags/Coffee/top.json?account=brand").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(s.world.fake.calls("/ig_hashtag_search"), 1);
+
+    // A new process (empty in-process cache) on the same database.
+    let app = s.world.app(&[]).await;
+    let server = Server::start(app).await;
+    let before = s.world.fake.total_calls();
+    let res = s
+        .http
+        .get(server.url("/hashtags/coffee/recent.json?limit=5"))
+        .header(ORIGIN.0, ORIGIN.1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        s.world.fake.calls("/ig_hashtag_search"),
+        1,
+        "the id comes from the database"
+    );
+    assert_eq!(
+        s.world.fake.total_calls(),
+        before + 1,
+        "only the media page was fetched"
+    );
+}
+
+async fn the_thirty_first_hashtag_in_a_week_is_refused_before_any_call(backend: Backend) {
+    let s = setup(backend, &[]).await;
+    s.add_facebook_account("brand").await;
+    for i in 0..30 {
+        let (status, body, _) = s.json(&format!("/hashtags/tag{i}/recent.json")).await;
+        assert_eq!(status, StatusCode::OK, "tag{i}: {body}");
+    }
+    let before = s.world.fake.total_calls();
+    let (status, body, _) = s.json("/hashtags/onemore/recent.json").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(error_code(&body), "hashtag_limit");
+    assert_eq!(
+        s.world.fake.total_calls(),
+        before,
+        "refused before any upstream call"
+    );
+    // A tag already counted this week still works.
+    s.world.clock.advance(Duration::minutes(10));
+    let (status, _, _) = s.json("/hashtags/tag3/recent.json").await;
+    assert_eq!(status, StatusCode::OK);
+    // A week after the first ones, there is room again.
+    s.world.clock.advance(Duration::days(7));
+    let (status, body, _) = s.json("/hashtags/onemore/recent.json").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+async fn a_facebook_account_feed_reads_its_instagram_business_account(backend: Backend) {
+    let s = setup(backend, &[]).await;
+    let user = s.add_facebook_account("brand").await;
+    let (status, body, _) = s.json("/feed.json?account=brand").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let ids: Vec<&str> = body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    let expected: Vec<String> = s
+        .world
+        .fake
+        .media_of(&user)
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(ids, expected);
+    let stored = s.app.store.account("brand").await.unwrap().unwrap();
+    assert_eq!(stored.user_id.as_deref(), Some(user.ig_user_id.as_str()));
+    assert_eq!(
+        s.world.fake.calls_on("graph.facebook.com", "/me/accounts"),
+        1
+    );
+}
+
+async fn high_upstream_usage_keeps_the_agent_on_its_cached_copy(backend: Backend) {
+    let s = setup(backend, &[]).await;
+    // One call per hour is the whole budget: the first answer reports 100%.
+    s.world.fake.set_options(|o| o.hourly_call_budget = 1);
+    let (status, first, _) = s.json("/feed.json").await;
+    assert_eq!(status, StatusCode::OK);
+    s.world.clock.advance(Duration::minutes(6));
+    let res = s.get("/feed.json").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["age"], "360");
+    assert_eq!(res.json::<Value>().await.unwrap(), first);
+    assert_eq!(s.world.fake.calls(MEDIA), 1, "no call while usage is high");
+}
+
+/// Two agents (two dynos) on one memcached: the second is served what the
+/// first fetched, without an upstream call of its own.
+async fn feed_pages_are_shared_through_memcached(backend: Backend) {
+    let memcached = common::memcached::Memcached::start();
+    let servers = memcached.addr();
+    let s = setup(backend, &[("MEMCACHE_SERVERS", &servers)]).await;
+    assert_eq!(s.app.cache.backend(), "memcached");
+    let (_, first, _) = s.json("/feed.json?limit=5").await;
+    let other = Server::start(s.world.app(&[("MEMCACHE_SERVERS", &servers)]).await).await;
+    let res = s
+        .http
+        .get(other.url("/feed.json?limit=5"))
+        .header(ORIGIN.0, ORIGIN.1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.json::<Value>().await.unwrap(), first);
+    assert_eq!(s.world.fake.calls(MEDIA), 1);
+}
+
+/// MemCachier's path: SASL PLAIN over the binary protocol.
+async fn feed_pages_are_shared_through_a_sasl_memcached(backend: Backend) {
+    let memcached = common::memcached::Memcached::start_sasl(&[("agent", "s3cret-Pass")]);
+    let env = [
+        ("MEMCACHIER_SERVERS", memcached.addr()),
+        ("MEMCACHIER_USERNAME", "agent".to_string()),
+        ("MEMCACHIER_PASSWORD", "s3cret-Pass".to_string()),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let s = setup(backend, &env).await;
+    s.json("/feed.json?limit=5").await;
+    let other = Server::start(s.world.app(&env).await).await;
+    let res = s
+        .http
+        .get(other.url("/feed.json?limit=5"))
+        .header(ORIGIN.0, ORIGIN.1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(s.world.fake.calls(MEDIA), 1);
+    assert_eq!(s.app.cache.memcached_up(), Some(true));
+}
+
+async fn killing_memcached_keeps_the_feed_answering(backend: Backend) {
+    let mut memcached = common::memcached::Memcached::start();
+    let servers = memcached.addr();
+    let s = setup(backend, &[("MEMCACHE_SERVERS", &servers)]).await;
+    let (_, first, _) = s.json("/feed.json").await;
+    memcached.kill();
+    for _ in 0..20 {
+        let started = std::time::Instant::now();
+        let (status, body, _) = s.json("/feed.json").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body, first);
+        assert!(started.elapsed() < std::time::Duration::from_secs(3));
+    }
+    // Past the TTL, with memcached still down: upstream, and still 200.
+    s.world.clock.advance(Duration::minutes(6));
+    let started = std::time::Instant::now();
+    let (status, _, _) = s.json("/feed.json").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+    assert_eq!(s.world.fake.calls(MEDIA), 2);
+    assert_eq!(s.app.cache.memcached_up(), Some(false));
+}
+
+on_both_backends!(
+    feed_pages_are_shared_through_memcached,
+    feed_pages_are_shared_through_a_sasl_memcached,
+    killing_memcached_keeps_the_feed_answering,
+    the_feed_has_the_graph_shape_and_no_token,
+    paging_goes_through_the_agent_and_visits_every_item_once,
+    a_burst_of_cold_requests_costs_one_upstream_call,
+    an_upstream_failure_serves_the_last_good_copy_with_its_age,
+    a_stale_copy_is_never_served_past_its_media_expiry,
+    bad_parameters_are_refused_before_any_upstream_call,
+    the_feed_obeys_the_allow_list,
+    hashtags_need_a_facebook_login_account,
+    a_hashtag_id_is_looked_up_once_across_restarts,
+    the_thirty_first_hashtag_in_a_week_is_refused_before_any_call,
+    a_facebook_account_feed_reads_its_instagram_business_account,
+    high_upstream_usage_keeps_the_agent_on_its_cached_copy,
+);

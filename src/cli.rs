@@ -44,6 +44,9 @@ pub enum Command {
     },
     /// Show every account, its expiry and its last refresh. Never prints a token.
     Status,
+    /// Serve the agent wired to a built-in fake Instagram, with a sample
+    /// account and posts, to see everything work offline.
+    Demo,
     /// Add, replace or remove accounts.
     Accounts {
         #[command(subcommand)]
@@ -86,6 +89,10 @@ pub async fn run(cli: Cli) -> ExitCode {
 async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> {
     let clock = Clock::System;
     match command {
+        Command::Demo => {
+            crate::demo::run(config).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Serve => {
             serve(App::open(config, clock).await?).await?;
             Ok(ExitCode::SUCCESS)
@@ -115,7 +122,7 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
     }
 }
 
-async fn serve(app: Arc<App>) -> anyhow::Result<()> {
+pub(crate) async fn serve(app: Arc<App>) -> anyhow::Result<()> {
     let port = app.config.port;
     let listener = match tokio::net::TcpListener::bind(("::", port)).await {
         Ok(listener) => listener,

@@ -1,0 +1,84 @@
+//! `token-agent demo`: the agent wired to the built-in fake Graph API, with
+//! a sample Instagram account and posts, so a newcomer sees every URL work
+//! without a Meta developer account.
+
+use chrono::Duration;
+
+use crate::app::App;
+use crate::clock::Clock;
+use crate::config::{Config, DatabaseUrl};
+use crate::fake::{FakeGraph, FakeOptions};
+use crate::store::{AccountKind, NewToken};
+
+pub async fn run(mut config: Config) -> anyhow::Result<()> {
+    let clock = Clock::System;
+    let fake = FakeGraph::start(clock.clone()).await;
+    // Images come from the fake too, so the page works offline.
+    let cdn = fake.cdn_url();
+    fake.set_options(|o: &mut FakeOptions| o.media_base_url = Some(cdn));
+    let user = fake.add_instagram_user("demo_bakery", 12);
+    let brand = fake.add_instagram_user("demo_brand", 6);
+
+    let dir = tempfile_dir()?;
+    config.database = DatabaseUrl::Sqlite(dir.join("demo.db"));
+    config.upstream.instagram_graph = fake.instagram_graph_url();
+    config.upstream.instagram_oauth = fake.instagram_oauth_url();
+    config.upstream.instagram_authorize = fake.instagram_authorize_url();
+    config.upstream.facebook_graph = fake.facebook_graph_url();
+    config.upstream.facebook_dialog = fake.facebook_dialog_url();
+    config.starting_token = None;
+    let base = format!("http://localhost:{}", config.port);
+    if config.allowed_domains.is_none() {
+        let own = format!("{base} http://127.0.0.1:{}", config.port);
+        config.allowed_domains = Some(crate::allowlist::AllowedDomains::parse(&own)?);
+        // curl sends no Origin or Referer; let it in for the demo.
+        config.allow_empty_referer = true;
+    }
+    config.app_url = url::Url::parse(&base)?;
+
+    let app = App::open(config, clock.clone()).await?;
+    let now = clock.now();
+    for (name, kind, token) in [
+        (
+            "default",
+            AccountKind::Instagram,
+            fake.issue_long_lived_token(&user, now - Duration::days(2)),
+        ),
+        (
+            "brand",
+            AccountKind::Facebook,
+            fake.issue_facebook_user_token(&brand, now - Duration::days(2), true),
+        ),
+    ] {
+        let issued = now - Duration::days(2);
+        app.store
+            .put_token(
+                &NewToken {
+                    name: name.into(),
+                    kind,
+                    token,
+                    user_id: None,
+                    username: None,
+                    issued_at: Some(issued),
+                    expires_at: Some(issued + Duration::days(60)),
+                    next_refresh_at: (kind == AccountKind::Instagram).then_some(now),
+                },
+                now,
+            )
+            .await?;
+    }
+    app.reload().await?;
+    println!(
+        "token-agent demo: a fake Instagram with @demo_bakery (Instagram Login) and @demo_brand (Facebook Login)\n\
+         \n  {base}/token.json\n  {base}/token.js\n  {base}/feed.json?limit=6\n  {base}/hashtags/bakery/top.json\n  {base}/healthz\n\
+         \nData lives in {} and is gone when you stop the demo (Ctrl-C).",
+        dir.display()
+    );
+    crate::cli::serve(app).await
+}
+
+fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("token-agent-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}

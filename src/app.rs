@@ -13,6 +13,7 @@ use crate::board::Board;
 use crate::cache::{Cache, CacheConfig};
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::crypto::TokenCipher;
 use crate::proxy::Proxy;
 use crate::store::{AccountKind, NewToken, Store};
 use crate::upstream::{Upstream, UpstreamConfig};
@@ -40,10 +41,18 @@ impl App {
     /// Opens the database (applying migrations), seeds STARTING_TOKEN and
     /// loads the tokens into memory.
     pub async fn open(config: Config, clock: Clock) -> anyhow::Result<Arc<App>> {
-        let store = Store::connect(&config.database).await.with_context(|| {
+        let mut store = Store::connect(&config.database).await.with_context(|| {
             format!("cannot open the database ({})", config.database.describe())
         })?;
         store.migrate().await?;
+        let cipher = config
+            .token_encryption_key
+            .as_ref()
+            .map(TokenCipher::from_secret);
+        if cipher.is_none() {
+            tracing::warn!("TOKEN_ENCRYPTION_KEY is not set: tokens are stored unencrypted");
+        }
+        store.use_cipher(cipher).await?;
         let upstream = Upstream::new(UpstreamConfig {
             instagram_graph_url: config.upstream.instagram_graph.clone(),
             instagram_oauth_url: config.upstream.instagram_oauth.clone(),

@@ -14,27 +14,50 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+use std::sync::Arc;
+
 use crate::config::DatabaseUrl;
+use crate::crypto::TokenCipher;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
 
 #[derive(Clone, Debug)]
-pub enum Store {
+enum Db {
     Sqlite(SqlitePool),
     Postgres(PgPool),
+}
+
+/// The database, and the cipher that seals tokens at rest when
+/// TOKEN_ENCRYPTION_KEY is set.
+#[derive(Clone)]
+pub struct Store {
+    db: Db,
+    cipher: Option<Arc<TokenCipher>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend())
+            .field("encrypted", &self.cipher.is_some())
+            .finish()
+    }
 }
 
 /// Runs one body against whichever pool the store holds. The body is
 /// expanded once per backend, so the same SQL serves both.
 macro_rules! on_pool {
     ($store:expr, $pool:ident => $body:expr) => {
-        match $store {
-            Store::Sqlite($pool) => $body,
-            Store::Postgres($pool) => $body,
+        match &$store.db {
+            Db::Sqlite($pool) => $body,
+            Db::Postgres($pool) => $body,
         }
     };
 }
+
+/// Where the key check value is kept, to tell a wrong key at start-up.
+const KEY_CHECK: &str = "token_key_check";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -49,6 +72,8 @@ pub enum StoreError {
     },
     #[error("DATABASE_URL: {0}")]
     Url(String),
+    #[error("TOKEN_ENCRYPTION_KEY: {0}")]
+    Key(String),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,6 +126,7 @@ pub struct Account {
     pub warned_expired_at: Option<DateTime<Utc>>,
     pub lease_owner: Option<String>,
     pub lease_until: Option<DateTime<Utc>>,
+    pub notify_error: Option<String>,
 }
 
 impl std::fmt::Debug for Account {
@@ -137,11 +163,12 @@ struct AccountRow {
     warned_expired_at: Option<i64>,
     lease_owner: Option<String>,
     lease_until: Option<i64>,
+    notify_error: Option<String>,
 }
 
 const ACCOUNT_COLUMNS: &str = "name, kind, user_id, username, token, issued_at, placed_at, expires_at, \
      refreshed_at, next_refresh_at, last_attempt_at, last_result, last_error, last_error_kind, failures, \
-     needs_reconnect, warned_expiring_at, warned_expired_at, lease_owner, lease_until";
+     needs_reconnect, warned_expiring_at, warned_expired_at, lease_owner, lease_until, notify_error";
 
 fn from_ms(ms: Option<i64>) -> Option<DateTime<Utc>> {
     ms.and_then(|ms| Utc.timestamp_millis_opt(ms).single())
@@ -151,18 +178,17 @@ fn ms(t: Option<DateTime<Utc>>) -> Option<i64> {
     t.map(|t| t.timestamp_millis())
 }
 
-impl TryFrom<AccountRow> for Account {
-    type Error = sqlx::Error;
-    fn try_from(r: AccountRow) -> Result<Self, Self::Error> {
+impl Store {
+    fn account_from(&self, r: AccountRow) -> Result<Account, StoreError> {
         Ok(Account {
             kind: r
                 .kind
                 .parse()
                 .map_err(|e: String| sqlx::Error::Decode(e.into()))?,
+            token: self.open(&r.token)?,
             name: r.name,
             user_id: r.user_id,
             username: r.username,
-            token: r.token,
             issued_at: from_ms(r.issued_at),
             placed_at: from_ms(Some(r.placed_at)).unwrap_or_default(),
             expires_at: from_ms(r.expires_at),
@@ -178,6 +204,7 @@ impl TryFrom<AccountRow> for Account {
             warned_expired_at: from_ms(r.warned_expired_at),
             lease_owner: r.lease_owner,
             lease_until: from_ms(r.lease_until),
+            notify_error: r.notify_error,
         })
     }
 }
@@ -255,7 +282,10 @@ impl Store {
                     .acquire_timeout(Duration::from_secs(10))
                     .connect_with(options)
                     .await?;
-                Ok(Store::Sqlite(pool))
+                Ok(Store {
+                    db: Db::Sqlite(pool),
+                    cipher: None,
+                })
             }
             DatabaseUrl::Postgres(secret) => {
                 let mut options = PgConnectOptions::from_str(secret.expose())
@@ -277,24 +307,90 @@ impl Store {
                     .acquire_timeout(Duration::from_secs(5))
                     .connect_with(options)
                     .await?;
-                Ok(Store::Postgres(pool))
+                Ok(Store {
+                    db: Db::Postgres(pool),
+                    cipher: None,
+                })
             }
         }
     }
 
     pub fn backend(&self) -> &'static str {
-        match self {
-            Store::Sqlite(_) => "SQLite",
-            Store::Postgres(_) => "PostgreSQL",
+        match self.db {
+            Db::Sqlite(_) => "SQLite",
+            Db::Postgres(_) => "PostgreSQL",
+        }
+    }
+
+    pub fn encrypts_tokens(&self) -> bool {
+        self.cipher.is_some()
+    }
+
+    /// Turns on encryption at rest: checks that the key is the one the
+    /// tokens were sealed with, then seals any token still in plain text.
+    /// Without a key, refuses a database whose tokens are sealed.
+    pub async fn use_cipher(&mut self, cipher: Option<TokenCipher>) -> Result<(), StoreError> {
+        let stored_check = self.setting(KEY_CHECK).await?;
+        let Some(cipher) = cipher else {
+            if stored_check.is_some() {
+                return Err(StoreError::Key(
+                    "the stored tokens are encrypted; set TOKEN_ENCRYPTION_KEY to the key they were encrypted with".into(),
+                ));
+            }
+            return Ok(());
+        };
+        match stored_check {
+            Some(check) if check != cipher.fingerprint() => {
+                return Err(StoreError::Key(
+                    "does not match the key the stored tokens were encrypted with".into(),
+                ));
+            }
+            Some(_) => {}
+            None => self.set_setting(KEY_CHECK, &cipher.fingerprint()).await?,
+        }
+        self.cipher = Some(Arc::new(cipher));
+        const PLAIN: &str = "SELECT name, token FROM accounts";
+        const SEAL: &str = "UPDATE accounts SET token = $2 WHERE name = $1 AND token = $3";
+        let rows: Vec<(String, String)> =
+            on_pool!(self, pool => sqlx::query_as(PLAIN).fetch_all(pool).await?);
+        for (name, token) in rows
+            .into_iter()
+            .filter(|(_, t)| !TokenCipher::is_encrypted(t))
+        {
+            let sealed = self.seal(&token);
+            on_pool!(self, pool => {
+                sqlx::query(SEAL).bind(&name).bind(&sealed).bind(&token).execute(pool).await?;
+            });
+            tracing::info!(account = %name, "token encrypted at rest");
+        }
+        Ok(())
+    }
+
+    fn seal(&self, token: &str) -> String {
+        match &self.cipher {
+            Some(cipher) => cipher.encrypt(token),
+            None => token.to_string(),
+        }
+    }
+
+    fn open(&self, stored: &str) -> Result<String, StoreError> {
+        match (&self.cipher, TokenCipher::is_encrypted(stored)) {
+            (Some(cipher), true) => cipher
+                .decrypt(stored)
+                .map_err(|e| StoreError::Key(format!("a stored token cannot be decrypted ({e})"))),
+            (None, true) => Err(StoreError::Key(
+                "the stored tokens are encrypted; set TOKEN_ENCRYPTION_KEY".into(),
+            )),
+            (_, false) => Ok(stored.to_string()),
         }
     }
 
     /// Applies pending migrations. On PostgreSQL sqlx holds an advisory lock
     /// meanwhile, so two instances starting together migrate once.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        match self {
-            Store::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
-            Store::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
+        match &self.db {
+            Db::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
+            Db::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
         }
         Ok(())
     }
@@ -314,10 +410,7 @@ impl Store {
         ));
         let rows: Vec<AccountRow> =
             on_pool!(self, pool => sqlx::query_as(sql).fetch_all(pool).await?);
-        Ok(rows
-            .into_iter()
-            .map(Account::try_from)
-            .collect::<Result<_, _>>()?)
+        rows.into_iter().map(|r| self.account_from(r)).collect()
     }
 
     pub async fn account(&self, name: &str) -> Result<Option<Account>, StoreError> {
@@ -326,7 +419,7 @@ impl Store {
         ));
         let row: Option<AccountRow> =
             on_pool!(self, pool => sqlx::query_as(sql).bind(name).fetch_optional(pool).await?);
-        Ok(row.map(Account::try_from).transpose()?)
+        row.map(|r| self.account_from(r)).transpose()
     }
 
     /// Puts a token in place, creating the account or replacing its token.
@@ -342,12 +435,12 @@ impl Store {
                 placed_at = excluded.placed_at, next_refresh_at = excluded.next_refresh_at, refreshed_at = NULL, \
                 last_result = NULL, last_error = NULL, last_error_kind = NULL, failures = 0, \
                 needs_reconnect = FALSE, warned_expiring_at = NULL, warned_expired_at = NULL, \
-                updated_at = excluded.updated_at";
+                notify_error = NULL, updated_at = excluded.updated_at";
         on_pool!(self, pool => {
             sqlx::query(SQL)
                 .bind(&new.name)
                 .bind(new.kind.as_str())
-                .bind(&new.token)
+                .bind(self.seal(&new.token))
                 .bind(&new.user_id)
                 .bind(&new.username)
                 .bind(ms(new.issued_at))
@@ -450,7 +543,7 @@ impl Store {
                     let updated = sqlx::query(REFRESHED)
                         .bind(name)
                         .bind(owner)
-                        .bind(*token)
+                        .bind(self.seal(token))
                         .bind(issued_at.timestamp_millis())
                         .bind(expires_at.timestamp_millis())
                         .bind(now_ms)

@@ -14,6 +14,7 @@ use crate::cache::{Cache, CacheConfig};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::TokenCipher;
+use crate::notify::Notifier;
 use crate::proxy::Proxy;
 use crate::store::{AccountKind, NewToken, Store};
 use crate::upstream::{Upstream, UpstreamConfig};
@@ -31,6 +32,11 @@ pub struct App {
     /// Feed and hashtag pages: memcached when configured, in-process always.
     pub cache: Cache,
     pub proxy: Proxy,
+    /// Where expiry warnings go (e-mail, webhook, or only the log).
+    pub notifier: Notifier,
+    pub metrics: crate::metrics::Metrics,
+    /// Failed admin sign-ins, per client.
+    pub admin_gate: crate::http::admin::Gate,
     /// Wakes the refresher early, e.g. when a request sees an overdue token.
     pub wake: Notify,
     /// Names this process in refresh leases.
@@ -72,6 +78,14 @@ impl App {
                 .map(|p| p.expose().to_string()),
             ..CacheConfig::default()
         })?;
+        let notifier = Notifier::new(
+            config.notify_email.clone().zip(config.smtp_url.clone()),
+            config.notify_webhook_url.clone(),
+            config.webhook_secret.clone(),
+            config.user_agent(),
+            "token-agent",
+            clock.clone(),
+        )?;
         let app = Arc::new(App {
             config,
             clock,
@@ -80,12 +94,23 @@ impl App {
             board: Board::default(),
             cache,
             proxy: Proxy::default(),
+            notifier,
+            metrics: Default::default(),
+            admin_gate: Default::default(),
             wake: Notify::new(),
             instance: format!("{}-{:08x}", std::process::id(), rand::random::<u32>()),
         });
         app.seed_starting_token().await?;
         app.reload().await?;
         Ok(app)
+    }
+
+    /// Removes an account, its token and its cached pages.
+    pub async fn remove_account(&self, name: &str) -> anyhow::Result<bool> {
+        let removed = self.store.remove(name).await?;
+        self.board.remove(name);
+        self.proxy.forget_account(&self.cache, name).await;
+        Ok(removed)
     }
 
     /// Re-reads every account into memory.

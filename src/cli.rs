@@ -245,7 +245,7 @@ async fn accounts(app: &App, command: AccountsCommand) -> anyhow::Result<ExitCod
             Ok(ExitCode::SUCCESS)
         }
         AccountsCommand::Remove { name } => {
-            if app.store.remove(&name).await? {
+            if app.remove_account(&name).await? {
                 println!("{name}: removed");
                 Ok(ExitCode::SUCCESS)
             } else {

@@ -6,8 +6,8 @@ use chrono::Duration;
 
 use crate::app::App;
 use crate::clock::Clock;
-use crate::config::{Config, DatabaseUrl};
-use crate::fake::{FakeGraph, FakeOptions};
+use crate::config::{AppCredentials, Config, DatabaseUrl, Secret};
+use crate::fake::{FakeApp, FakeGraph, FakeOptions};
 use crate::store::{AccountKind, NewToken};
 
 pub async fn run(mut config: Config) -> anyhow::Result<()> {
@@ -35,6 +35,27 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         config.allow_empty_referer = true;
     }
     config.app_url = url::Url::parse(&base)?;
+    // The connect buttons work too: the fake plays Meta's login windows.
+    let fake_app = FakeApp {
+        redirect_uris: vec![
+            format!("{base}/connect/instagram/callback"),
+            format!("{base}/connect/facebook/callback"),
+        ],
+        ..FakeApp::default()
+    };
+    if config.instagram_app.is_none() {
+        config.instagram_app = Some(AppCredentials {
+            id: fake_app.ig_app_id.clone(),
+            secret: Secret::new(fake_app.ig_app_secret.clone()),
+        });
+    }
+    if config.facebook_app.is_none() {
+        config.facebook_app = Some(AppCredentials {
+            id: fake_app.fb_app_id.clone(),
+            secret: Secret::new(fake_app.fb_app_secret.clone()),
+        });
+    }
+    fake.set_options(|o| o.app = fake_app);
 
     let app = App::open(config, clock.clone()).await?;
     let now = clock.now();
@@ -71,7 +92,13 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     println!(
         "token-agent demo: a fake Instagram with @demo_bakery (Instagram Login) and @demo_brand (Facebook Login)\n\
          \n  {base}/token.json\n  {base}/token.js\n  {base}/feed.json?limit=6\n  {base}/hashtags/bakery/top.json\n  {base}/healthz\n\
-         \nData lives in {} and is gone when you stop the demo (Ctrl-C).",
+         \n  {base}/            setup and help\n  {base}/status      accounts and expiry\n  {base}/admin       {}\
+         \n\nData lives in {} and is gone when you stop the demo (Ctrl-C).",
+        if app.config.admin_password.is_some() {
+            "connect, refresh, remove (sign in with ADMIN_PASSWORD)"
+        } else {
+            "off: run with ADMIN_PASSWORD=something to try connecting accounts"
+        },
         dir.display()
     );
     crate::cli::serve(app).await

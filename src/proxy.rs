@@ -151,6 +151,9 @@ pub struct Proxy {
     flights: Flights,
     /// Until when (ms) upstream usage counts as high.
     usage_high_until: AtomicI64,
+    /// The cache keys written for each account, so that removing an
+    /// account (or Meta's data deletion callback) can delete its pages.
+    keys: Mutex<HashMap<String, std::collections::HashSet<String>>>,
 }
 
 /// What a request asks for.
@@ -219,6 +222,30 @@ fn add_cursor(url: &mut Url, cursor: &Option<Cursor>) {
 }
 
 impl Proxy {
+    /// Deletes every page cached for `account` by this process (other
+    /// processes' in-memory copies lapse with FEED_STALE_TTL and are no
+    /// longer reachable once the account is gone).
+    pub async fn forget_account(&self, cache: &crate::cache::Cache, account: &str) {
+        let keys = self
+            .keys
+            .lock()
+            .expect("key map")
+            .remove(account)
+            .unwrap_or_default();
+        for key in keys {
+            cache.delete(&key).await;
+        }
+    }
+
+    fn remember_key(&self, account: &str, key: &str) {
+        let mut keys = self.keys.lock().expect("key map");
+        let set = keys.entry(account.to_string()).or_default();
+        // Bounded: an account's pages beyond this simply age out.
+        if set.len() < 10_000 {
+            set.insert(key.to_string());
+        }
+    }
+
     fn usage_is_high(&self, now: DateTime<Utc>) -> bool {
         now.timestamp_millis() < self.usage_high_until.load(Ordering::Relaxed)
     }
@@ -238,7 +265,13 @@ impl Proxy {
 
     /// Answers from the cache when fresh; otherwise one caller per key goes
     /// upstream (`fetch`) while the rest wait for its result.
-    async fn serve<F, Fut>(&self, app: &App, key: &str, fetch: F) -> Result<Answer, ProxyError>
+    async fn serve<F, Fut>(
+        &self,
+        app: &App,
+        account: &str,
+        key: &str,
+        fetch: F,
+    ) -> Result<Answer, ProxyError>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<MediaPage, ProxyError>>,
@@ -264,9 +297,11 @@ impl Proxy {
         let first = cached(now).await;
         if let Some(page) = first.clone() {
             if page.is_fresh(now, ttl) {
+                app.metrics.record_cache(true, false);
                 return Ok(fresh(page, now));
             }
             if self.usage_is_high(now) {
+                app.metrics.record_cache(false, true);
                 return Ok(stale(page));
             }
         }
@@ -276,8 +311,10 @@ impl Proxy {
                 let now = app.clock.now();
                 let latest = cached(now).await.or(first);
                 if let Some(page) = latest.as_ref().filter(|p| p.is_fresh(now, ttl)) {
+                    app.metrics.record_cache(true, false);
                     return Ok(fresh(page.clone(), now));
                 }
+                app.metrics.record_cache(false, false);
                 match fetch().await {
                     Ok(media) => {
                         let now = app.clock.now();
@@ -288,11 +325,13 @@ impl Proxy {
                             fetched_at: now,
                             media_expires_at: media.media_expiry(),
                         };
+                        self.remember_key(account, key);
                         app.cache.set(key, page.encode(), app.config.feed_stale_ttl).await;
                         Ok(fresh(page, now))
                     }
                     Err(error) => match latest.filter(|p| p.is_servable_stale(app.clock.now(), stale_ttl)) {
                         Some(page) => {
+                            app.metrics.record_cache(false, true);
                             tracing::warn!(error = %error, age_s = page.age(app.clock.now()).num_seconds(), "upstream failed; serving the last good copy");
                             Ok(stale(page))
                         }
@@ -316,7 +355,7 @@ impl Proxy {
             query.limit,
             cursor_key(&query.cursor)
         );
-        self.serve(app, &key, || async {
+        self.serve(app, &account.name, &key, || async {
             let mut url = match account.kind {
                 AccountKind::Instagram => Url::parse(&app.upstream.instagram_graph_url("me/media")),
                 AccountKind::Facebook => {
@@ -360,7 +399,7 @@ impl Proxy {
             query.limit,
             cursor_key(&query.cursor)
         );
-        self.serve(app, &key, || async {
+        self.serve(app, &account.name, &key, || async {
             let ig_user = self.instagram_business_id(app, &account).await?;
             // The weekly budget counts every upstream query of a tag; the
             // 31st distinct tag is refused here, before any call.

@@ -46,6 +46,20 @@ impl Outcome {
         )
     }
 
+    /// A short name for metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Refreshed { .. } => "refreshed",
+            Outcome::NotDue { .. } => "not_due",
+            Outcome::TooYoung { .. } => "too_young",
+            Outcome::NotRefreshable => "not_refreshable",
+            Outcome::NeedsReconnect => "token_dead",
+            Outcome::Busy => "busy",
+            Outcome::Failed { kind, .. } => kind,
+            Outcome::UnknownAccount => "unknown_account",
+        }
+    }
+
     pub fn describe(&self) -> String {
         match self {
             Outcome::Refreshed { expires_at } => format!("refreshed, now expires {expires_at}"),
@@ -110,7 +124,9 @@ pub async fn refresh_account(app: &App, name: &str, force: bool) -> Result<Outco
         app.store.release_lease(name, &app.instance).await?;
         return Ok(outcome);
     }
-    attempt(app, &account).await
+    let outcome = attempt(app, &account).await?;
+    app.metrics.record_refresh(outcome.label());
+    Ok(outcome)
 }
 
 fn precheck(account: &Account, now: DateTime<Utc>, force: bool) -> Option<Outcome> {
@@ -278,6 +294,9 @@ pub async fn run(app: Arc<App>, shutdown: impl Future<Output = ()>) {
             if let Err(e) = outcome {
                 tracing::warn!(account = %name, error = %e, "refresh could not run; will try again");
             }
+        }
+        if let Err(e) = crate::warnings::send_due(&app).await {
+            tracing::warn!(error = %e, "could not check for expiry warnings; will try again");
         }
         tokio::select! {
             _ = &mut shutdown => return,

@@ -679,6 +679,119 @@ impl Store {
         });
         Ok(true)
     }
+
+    pub async fn save_oauth_state(
+        &self,
+        state: &str,
+        provider: &str,
+        account: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        const SQL: &str = "INSERT INTO oauth_states (state, provider, account, expires_at) VALUES ($1, $2, $3, $4)";
+        const SWEEP: &str = "DELETE FROM oauth_states WHERE expires_at < $1";
+        on_pool!(self, pool => {
+            sqlx::query(SWEEP).bind(expires_at.timestamp_millis() - 86_400_000).execute(pool).await?;
+            sqlx::query(SQL)
+                .bind(state)
+                .bind(provider)
+                .bind(account)
+                .bind(expires_at.timestamp_millis())
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Consumes a connect `state`: the account it was issued for, if it
+    /// exists, belongs to `provider` and has not expired. A state works once.
+    pub async fn take_oauth_state(
+        &self,
+        state: &str,
+        provider: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, StoreError> {
+        const SQL: &str =
+            "DELETE FROM oauth_states WHERE state = $1 RETURNING provider, account, expires_at";
+        let row: Option<(String, String, i64)> =
+            on_pool!(self, pool => sqlx::query_as(SQL).bind(state).fetch_optional(pool).await?);
+        Ok(row
+            .filter(|(p, _, expires)| p == provider && *expires > now.timestamp_millis())
+            .map(|(_, account, _)| account))
+    }
+
+    pub async fn set_scoped_user_id(
+        &self,
+        name: &str,
+        scoped: Option<&str>,
+    ) -> Result<(), StoreError> {
+        const SQL: &str = "UPDATE accounts SET scoped_user_id = $2 WHERE name = $1";
+        on_pool!(self, pool => {
+            sqlx::query(SQL).bind(name).bind(scoped).execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    /// Names of the accounts a Meta user id (app-scoped or Instagram) owns.
+    pub async fn accounts_of_user(&self, user_id: &str) -> Result<Vec<String>, StoreError> {
+        const SQL: &str =
+            "SELECT name FROM accounts WHERE scoped_user_id = $1 OR user_id = $1 ORDER BY name";
+        Ok(on_pool!(self, pool => sqlx::query_scalar(SQL).bind(user_id).fetch_all(pool).await?))
+    }
+
+    pub async fn record_deletion(
+        &self,
+        code: &str,
+        user_id: &str,
+        now: DateTime<Utc>,
+        accounts_deleted: i64,
+    ) -> Result<(), StoreError> {
+        const SQL: &str = "INSERT INTO deletions (code, user_id, requested_at, accounts_deleted) VALUES ($1, $2, $3, $4)";
+        on_pool!(self, pool => {
+            sqlx::query(SQL)
+                .bind(code)
+                .bind(user_id)
+                .bind(now.timestamp_millis())
+                .bind(accounts_deleted)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// When a deletion request was received and how many accounts it removed.
+    pub async fn deletion(&self, code: &str) -> Result<Option<(DateTime<Utc>, i64)>, StoreError> {
+        const SQL: &str = "SELECT requested_at, accounts_deleted FROM deletions WHERE code = $1";
+        let row: Option<(i64, i64)> =
+            on_pool!(self, pool => sqlx::query_as(SQL).bind(code).fetch_optional(pool).await?);
+        Ok(row.and_then(|(at, n)| from_ms(Some(at)).map(|at| (at, n))))
+    }
+
+    /// Records a warning as delivered (or, with `error`, as failed, to be
+    /// tried again and shown on the status page).
+    pub async fn record_warning(
+        &self,
+        name: &str,
+        expired: bool,
+        now: DateTime<Utc>,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        const SENT_EXPIRING: &str =
+            "UPDATE accounts SET warned_expiring_at = $2, notify_error = NULL WHERE name = $1";
+        const SENT_EXPIRED: &str =
+            "UPDATE accounts SET warned_expired_at = $2, notify_error = NULL WHERE name = $1";
+        const FAILED: &str = "UPDATE accounts SET notify_error = $2 WHERE name = $1";
+        on_pool!(self, pool => {
+            match error {
+                Some(error) => sqlx::query(FAILED).bind(name).bind(error).execute(pool).await?,
+                None => sqlx::query(if expired { SENT_EXPIRED } else { SENT_EXPIRING })
+                    .bind(name)
+                    .bind(now.timestamp_millis())
+                    .execute(pool)
+                    .await?,
+            };
+        });
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -2,6 +2,9 @@
 -- until a delivery succeeds.
 ALTER TABLE accounts ADD COLUMN notify_error TEXT;
 
+-- The app-scoped user id Meta names in deauthorize and data deletion callbacks.
+ALTER TABLE accounts ADD COLUMN scoped_user_id TEXT;
+
 -- OAuth `state` nonces of connect flows in progress: single use, short-lived.
 CREATE TABLE oauth_states (
     state       TEXT PRIMARY KEY NOT NULL,
@@ -15,5 +18,5 @@ CREATE TABLE deletions (
     code              TEXT PRIMARY KEY NOT NULL,
     user_id           TEXT NOT NULL,
     requested_at      BIGINT NOT NULL,
-    accounts_deleted  INTEGER NOT NULL
+    accounts_deleted  BIGINT NOT NULL
 );

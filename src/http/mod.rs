@@ -1,21 +1,27 @@
 //! The HTTP surface. Each URL family lives in its own file; this one wires
 //! them together, maps every failure to a JSON error, and runs the server.
 
+pub mod admin;
+pub mod callbacks;
 pub mod feed;
 pub mod token;
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use warp::Filter;
+use warp::filters::BoxedFilter;
 use warp::http::{HeaderValue, Method, StatusCode, header};
 use warp::path::FullPath;
 use warp::reply::Response;
 
 use crate::allowlist::Access;
-use crate::app::App;
+use crate::app::{App, DEFAULT_ACCOUNT};
+use crate::connect::{self, Provider};
+use crate::pages;
 
 /// A request the agent refuses: mapped to a JSON error in one place.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,7 +135,9 @@ fn optional_query() -> impl Filter<Extract = (Option<String>,), Error = Infallib
 }
 
 /// Every route of the agent.
-pub fn routes(app: Arc<App>) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
+pub fn routes(
+    app: Arc<App>,
+) -> impl Filter<Extract = (impl warp::Reply,), Error = Infallible> + Clone {
     let token = warp::method()
         .and(warp::path::full())
         .and_then(|method: Method, path: FullPath| async move {
@@ -193,20 +201,208 @@ pub fn routes(app: Arc<App>) -> impl Filter<Extract = (Response,), Error = Infal
         },
     );
 
+    let app_for_owner = app.clone();
+    let app_for_log = app.clone();
+    let metrics = warp::path!("metrics")
+        .and(warp::get())
+        .and(with_app(app.clone()))
+        .map(|app: Arc<App>| {
+            let mut response = Response::new(app.metrics.render(&app).into());
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            response
+        });
     let health = warp::path!("healthz")
         .and(warp::get().or(warp::head()).unify())
         .and(with_app(app))
         .then(|app: Arc<App>| async move { healthz(&app).await });
 
+    // Boxed, so that each route's future is a separate allocation and the
+    // combined future stays small (deeply nested ones overflow the stack
+    // of a debug build).
     token
-        .or(feed)
+        .boxed()
+        .or(feed.boxed())
         .unify()
-        .or(hashtags)
+        .or(hashtags.boxed())
         .unify()
-        .or(health)
+        .or(health.boxed())
+        .unify()
+        .or(metrics.boxed())
+        .unify()
+        .or(owner_routes(app_for_owner))
         .unify()
         .recover(recover)
         .unify()
+        .with(warp::log::custom(move |info| {
+            app_for_log
+                .metrics
+                .record_request(info.path(), info.status().as_u16())
+        }))
+}
+
+fn form() -> impl Filter<Extract = (HashMap<String, String>,), Error = warp::Rejection> + Clone {
+    warp::body::content_length_limit(16 * 1024).and(warp::body::form())
+}
+
+/// Pages, admin, connect flows and callbacks: what the owner and Meta use.
+fn owner_routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
+    let with_app = with_app(app.clone());
+    let admin_gate = admin::gate(app.clone());
+
+    let home = warp::path::end()
+        .and(warp::get())
+        .and(with_app.clone())
+        .then(|app: Arc<App>| async move { pages::home(&app).await });
+    let status = warp::path!("status")
+        .and(warp::get())
+        .and(with_app.clone())
+        .then(|app: Arc<App>| async move { pages::status(&app).await });
+    let assets = warp::path("static")
+        .and(warp::path::tail())
+        .and(warp::get())
+        .map(|tail: warp::path::Tail| {
+            pages::asset(tail.as_str()).unwrap_or_else(|| {
+                json_error(
+                    StatusCode::NOT_FOUND,
+                    "not_found",
+                    "There is nothing at this URL.",
+                )
+            })
+        });
+
+    let admin_page = warp::path!("admin")
+        .and(warp::get())
+        .and(admin_gate.clone())
+        .and(with_app.clone())
+        .then(|app: Arc<App>| async move {
+            let hook = callbacks::hook_url(&app.config);
+            pages::admin(&app, &admin::csrf_token(&app), hook.as_deref()).await
+        });
+    let put_token = warp::path!("admin" / "accounts")
+        .and(warp::post())
+        .and(admin_gate.clone())
+        .and(with_app.clone())
+        .and(form())
+        .then(admin::put_token);
+    let refresh = warp::path!("admin" / "accounts" / String / "refresh")
+        .and(warp::post())
+        .and(admin_gate.clone())
+        .and(with_app.clone())
+        .and(form())
+        .then(|name, app, form| admin::refresh_now(app, name, form));
+    let remove = warp::path!("admin" / "accounts" / String / "remove")
+        .and(warp::post())
+        .and(admin_gate.clone())
+        .and(with_app.clone())
+        .and(form())
+        .then(|name, app, form| admin::remove(app, name, form));
+
+    let provider = warp::path::param::<String>().and_then(|p: String| async move {
+        match p.as_str() {
+            "instagram" => Ok(Provider::Instagram),
+            "facebook" => Ok(Provider::Facebook),
+            _ => Err(warp::reject::not_found()),
+        }
+    });
+    let connect = warp::path("connect")
+        .and(provider)
+        .and(warp::path::end())
+        .and(warp::get())
+        .and(admin_gate)
+        .and(warp::query::<HashMap<String, String>>())
+        .and(with_app.clone())
+        .then(
+            |provider: Provider, query: HashMap<String, String>, app: Arc<App>| async move {
+                let account = query
+                    .get("account")
+                    .map(String::as_str)
+                    .unwrap_or(DEFAULT_ACCOUNT);
+                if !crate::cli::valid_account_name(account) {
+                    return pages::message(
+                        StatusCode::BAD_REQUEST,
+                        "Not connected",
+                        "Account names are 1 to 64 letters, digits, - or _.",
+                    );
+                }
+                match connect::start(&app, provider, account).await {
+                    Ok(url) => redirect(StatusCode::FOUND, &url),
+                    Err(e) => {
+                        pages::message(StatusCode::CONFLICT, "Cannot connect", &e.to_string())
+                    }
+                }
+            },
+        );
+    let callback = warp::path("connect")
+        .and(provider)
+        .and(warp::path!("callback"))
+        .and(warp::get())
+        .and(warp::query::<connect::CallbackParams>())
+        .and(with_app.clone())
+        .then(|provider, params, app: Arc<App>| async move {
+            connect::finish(&app, provider, &params).await;
+            redirect(StatusCode::SEE_OTHER, "/status")
+        });
+
+    let deauthorize = warp::path!("callbacks" / "deauthorize")
+        .and(warp::post())
+        .and(with_app.clone())
+        .and(form())
+        .then(callbacks::deauthorize);
+    let deletion = warp::path!("callbacks" / "data-deletion")
+        .and(warp::post())
+        .and(with_app.clone())
+        .and(form())
+        .then(callbacks::data_deletion);
+    let deletion_status = warp::path!("callbacks" / "data-deletion" / String)
+        .and(warp::get())
+        .and(with_app.clone())
+        .then(|code, app| callbacks::deletion_status(app, code));
+    let hook = warp::path!("hooks" / "refresh" / String)
+        .and(warp::post())
+        .and(with_app)
+        .then(|signature, app| callbacks::refresh_hook(app, signature));
+
+    let pages = home.or(status).unify().or(assets).unify().boxed();
+    let admin = admin_page
+        .or(put_token)
+        .unify()
+        .or(refresh)
+        .unify()
+        .or(remove)
+        .unify()
+        .boxed();
+    let connect = connect.or(callback).unify().boxed();
+    let callbacks = deauthorize
+        .or(deletion)
+        .unify()
+        .or(deletion_status)
+        .unify()
+        .or(hook)
+        .unify()
+        .boxed();
+    pages
+        .or(admin)
+        .unify()
+        .or(connect)
+        .unify()
+        .or(callbacks)
+        .unify()
+        .boxed()
+}
+
+fn redirect(status: StatusCode, location: &str) -> Response {
+    let mut response = Response::default();
+    *response.status_mut() = status;
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 /// Runs a site-facing handler behind the allow-list, answering CORS
@@ -260,7 +456,9 @@ async fn healthz(app: &App) -> Response {
 }
 
 async fn recover(rejection: warp::Rejection) -> Result<Response, Infallible> {
-    Ok(if rejection.is_not_found() {
+    Ok(if let Some(refusal) = rejection.find::<admin::Refusal>() {
+        refusal.response()
+    } else if rejection.is_not_found() {
         json_error(
             StatusCode::NOT_FOUND,
             "not_found",
@@ -271,6 +469,24 @@ async fn recover(rejection: warp::Rejection) -> Result<Response, Infallible> {
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
             "This URL does not answer that method.",
+        )
+    } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
+        json_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            "The request body is too large.",
+        )
+    } else if rejection
+        .find::<warp::filters::body::BodyDeserializeError>()
+        .is_some()
+        || rejection
+            .find::<warp::reject::UnsupportedMediaType>()
+            .is_some()
+    {
+        json_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_form",
+            "The form could not be read.",
         )
     } else if rejection.find::<warp::reject::InvalidQuery>().is_some() {
         json_error(

@@ -20,6 +20,7 @@ mod usage;
 #[cfg(test)]
 mod tests;
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -85,6 +86,7 @@ struct Inner {
     version: String,
     max_body_bytes: usize,
     usage: Mutex<Usage>,
+    calls: Mutex<HashMap<(String, &'static str), u64>>,
 }
 
 impl fmt::Debug for Upstream {
@@ -130,6 +132,7 @@ impl Upstream {
                 version: graph_version(&cfg.graph_version)?,
                 max_body_bytes: cfg.max_body_bytes,
                 usage: Mutex::new(Usage::default()),
+                calls: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -203,9 +206,42 @@ impl Upstream {
         format!("{}/{}", base.as_str().trim_end_matches('/'), path)
     }
 
+    /// Calls made so far, by endpoint (ids replaced by `{id}`) and outcome
+    /// (`ok` or the error kind's label), for the metrics page.
+    pub fn call_counts(&self) -> Vec<(String, &'static str, u64)> {
+        let calls = self.inner.calls.lock().unwrap_or_else(|p| p.into_inner());
+        let mut counts: Vec<_> = calls
+            .iter()
+            .map(|((e, o), n)| (e.clone(), *o, *n))
+            .collect();
+        counts.sort();
+        counts
+    }
+
     /// Sends a request and returns a usable success, or the classified
     /// error. `secrets` are scrubbed from every error message.
     async fn send(
+        &self,
+        endpoint: &str,
+        request: reqwest::RequestBuilder,
+        secrets: &[&str],
+    ) -> Result<Reply, UpstreamError> {
+        let result = self.send_once(endpoint, request, secrets).await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) => e.kind.label(),
+        };
+        *self
+            .inner
+            .calls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry((endpoint_label(endpoint), outcome))
+            .or_insert(0) += 1;
+        result
+    }
+
+    async fn send_once(
         &self,
         endpoint: &str,
         request: reqwest::RequestBuilder,
@@ -252,6 +288,22 @@ impl Upstream {
             body: value,
         })
     }
+}
+
+/// `/v25.0/17841400000000001/media` → `{id}/media`: versions and host
+/// prefixes dropped, numeric ids folded, so labels stay few.
+fn endpoint_label(path: &str) -> String {
+    path.split('/')
+        .filter(|s| !s.is_empty() && !s.contains('.'))
+        .map(|s| {
+            if s.bytes().all(|b| b.is_ascii_digit()) {
+                "{id}"
+            } else {
+                s
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 enum BodyError {

@@ -1,0 +1,383 @@
+//! Connecting an account through Meta's login windows, instead of pasting a
+//! token from a generator: Instagram Login (refreshable tokens) and
+//! Facebook Login (hashtags; not refreshable, so the owner reconnects).
+
+use chrono::{DateTime, Duration, Utc};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::app::App;
+use crate::config::AppCredentials;
+use crate::schedule;
+use crate::store::{AccountKind, NewToken, StoreError};
+use crate::upstream::UpstreamError;
+
+/// How long the owner has to finish the login window.
+pub const STATE_LIFETIME: Duration = Duration::minutes(10);
+const INSTAGRAM_SCOPE: &str = "instagram_business_basic";
+const FACEBOOK_SCOPE: &str = "instagram_basic,pages_show_list,pages_read_engagement";
+/// The settings key the status page reads the last connect result from.
+pub const LAST_CONNECT: &str = "last_connect";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Provider {
+    Instagram,
+    Facebook,
+}
+
+impl Provider {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Instagram => "instagram",
+            Provider::Facebook => "facebook",
+        }
+    }
+
+    pub fn kind(self) -> AccountKind {
+        match self {
+            Provider::Instagram => AccountKind::Instagram,
+            Provider::Facebook => AccountKind::Facebook,
+        }
+    }
+
+    fn credentials(self, app: &App) -> Option<&AppCredentials> {
+        match self {
+            Provider::Instagram => app.config.instagram_app.as_ref(),
+            Provider::Facebook => app.config.facebook_app.as_ref(),
+        }
+    }
+
+    pub fn callback_url(self, app: &App) -> String {
+        app.config
+            .app_url
+            .join(&format!("connect/{}/callback", self.as_str()))
+            .expect("a path joins a URL")
+            .to_string()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("{0} is not set up: set {1}")]
+    NotConfigured(&'static str, &'static str),
+    #[error("this login link has expired or was already used; start again from the admin page")]
+    BadState,
+    #[error("the login was cancelled{0}")]
+    Denied(String),
+    #[error("Meta did not accept the login: {0}")]
+    Upstream(#[from] UpstreamError),
+    #[error("{0}")]
+    NoInstagramAccount(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What the status page shows about the last connect attempt.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ConnectNotice {
+    pub at: i64,
+    pub account: String,
+    pub outcome: String,
+    pub message: String,
+}
+
+/// Where to send the owner's browser to log in: the authorize window with
+/// a fresh single-use `state`.
+pub async fn start(app: &App, provider: Provider, account: &str) -> Result<String, ConnectError> {
+    let credentials = provider.credentials(app).ok_or(match provider {
+        Provider::Instagram => ConnectError::NotConfigured(
+            "Instagram Login",
+            "INSTAGRAM_APP_ID and INSTAGRAM_APP_SECRET",
+        ),
+        Provider::Facebook => {
+            ConnectError::NotConfigured("Facebook Login", "FACEBOOK_APP_ID and FACEBOOK_APP_SECRET")
+        }
+    })?;
+    let mut bytes = [0u8; 24];
+    rand::rng().fill_bytes(&mut bytes);
+    let state = hex::encode(bytes);
+    let now = app.clock.now();
+    app.store
+        .save_oauth_state(&state, provider.as_str(), account, now + STATE_LIFETIME)
+        .await?;
+    let (base, scope) = match provider {
+        Provider::Instagram => (&app.config.upstream.instagram_authorize, INSTAGRAM_SCOPE),
+        Provider::Facebook => (&app.config.upstream.facebook_dialog, FACEBOOK_SCOPE),
+    };
+    let mut url = Url::parse(base).map_err(|e| UpstreamError::rejected(&e.to_string()))?;
+    url.query_pairs_mut()
+        .append_pair("client_id", &credentials.id)
+        .append_pair("redirect_uri", &provider.callback_url(app))
+        .append_pair("response_type", "code")
+        .append_pair("scope", scope)
+        .append_pair("state", &state);
+    Ok(url.to_string())
+}
+
+/// The login window's answer, as query parameters of the callback.
+#[derive(Debug, Default, Deserialize)]
+pub struct CallbackParams {
+    pub code: Option<String>,
+    pub state: Option<String>,
+    pub error: Option<String>,
+    pub error_reason: Option<String>,
+    pub error_description: Option<String>,
+    pub error_message: Option<String>,
+}
+
+/// Finishes a login: checks `state`, exchanges the code for a long-lived
+/// token and stores the account. Whatever happens is recorded for the
+/// status page; on failure nothing else changes.
+pub async fn finish(app: &App, provider: Provider, params: &CallbackParams) -> ConnectNotice {
+    let now = app.clock.now();
+    let claimed = match &params.state {
+        Some(state) => {
+            app.store
+                .take_oauth_state(state, provider.as_str(), now)
+                .await
+        }
+        None => Ok(None),
+    };
+    let (account, result) = match claimed {
+        Ok(Some(account)) => {
+            let result = exchange(app, provider, &account, params).await;
+            (account, result)
+        }
+        Ok(None) => (String::new(), Err(ConnectError::BadState)),
+        Err(e) => (String::new(), Err(e.into())),
+    };
+    let notice = match &result {
+        Ok(username) => ConnectNotice {
+            at: now.timestamp_millis(),
+            account: account.clone(),
+            outcome: "connected".into(),
+            message: format!(
+                "Connected {} with {}{}.",
+                account,
+                match provider {
+                    Provider::Instagram => "Instagram Login",
+                    Provider::Facebook => "Facebook Login",
+                },
+                username
+                    .as_deref()
+                    .map(|u| format!(" as @{u}"))
+                    .unwrap_or_default()
+            ),
+        },
+        Err(e) => ConnectNotice {
+            at: now.timestamp_millis(),
+            account: account.clone(),
+            outcome: if matches!(e, ConnectError::Denied(_)) {
+                "denied"
+            } else {
+                "failed"
+            }
+            .into(),
+            message: e.to_string(),
+        },
+    };
+    match &result {
+        Ok(_) => {
+            tracing::info!(account = %account, provider = provider.as_str(), "account connected")
+        }
+        Err(e) => {
+            tracing::warn!(account = %account, provider = provider.as_str(), error = %e, "connect failed")
+        }
+    }
+    let json = serde_json::to_string(&notice).unwrap_or_default();
+    if let Err(e) = app.store.set_setting(LAST_CONNECT, &json).await {
+        tracing::warn!(error = %e, "could not record the connect result");
+    }
+    notice
+}
+
+async fn exchange(
+    app: &App,
+    provider: Provider,
+    account: &str,
+    params: &CallbackParams,
+) -> Result<Option<String>, ConnectError> {
+    if params.error.is_some() || params.error_message.is_some() {
+        let why = params
+            .error_description
+            .as_deref()
+            .or(params.error_message.as_deref())
+            .or(params.error_reason.as_deref())
+            .map(|d| format!(": {}", d.chars().take(200).collect::<String>()))
+            .unwrap_or_default();
+        return Err(ConnectError::Denied(why));
+    }
+    let code = params
+        .code
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .ok_or(ConnectError::Denied(String::new()))?;
+    let credentials = provider
+        .credentials(app)
+        .ok_or(ConnectError::NotConfigured(
+            "this login",
+            "the app id and secret",
+        ))?;
+    let redirect = provider.callback_url(app);
+    let upstream = &app.upstream;
+    let now = app.clock.now();
+    let stored = match provider {
+        Provider::Instagram => {
+            let short = upstream
+                .exchange_instagram_code(
+                    &credentials.id,
+                    credentials.secret.expose(),
+                    &redirect,
+                    code,
+                )
+                .await?;
+            let long = upstream
+                .exchange_instagram_long_lived(credentials.secret.expose(), &short.access_token)
+                .await?;
+            let profile = upstream.instagram_me(&long.access_token).await?;
+            let expires_at = now
+                + Duration::seconds(
+                    long.expires_in
+                        .unwrap_or(schedule::TOKEN_LIFETIME.num_seconds()),
+                );
+            StoredConnection {
+                token: long.access_token,
+                user_id: Some(profile.user_id.unwrap_or(short.user_id)),
+                scoped_user_id: Some(profile.id),
+                username: profile.username,
+                expires_at,
+                next_refresh_at: Some(schedule::next_refresh(
+                    app.config.refresh_mode,
+                    now,
+                    Some(expires_at),
+                )),
+            }
+        }
+        Provider::Facebook => {
+            let short = upstream
+                .exchange_facebook_code(
+                    &credentials.id,
+                    credentials.secret.expose(),
+                    &redirect,
+                    code,
+                )
+                .await?;
+            let long = upstream
+                .exchange_facebook_long_lived(
+                    &credentials.id,
+                    credentials.secret.expose(),
+                    &short.access_token,
+                )
+                .await?;
+            let (ig_user, username, fb_user) = facebook_identity(app, &long.access_token).await?;
+            let expires_at = match long.expires_in {
+                Some(seconds) => now + Duration::seconds(seconds),
+                None => debug_token_expiry(app, credentials, &long.access_token)
+                    .await
+                    .unwrap_or(now + schedule::TOKEN_LIFETIME),
+            };
+            StoredConnection {
+                token: long.access_token,
+                user_id: Some(ig_user),
+                scoped_user_id: fb_user,
+                username,
+                expires_at,
+                next_refresh_at: None,
+            }
+        }
+    };
+    app.store
+        .put_token(
+            &NewToken {
+                name: account.to_string(),
+                kind: provider.kind(),
+                token: stored.token,
+                user_id: stored.user_id,
+                username: stored.username.clone(),
+                issued_at: Some(now),
+                expires_at: Some(stored.expires_at),
+                next_refresh_at: stored.next_refresh_at,
+            },
+            now,
+        )
+        .await?;
+    app.store
+        .set_scoped_user_id(account, stored.scoped_user_id.as_deref())
+        .await?;
+    app.proxy.forget_account(&app.cache, account).await;
+    if let Some(stored) = app.store.account(account).await? {
+        app.board.put(&stored);
+    }
+    Ok(stored.username)
+}
+
+struct StoredConnection {
+    token: String,
+    user_id: Option<String>,
+    scoped_user_id: Option<String>,
+    username: Option<String>,
+    expires_at: DateTime<Utc>,
+    next_refresh_at: Option<DateTime<Utc>>,
+}
+
+/// The Instagram business account behind a Facebook user token, its
+/// username, and the Facebook user's app-scoped id.
+async fn facebook_identity(
+    app: &App,
+    token: &str,
+) -> Result<(String, Option<String>, Option<String>), ConnectError> {
+    let url = |path: &str, fields: &str| {
+        let mut url = Url::parse(&app.upstream.facebook_graph_url(path)).expect("configured URL");
+        url.query_pairs_mut().append_pair("fields", fields);
+        url
+    };
+    let (pages, _) = app
+        .upstream
+        .get_json(
+            url("me/accounts", "name,instagram_business_account").as_str(),
+            token,
+        )
+        .await?;
+    let ig_user = pages["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find_map(|page| page["instagram_business_account"]["id"].as_str())
+        .ok_or_else(|| {
+            ConnectError::NoInstagramAccount(
+                "none of the Facebook Pages you granted has an Instagram professional account linked; link one in the Page's settings, then connect again".into(),
+            )
+        })?
+        .to_string();
+    let username = match app
+        .upstream
+        .get_json(url(&ig_user, "username").as_str(), token)
+        .await
+    {
+        Ok((body, _)) => body["username"].as_str().map(str::to_string),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read the Instagram username");
+            None
+        }
+    };
+    let fb_user = match app.upstream.get_json(url("me", "id").as_str(), token).await {
+        Ok((body, _)) => body["id"].as_str().map(str::to_string),
+        Err(_) => None,
+    };
+    Ok((ig_user, username, fb_user))
+}
+
+/// The expiry `debug_token` reports, when the exchange did not say.
+async fn debug_token_expiry(
+    app: &App,
+    credentials: &AppCredentials,
+    token: &str,
+) -> Option<DateTime<Utc>> {
+    let mut url = Url::parse(&app.upstream.facebook_graph_url("debug_token")).ok()?;
+    url.query_pairs_mut().append_pair("input_token", token);
+    let app_token = format!("{}|{}", credentials.id, credentials.secret.expose());
+    let (body, _) = app.upstream.get_json(url.as_str(), &app_token).await.ok()?;
+    let seconds = body["data"]["expires_at"].as_i64().filter(|s| *s > 0)?;
+    chrono::TimeZone::timestamp_opt(&Utc, seconds, 0).single()
+}

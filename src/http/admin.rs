@@ -1,0 +1,360 @@
+//! The admin gate (HTTP Basic auth with ADMIN_PASSWORD, failed logins rate
+//! limited per client) and the admin actions behind it.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use hmac::{KeyInit, Mac};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use warp::http::{HeaderValue, StatusCode, header};
+use warp::reply::Response;
+use warp::{Filter, Rejection};
+
+use super::json_error;
+use crate::app::App;
+use crate::cli::valid_account_name;
+use crate::pages;
+use crate::refresher;
+use crate::store::{AccountKind, NewToken};
+
+/// Failed logins allowed per client in one window.
+const MAX_FAILURES: u32 = 10;
+const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
+
+/// Why the admin gate refused a request.
+#[derive(Debug)]
+pub enum Refusal {
+    /// ADMIN_PASSWORD is unset: admin URLs do not exist.
+    Disabled,
+    Unauthorized,
+    TooManyFailures,
+}
+
+impl warp::reject::Reject for Refusal {}
+
+impl Refusal {
+    pub fn response(&self) -> Response {
+        match self {
+            Refusal::Disabled => json_error(
+                StatusCode::NOT_FOUND,
+                "admin_disabled",
+                "Admin pages are off. Set ADMIN_PASSWORD to turn them on.",
+            ),
+            Refusal::Unauthorized => {
+                let mut r = json_error(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "Sign in with ADMIN_PASSWORD (any user name).",
+                );
+                r.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(
+                        "Basic realm=\"token-agent admin\", charset=\"UTF-8\"",
+                    ),
+                );
+                r
+            }
+            Refusal::TooManyFailures => json_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_failures",
+                "Too many failed sign-ins from this address; try again in 15 minutes.",
+            ),
+        }
+    }
+}
+
+/// Failed sign-ins per client address.
+#[derive(Default)]
+pub struct Gate {
+    failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+}
+
+impl Gate {
+    fn blocked(&self, ip: IpAddr) -> bool {
+        let mut failures = self.failures.lock().expect("gate");
+        match failures.get(&ip) {
+            Some((_, since)) if since.elapsed() > FAILURE_WINDOW => {
+                failures.remove(&ip);
+                false
+            }
+            Some((count, _)) => *count >= MAX_FAILURES,
+            None => false,
+        }
+    }
+
+    fn fail(&self, ip: IpAddr) {
+        let mut failures = self.failures.lock().expect("gate");
+        // Keep the map small: forget stale entries as new ones arrive.
+        if failures.len() > 10_000 {
+            failures.retain(|_, (_, since)| since.elapsed() <= FAILURE_WINDOW);
+        }
+        failures.entry(ip).or_insert((0, Instant::now())).0 += 1;
+    }
+}
+
+/// The client's address: the last X-Forwarded-For entry (the one Heroku's
+/// router adds) when present, else the peer.
+fn client_ip(forwarded: Option<&str>, peer: Option<SocketAddr>) -> IpAddr {
+    forwarded
+        .and_then(|f| f.rsplit(',').next())
+        .and_then(|ip| ip.trim().parse().ok())
+        .or(peer.map(|p| p.ip()))
+        .unwrap_or(IpAddr::from([0, 0, 0, 0]))
+}
+
+/// The password from `Authorization: Basic …`, whatever the user name.
+fn basic_password(authorization: &str) -> Option<String> {
+    let encoded = authorization
+        .strip_prefix("Basic ")
+        .or_else(|| authorization.strip_prefix("basic "))?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    text.split_once(':')
+        .map(|(_, password)| password.to_string())
+}
+
+/// Compares in constant time, whatever the lengths.
+fn same_secret(given: &str, expected: &str) -> bool {
+    Sha256::digest(given.as_bytes())
+        .ct_eq(&Sha256::digest(expected.as_bytes()))
+        .into()
+}
+
+/// Passes only requests signed in with ADMIN_PASSWORD.
+pub fn gate(app: Arc<App>) -> impl Filter<Extract = (), Error = Rejection> + Clone {
+    warp::header::optional::<String>("authorization")
+        .and(warp::header::optional::<String>("x-forwarded-for"))
+        .and(warp::addr::remote())
+        .and_then(
+            move |authorization: Option<String>,
+                  forwarded: Option<String>,
+                  peer: Option<SocketAddr>| {
+                let app = app.clone();
+                async move {
+                    let Some(password) = &app.config.admin_password else {
+                        return Err(warp::reject::custom(Refusal::Disabled));
+                    };
+                    let ip = client_ip(forwarded.as_deref(), peer);
+                    if app.admin_gate.blocked(ip) {
+                        return Err(warp::reject::custom(Refusal::TooManyFailures));
+                    }
+                    let given = authorization.as_deref().and_then(basic_password);
+                    match given {
+                        Some(given) if same_secret(&given, password.expose()) => Ok(()),
+                        Some(_) => {
+                            app.admin_gate.fail(ip);
+                            tracing::warn!(%ip, "failed admin sign-in");
+                            Err(warp::reject::custom(Refusal::Unauthorized))
+                        }
+                        None => Err(warp::reject::custom(Refusal::Unauthorized)),
+                    }
+                }
+            },
+        )
+        .untuple_one()
+}
+
+/// The token every admin form carries, so another site cannot make a
+/// signed-in browser post to the admin actions.
+pub fn csrf_token(app: &App) -> String {
+    let key = app
+        .config
+        .admin_password
+        .as_ref()
+        .map(|p| p.expose().to_string())
+        .unwrap_or_default();
+    let mut mac =
+        <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(key.as_bytes()).expect("any key length");
+    mac.update(b"token-agent admin form");
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// A result page with the way back to the admin page.
+fn back_to_admin(status: StatusCode, title: &str, text: &str) -> Response {
+    pages::message_with_link(status, title, text, "/admin", "Back to the admin page")
+}
+
+fn csrf_ok(app: &App, form: &HashMap<String, String>) -> bool {
+    form.get("csrf")
+        .is_some_and(|given| same_secret(given, &csrf_token(app)))
+}
+
+fn bad_form() -> Response {
+    back_to_admin(
+        StatusCode::FORBIDDEN,
+        "Form expired",
+        "This form could not be verified. Open the admin page again and retry.",
+    )
+}
+
+/// `POST /admin/accounts/{name}/refresh`
+pub async fn refresh_now(app: Arc<App>, name: String, form: HashMap<String, String>) -> Response {
+    if !csrf_ok(&app, &form) {
+        return bad_form();
+    }
+    match refresher::refresh_account(&app, &name, true).await {
+        Ok(outcome) => {
+            let status = if outcome.is_failure() {
+                StatusCode::BAD_GATEWAY
+            } else {
+                StatusCode::OK
+            };
+            back_to_admin(status, &format!("Refresh of {name}"), &outcome.describe())
+        }
+        Err(e) => back_to_admin(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Refresh could not run",
+            &e.to_string(),
+        ),
+    }
+}
+
+/// `POST /admin/accounts/{name}/remove` (with `confirm=yes`)
+pub async fn remove(app: Arc<App>, name: String, form: HashMap<String, String>) -> Response {
+    if !csrf_ok(&app, &form) {
+        return bad_form();
+    }
+    if form.get("confirm").map(String::as_str) != Some("yes") {
+        return back_to_admin(
+            StatusCode::BAD_REQUEST,
+            "Not removed",
+            "Tick the confirmation box to remove the account.",
+        );
+    }
+    match app.remove_account(&name).await {
+        Ok(true) => back_to_admin(
+            StatusCode::OK,
+            "Removed",
+            &format!("The account {name} and its token are gone."),
+        ),
+        Ok(false) => back_to_admin(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            &format!("There is no account {name}."),
+        ),
+        Err(e) => back_to_admin(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Not removed",
+            &e.to_string(),
+        ),
+    }
+}
+
+/// `POST /admin/accounts`: add an account or replace its token by pasting one.
+pub async fn put_token(app: Arc<App>, form: HashMap<String, String>) -> Response {
+    if !csrf_ok(&app, &form) {
+        return bad_form();
+    }
+    let name = form.get("name").map(|n| n.trim()).unwrap_or_default();
+    let token = form.get("token").map(|t| t.trim()).unwrap_or_default();
+    let kind = match form
+        .get("kind")
+        .map(String::as_str)
+        .unwrap_or("instagram")
+        .parse::<AccountKind>()
+    {
+        Ok(kind) => kind,
+        Err(e) => return back_to_admin(StatusCode::BAD_REQUEST, "Not saved", &e),
+    };
+    if !valid_account_name(name) {
+        return back_to_admin(
+            StatusCode::BAD_REQUEST,
+            "Not saved",
+            "Account names are 1 to 64 letters, digits, - or _.",
+        );
+    }
+    if token.is_empty() || token.len() > 2048 || token.chars().any(char::is_whitespace) {
+        return back_to_admin(
+            StatusCode::BAD_REQUEST,
+            "Not saved",
+            "Paste the whole token, without spaces.",
+        );
+    }
+    let now = app.clock.now();
+    let saved = app
+        .store
+        .put_token(
+            &NewToken {
+                name: name.to_string(),
+                kind,
+                token: token.to_string(),
+                user_id: None,
+                username: None,
+                issued_at: None,
+                expires_at: None,
+                next_refresh_at: (kind == AccountKind::Instagram).then_some(now),
+            },
+            now,
+        )
+        .await;
+    if let Err(e) = saved {
+        return back_to_admin(StatusCode::SERVICE_UNAVAILABLE, "Not saved", &e.to_string());
+    }
+    let outcome = match kind {
+        AccountKind::Instagram => match refresher::refresh_account(&app, name, false).await {
+            Ok(outcome) => outcome.describe(),
+            Err(e) => e.to_string(),
+        },
+        AccountKind::Facebook => {
+            "Facebook-Login tokens cannot be refreshed; the agent will warn before it expires."
+                .into()
+        }
+    };
+    if let Err(e) = app.reload().await {
+        tracing::warn!(error = %e, "could not reload accounts after a pasted token");
+    }
+    back_to_admin(StatusCode::OK, &format!("Token saved for {name}"), &outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_password_is_read_from_basic_auth_whatever_the_user() {
+        let header = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("anyone:pa:ss")
+        );
+        assert_eq!(basic_password(&header).as_deref(), Some("pa:ss"));
+        assert_eq!(basic_password("Bearer abc"), None);
+        assert_eq!(basic_password("Basic !!!"), None);
+    }
+
+    #[test]
+    fn secrets_compare_equal_only_when_equal() {
+        assert!(same_secret("hunter2", "hunter2"));
+        assert!(!same_secret("hunter2", "hunter3"));
+        assert!(!same_secret("", "hunter2"));
+    }
+
+    #[test]
+    fn the_client_is_the_last_forwarded_address_or_the_peer() {
+        let peer: SocketAddr = "10.0.0.1:5000".parse().unwrap();
+        assert_eq!(
+            client_ip(Some("1.2.3.4, 5.6.7.8"), Some(peer)),
+            "5.6.7.8".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(client_ip(None, Some(peer)), peer.ip());
+        assert_eq!(client_ip(Some("garbage"), Some(peer)), peer.ip());
+    }
+
+    #[test]
+    fn ten_failures_block_a_client_and_not_another() {
+        let gate = Gate::default();
+        let a: IpAddr = "1.1.1.1".parse().unwrap();
+        let b: IpAddr = "2.2.2.2".parse().unwrap();
+        for _ in 0..MAX_FAILURES {
+            assert!(!gate.blocked(a));
+            gate.fail(a);
+        }
+        assert!(gate.blocked(a));
+        assert!(!gate.blocked(b));
+    }
+}

@@ -1,0 +1,224 @@
+//! `/metrics` in Prometheus text format: requests by route and status,
+//! refreshes by outcome, upstream calls by endpoint and outcome, feed cache
+//! hits and misses, and seconds until each account's token expires.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::app::App;
+
+const ROUTES: [&str; 12] = [
+    "token",
+    "feed",
+    "hashtags",
+    "healthz",
+    "metrics",
+    "pages",
+    "static",
+    "admin",
+    "connect",
+    "callbacks",
+    "hooks",
+    "other",
+];
+const STATUSES: [u16; 18] = [
+    200, 204, 302, 303, 304, 400, 401, 403, 404, 405, 409, 413, 429, 500, 502, 503, 504, 0,
+];
+
+/// Counters kept in memory since start.
+pub struct Metrics {
+    /// [route][status] request counts; lock-free for the token URLs.
+    requests: Vec<AtomicU64>,
+    refreshes: Mutex<BTreeMap<&'static str, u64>>,
+    cache_hits: AtomicU64,
+    cache_misses: AtomicU64,
+    cache_stale: AtomicU64,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            requests: (0..ROUTES.len() * STATUSES.len())
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+            refreshes: Mutex::new(BTreeMap::new()),
+            cache_hits: AtomicU64::new(0),
+            cache_misses: AtomicU64::new(0),
+            cache_stale: AtomicU64::new(0),
+        }
+    }
+}
+
+/// The route family of a path, for labels that stay few.
+fn route_of(path: &str) -> usize {
+    let first = path
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    let name = match first {
+        "token" | "token.json" | "token.js" => "token",
+        "accounts" if path.contains("/token") => "token",
+        "feed.json" => "feed",
+        "hashtags" => "hashtags",
+        "healthz" => "healthz",
+        "metrics" => "metrics",
+        "" | "status" => "pages",
+        "static" => "static",
+        "admin" => "admin",
+        "connect" => "connect",
+        "callbacks" => "callbacks",
+        "hooks" => "hooks",
+        _ => "other",
+    };
+    ROUTES
+        .iter()
+        .position(|r| *r == name)
+        .unwrap_or(ROUTES.len() - 1)
+}
+
+impl Metrics {
+    pub fn record_request(&self, path: &str, status: u16) {
+        let column = STATUSES
+            .iter()
+            .position(|s| *s == status)
+            .unwrap_or(STATUSES.len() - 1);
+        self.requests[route_of(path) * STATUSES.len() + column].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn record_refresh(&self, outcome: &'static str) {
+        *self
+            .refreshes
+            .lock()
+            .expect("metrics")
+            .entry(outcome)
+            .or_insert(0) += 1;
+    }
+
+    pub fn record_cache(&self, hit: bool, stale: bool) {
+        let counter = match (hit, stale) {
+            (_, true) => &self.cache_stale,
+            (true, false) => &self.cache_hits,
+            (false, false) => &self.cache_misses,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self, app: &App) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# HELP token_agent_http_requests_total Requests answered, by route and status."
+        );
+        let _ = writeln!(out, "# TYPE token_agent_http_requests_total counter");
+        for (r, route) in ROUTES.iter().enumerate() {
+            for (c, status) in STATUSES.iter().enumerate() {
+                let n = self.requests[r * STATUSES.len() + c].load(Ordering::Relaxed);
+                if n > 0 {
+                    let status = if *status == 0 {
+                        "other".to_string()
+                    } else {
+                        status.to_string()
+                    };
+                    let _ = writeln!(
+                        out,
+                        "token_agent_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}"
+                    );
+                }
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP token_agent_refreshes_total Refresh attempts, by outcome."
+        );
+        let _ = writeln!(out, "# TYPE token_agent_refreshes_total counter");
+        for (outcome, n) in self.refreshes.lock().expect("metrics").iter() {
+            let _ = writeln!(
+                out,
+                "token_agent_refreshes_total{{outcome=\"{outcome}\"}} {n}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP token_agent_upstream_calls_total Calls to Instagram and Facebook, by endpoint and outcome."
+        );
+        let _ = writeln!(out, "# TYPE token_agent_upstream_calls_total counter");
+        for (endpoint, outcome, n) in app.upstream.call_counts() {
+            let _ = writeln!(
+                out,
+                "token_agent_upstream_calls_total{{endpoint=\"{}\",outcome=\"{outcome}\"}} {n}",
+                label(&endpoint)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP token_agent_feed_cache_total Feed and hashtag requests by cache result."
+        );
+        let _ = writeln!(out, "# TYPE token_agent_feed_cache_total counter");
+        for (result, counter) in [
+            ("hit", &self.cache_hits),
+            ("miss", &self.cache_misses),
+            ("stale", &self.cache_stale),
+        ] {
+            let _ = writeln!(
+                out,
+                "token_agent_feed_cache_total{{result=\"{result}\"}} {}",
+                counter.load(Ordering::Relaxed)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP token_agent_token_expires_in_seconds Seconds until each account's token expires (negative once expired)."
+        );
+        let _ = writeln!(out, "# TYPE token_agent_token_expires_in_seconds gauge");
+        let now = app.clock.now();
+        for name in app.board.names() {
+            if let Some(expires_at) = app.board.get(&name).and_then(|s| s.expires_at) {
+                let _ = writeln!(
+                    out,
+                    "token_agent_token_expires_in_seconds{{account=\"{}\"}} {}",
+                    label(&name),
+                    (expires_at - now).num_seconds()
+                );
+            }
+        }
+        out
+    }
+}
+
+/// A label value with the characters Prometheus escapes escaped.
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_fold_into_a_few_routes() {
+        for (path, route) in [
+            ("/token.json", "token"),
+            ("/accounts/shop/token.js", "token"),
+            ("/feed.json", "feed"),
+            ("/hashtags/x/top.json", "hashtags"),
+            ("/", "pages"),
+            ("/status", "pages"),
+            ("/connect/instagram/callback", "connect"),
+            ("/wp-login.php", "other"),
+        ] {
+            assert_eq!(ROUTES[route_of(path)], route, "{path}");
+        }
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}

@@ -1,0 +1,183 @@
+//! Expiry warnings: one when an account that cannot renew itself has ten
+//! days or less left, one when it has expired. Each is sent once (the time
+//! is stored), retried while delivery fails, and reset on reconnect.
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::app::App;
+use crate::notify::{Warning, WarningKind};
+use crate::store::{Account, AccountKind, StoreError};
+
+/// How long before expiry the first warning goes out.
+pub const WARN_BEFORE: Duration = Duration::days(10);
+
+/// The warning an account is owed now, if any.
+pub fn due(account: &Account, now: DateTime<Utc>) -> Option<WarningKind> {
+    let expires_at = account.expires_at?;
+    if expires_at <= now {
+        return account
+            .warned_expired_at
+            .is_none()
+            .then_some(WarningKind::Expired);
+    }
+    let cannot_renew = account.kind == AccountKind::Facebook
+        || account.needs_reconnect
+        || account.last_result.as_deref() == Some("failed");
+    (expires_at - now <= WARN_BEFORE && cannot_renew && account.warned_expiring_at.is_none())
+        .then_some(WarningKind::ExpiresSoon)
+}
+
+/// Why the owner has to act, in words; never a token.
+fn reason(account: &Account, kind: WarningKind) -> String {
+    let last_error = account
+        .last_error
+        .as_deref()
+        .unwrap_or("no answer from Instagram");
+    match (kind, account.kind) {
+        (WarningKind::Expired, _) => "The token has expired and no longer works; connect the account again.".into(),
+        (_, AccountKind::Facebook) => {
+            "Facebook-Login tokens cannot be refreshed by API; connect the account again before it expires.".into()
+        }
+        _ if account.needs_reconnect => format!("Instagram no longer accepts this token: {last_error}"),
+        _ => format!("Refreshing the token keeps failing: {last_error}"),
+    }
+}
+
+fn reconnect_url(app: &App, account: &Account) -> String {
+    let configured = match account.kind {
+        AccountKind::Instagram => app.config.instagram_app.is_some(),
+        AccountKind::Facebook => app.config.facebook_app.is_some(),
+    };
+    let path = if configured {
+        format!("connect/{}?account={}", account.kind.as_str(), account.name)
+    } else {
+        "admin".to_string()
+    };
+    app.config
+        .app_url
+        .join(&path)
+        .map(String::from)
+        .unwrap_or_default()
+}
+
+/// Sends every warning that is due. Returns what happened per account.
+pub async fn send_due(app: &App) -> Result<Vec<(String, Result<WarningKind, String>)>, StoreError> {
+    let now = app.clock.now();
+    let mut results = Vec::new();
+    for account in app.store.accounts().await? {
+        let Some(kind) = due(&account, now) else {
+            continue;
+        };
+        let warning = Warning {
+            account: account.name.clone(),
+            kind,
+            expires_at: account.expires_at,
+            reconnect_url: reconnect_url(app, &account),
+            reason: reason(&account, kind),
+        };
+        tracing::warn!(
+            account = %account.name,
+            event = kind.event(),
+            expires_at = ?account.expires_at,
+            reason = %warning.reason,
+            "the token needs the owner's attention"
+        );
+        let sent = if app.notifier.is_configured() {
+            app.notifier.send(&warning).await.map_err(|e| e.to_string())
+        } else {
+            Ok(())
+        };
+        match &sent {
+            Ok(()) => {
+                app.store
+                    .record_warning(&account.name, kind == WarningKind::Expired, now, None)
+                    .await?
+            }
+            Err(error) => {
+                tracing::warn!(account = %account.name, error = %error, "warning not delivered; will retry");
+                app.store
+                    .record_warning(
+                        &account.name,
+                        kind == WarningKind::Expired,
+                        now,
+                        Some(error),
+                    )
+                    .await?
+            }
+        }
+        results.push((account.name, sent.map(|()| kind)));
+    }
+    Ok(results)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn account(kind: AccountKind, expires_in: Duration, result: Option<&str>) -> Account {
+        let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        Account {
+            name: "default".into(),
+            kind,
+            user_id: None,
+            username: None,
+            token: "t".into(),
+            issued_at: None,
+            placed_at: now,
+            expires_at: Some(now + expires_in),
+            refreshed_at: None,
+            next_refresh_at: None,
+            last_attempt_at: None,
+            last_result: result.map(str::to_string),
+            last_error: None,
+            last_error_kind: None,
+            failures: 0,
+            needs_reconnect: false,
+            warned_expiring_at: None,
+            warned_expired_at: None,
+            lease_owner: None,
+            lease_until: None,
+            notify_error: None,
+        }
+    }
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn a_healthy_refreshable_token_is_never_warned_about_before_expiry() {
+        let a = account(AccountKind::Instagram, Duration::days(5), Some("ok"));
+        assert_eq!(due(&a, now()), None);
+    }
+
+    #[test]
+    fn a_facebook_token_is_warned_about_at_ten_days_then_at_expiry() {
+        let mut a = account(AccountKind::Facebook, Duration::days(11), None);
+        assert_eq!(due(&a, now()), None);
+        a.expires_at = Some(now() + Duration::days(10));
+        assert_eq!(due(&a, now()), Some(WarningKind::ExpiresSoon));
+        a.warned_expiring_at = Some(now());
+        assert_eq!(due(&a, now()), None, "sent once");
+        a.expires_at = Some(now());
+        assert_eq!(due(&a, now()), Some(WarningKind::Expired));
+        a.warned_expired_at = Some(now());
+        assert_eq!(due(&a, now()), None);
+    }
+
+    #[test]
+    fn a_failing_refresh_is_warned_about_and_the_reason_has_the_error() {
+        let mut a = account(AccountKind::Instagram, Duration::days(9), Some("failed"));
+        a.last_error = Some("upstream said (#1): An unknown error".into());
+        assert_eq!(due(&a, now()), Some(WarningKind::ExpiresSoon));
+        assert!(reason(&a, WarningKind::ExpiresSoon).contains("An unknown error"));
+    }
+
+    #[test]
+    fn an_account_of_unknown_expiry_is_not_warned_about() {
+        let mut a = account(AccountKind::Facebook, Duration::days(1), None);
+        a.expires_at = None;
+        assert_eq!(due(&a, now()), None);
+    }
+}

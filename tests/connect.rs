@@ -1,0 +1,673 @@
+//! Connect flows, the admin gate and actions, Meta's callbacks, the refresh
+//! hook, expiry warnings and metrics, end to end against the fake.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use base64::Engine;
+use chrono::Duration;
+use common::{Backend, Server, World};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use token_agent::app::App;
+use token_agent::connect::{ConnectNotice, LAST_CONNECT};
+use token_agent::fake::{CodeExchangeShape, FakeApp, TokenStatus};
+use token_agent::store::{AccountKind, NewToken};
+
+const PASSWORD: &str = "let-me-in-42";
+const APP_URL: &str = "https://agent.example.com";
+
+struct Setup {
+    world: World,
+    app: Arc<App>,
+    server: Server,
+    /// Does not follow redirects: each hop is checked.
+    http: reqwest::Client,
+}
+
+fn fake_app() -> FakeApp {
+    FakeApp {
+        redirect_uris: vec![
+            format!("{APP_URL}/connect/instagram/callback"),
+            format!("{APP_URL}/connect/facebook/callback"),
+        ],
+        ..FakeApp::default()
+    }
+}
+
+async fn setup(backend: Backend, extra: &[(&str, &str)]) -> Setup {
+    let world = World::new(backend).await;
+    world.fake.set_options(|o| o.app = fake_app());
+    let app_config = fake_app();
+    let mut env: Vec<(&str, &str)> = vec![
+        ("ADMIN_PASSWORD", PASSWORD),
+        ("INSTAGRAM_APP_ID", &app_config.ig_app_id),
+        ("INSTAGRAM_APP_SECRET", &app_config.ig_app_secret),
+        ("FACEBOOK_APP_ID", &app_config.fb_app_id),
+        ("FACEBOOK_APP_SECRET", &app_config.fb_app_secret),
+    ];
+    let authorize = world.fake.instagram_authorize_url();
+    let dialog = world.fake.facebook_dialog_url();
+    env.push(("INSTAGRAM_AUTHORIZE_URL", &authorize));
+    env.push(("FACEBOOK_DIALOG_URL", &dialog));
+    for (k, v) in extra {
+        env.retain(|(key, _)| key != k);
+        env.push((k, v));
+    }
+    let app = world.app(&env).await;
+    let server = Server::start(app.clone()).await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    Setup {
+        world,
+        app,
+        server,
+        http,
+    }
+}
+
+fn basic(password: &str) -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("owner:{password}"))
+    )
+}
+
+fn location(res: &reqwest::Response) -> String {
+    res.headers()["location"].to_str().unwrap().to_string()
+}
+
+impl Setup {
+    async fn admin_get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(self.server.url(path))
+            .header("Authorization", basic(PASSWORD))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn admin_post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.http
+            .post(self.server.url(path))
+            .header("Authorization", basic(PASSWORD))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    fn csrf(&self) -> String {
+        token_agent::http::admin::csrf_token(&self.app)
+    }
+
+    /// Starts a connect flow and walks it through the fake's login window;
+    /// returns the callback URL the window sent the browser to (on APP_URL).
+    async fn login_window(&self, provider: &str, account: &str) -> String {
+        let res = self
+            .admin_get(&format!("/connect/{provider}?account={account}"))
+            .await;
+        assert_eq!(res.status(), StatusCode::FOUND);
+        let window = location(&res);
+        let res = self.http.get(&window).send().await.unwrap();
+        assert_eq!(
+            res.status(),
+            StatusCode::FOUND,
+            "{}",
+            res.text().await.unwrap()
+        );
+        location(&res)
+    }
+
+    /// Follows a callback URL (on APP_URL) on the test server.
+    async fn callback(&self, url: &str) -> reqwest::Response {
+        let path = url
+            .strip_prefix(APP_URL)
+            .expect("the window returns to APP_URL");
+        let path = path.split('#').next().unwrap();
+        self.http.get(self.server.url(path)).send().await.unwrap()
+    }
+
+    async fn notice(&self) -> ConnectNotice {
+        let raw = self
+            .app
+            .store
+            .setting(LAST_CONNECT)
+            .await
+            .unwrap()
+            .expect("a connect result");
+        serde_json::from_str(&raw).unwrap()
+    }
+}
+
+async fn instagram_login_connects_an_account(backend: Backend) {
+    for shape in [CodeExchangeShape::Flat, CodeExchangeShape::Wrapped] {
+        let s = setup(backend, &[]).await;
+        s.world.fake.set_options(|o| o.code_exchange_shape = shape);
+        let callback = s.login_window("instagram", "shop").await;
+        assert!(
+            callback.contains("code=") && callback.contains("state="),
+            "{callback}"
+        );
+        let res = s.callback(&callback).await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        assert_eq!(location(&res), "/status");
+
+        let notice = s.notice().await;
+        assert_eq!(notice.outcome, "connected", "{notice:?}");
+        let account = s.app.store.account("shop").await.unwrap().expect("stored");
+        assert_eq!(account.kind, AccountKind::Instagram);
+        assert_eq!(account.username.as_deref(), Some("sunny_bakery"));
+        assert_eq!(
+            account.user_id.as_deref(),
+            Some(s.world.user.ig_user_id.as_str())
+        );
+        assert_eq!(
+            account.expires_at,
+            Some(s.world.clock.now() + Duration::days(60))
+        );
+        assert!(account.next_refresh_at.is_some());
+        assert!(matches!(
+            s.world.fake.token_status(&account.token),
+            TokenStatus::Valid { .. }
+        ));
+        assert_eq!(s.app.board.get("shop").unwrap().token, account.token);
+    }
+}
+
+async fn facebook_login_connects_an_account_that_can_search_hashtags(backend: Backend) {
+    let s = setup(backend, &[]).await;
+    let callback = s.login_window("facebook", "brand").await;
+    let res = s.callback(&callback).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        s.notice().await.outcome,
+        "connected",
+        "{:?}",
+        s.notice().await
+    );
+    let account = s.app.store.account("brand").await.unwrap().expect("stored");
+    assert_eq!(account.kind, AccountKind::Facebook);
+    assert_eq!(
+        account.user_id.as_deref(),
+        Some(s.world.user.ig_user_id.as_str())
+    );
+    assert_eq!(
+        account.next_refresh_at, None,
+        "Facebook tokens are not refreshed"
+    );
+    assert!(account.expires_at.is_some());
+    let res = s
+        .http
+        .get(s.server.url("/hashtags/sunrise/top.json"))
+        .header("Origin", "https://example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+}
+
+async fn forged_reused_expired_and_denied_logins_change_nothing(backend: Backend) {
+    let s = setup(backend, &[]).await;
+    // Forged state.
+    let callback = s.login_window("instagram", "shop").await;
+    let forged = regex_replace_state(&callback, "0123456789abcdef");
+    assert_eq!(s.callback(&forged).await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(s.notice().await.outcome, "failed");
+    assert!(s.app.store.account("shop").await.unwrap().is_none());
+    // The real one still works once, and only once.
+    s.callback(&callback).await;
+    assert_eq!(s.notice().await.outcome, "connected");
+    s.app.remove_account("shop").await.unwrap();
+    s.callback(&callback).await;
+    assert_eq!(s.notice().await.outcome, "failed", "a state works once");
+    assert!(s.app.store.account("shop").await.unwrap().is_none());
+    // Expired: the owner took more than ten minutes.
+    let callback = s.login_window("instagram", "shop").await;
+    s.world.clock.advance(Duration::minutes(11));
+    s.callback(&callback).await;
+    let notice = s.notice().await;
+    assert_eq!(notice.outcome, "failed");
+    assert!(notice.message.contains("expired"), "{notice:?}");
+    assert!(s.app.store.account("shop").await.unwrap().is_none());
+    // Denied in the login window.
+    s.world.fake.deny_next_authorize();
+    let callback = s.login_window("instagram", "shop").await;
+    assert!(callback.contains("error=access_denied"), "{callback}");
+    s.callback(&callback).await;
+    assert_eq!(s.notice().await.outcome, "denied");
+    assert!(s.app.store.account("shop").await.unwrap().is_none());
+}
+
+fn regex_replace_state(url: &str, new_state: &str) -> String {
+    let (head, query) = url.split_once('?').unwrap();
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| {
+            if pair.starts_with("state=") {
+                format!("state={new_state}")
+            } else {
+                pair.to_string()
+            }
+        })
+        .collect();
+    format!("{head}?{}", query.join("&"))
+}
+
+async fn admin_pages_need_the_password_and_failures_are_limited(backend: Backend) {
+    let s = setup(backend, &[]).await;
+    let res = s.http.get(s.server.url("/admin")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        res.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Basic")
+    );
+    let res = s.admin_get("/admin").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let html = res.text().await.unwrap();
+    assert!(
+        !html.contains(PASSWORD)
+            && !html.contains(&fake_app().ig_app_secret)
+            && !html.contains(&fake_app().fb_app_secret)
+    );
+
+    for _ in 0..10 {
+        let res = s
+            .http
+            .get(s.server.url("/admin"))
+            .header("Authorization", basic("guess"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+    let res = s.admin_get("/admin").await;
+    assert_eq!(
+        res.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "blocked even with the right password"
+    );
+    let res = s
+        .http
+        .get(s.server.url("/admin"))
+        .header("Authorization", basic(PASSWORD))
+        .header("X-Forwarded-For", "203.0.113.9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::OK,
+        "another client is not blocked"
+    );
+}
+
+async fn without_a_password_admin_and_connect_do_not_exist(backend: Backend) {
+    let world = World::new(backend).await;
+    let app = world.app(&[]).await;
+    let server = Server::start(app).await;
+    for path in [
+        "/admin",
+        "/connect/instagram",
+        "/connect/facebook?account=x",
+    ] {
+        let res = reqwest::Client::new()
+            .get(server.url(path))
+            .header("Authorization", basic("x"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+}
+
+async fn admin_actions_add_refresh_and_remove_accounts(backend: Backend) {
+    let s = setup(backend, &[]).await;
+    let token = s
+        .world
+        .fake
+        .issue_long_lived_token(&s.world.user, s.world.clock.now() - Duration::days(5));
+    let csrf = s.csrf();
+    let res = s
+        .admin_post(
+            "/admin/accounts",
+            &[("name", "pasted"), ("token", &token), ("kind", "instagram")],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN, "no csrf field");
+    assert!(s.app.store.account("pasted").await.unwrap().is_none());
+
+    let res = s
+        .admin_post(
+            "/admin/accounts",
+            &[
+                ("csrf", &csrf),
+                ("name", "pasted"),
+                ("token", &token),
+                ("kind", "instagram"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let html = res.text().await.unwrap();
+    assert!(!html.contains(&token), "the page shows the token");
+    let stored = s.app.store.account("pasted").await.unwrap().unwrap();
+    assert_eq!(
+        stored.last_result.as_deref(),
+        Some("ok"),
+        "tried at once to learn its expiry"
+    );
+
+    s.world.clock.advance(Duration::days(2));
+    let res = s
+        .admin_post("/admin/accounts/pasted/refresh", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(s.world.fake.calls("/refresh_access_token"), 2);
+
+    let res = s
+        .admin_post("/admin/accounts/pasted/remove", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(
+        res.status(),
+        StatusCode::BAD_REQUEST,
+        "needs the confirmation"
+    );
+    let res = s
+        .admin_post(
+            "/admin/accounts/pasted/remove",
+            &[("csrf", &csrf), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(s.app.store.account("pasted").await.unwrap().is_none());
+    assert!(s.app.board.get("pasted").is_none());
+}
+
+/// Signs a callback payload as Meta does.
+fn signed(secret: &str, user_id: &str) -> String {
+    token_agent::signed_request::sign(
+        &json!({"algorithm": "HMAC-SHA256", "issued_at": 1_780_000_000, "user_id": user_id}),
+        secret.as_bytes(),
+    )
+}
+
+async fn meta_callbacks_delete_a_users_data_only_when_signed(backend: Backend) {
+    let s = setup(backend, &[]).await;
+    let callback = s.login_window("instagram", "shop").await;
+    s.callback(&callback).await;
+    let user_id = s.world.user.app_scoped_id.clone();
+    let post = |path: &'static str, body: String| {
+        s.http
+            .post(s.server.url(path))
+            .form(&[("signed_request", body)])
+            .send()
+    };
+    // Forged and malformed requests change nothing.
+    let res = post(
+        "/callbacks/data-deletion",
+        signed("not-the-secret", &user_id),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let res = post("/callbacks/deauthorize", "no-dot-here".into())
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let res = s
+        .http
+        .post(s.server.url("/callbacks/deauthorize"))
+        .form(&[("other", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(s.app.store.account("shop").await.unwrap().is_some());
+
+    // A real one deletes the account and answers with a status URL.
+    let res = post(
+        "/callbacks/data-deletion",
+        signed(&fake_app().ig_app_secret, &user_id),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    let code = body["confirmation_code"].as_str().unwrap().to_string();
+    assert_eq!(
+        body["url"],
+        format!("{APP_URL}/callbacks/data-deletion/{code}")
+    );
+    assert!(s.app.store.account("shop").await.unwrap().is_none());
+    assert!(s.app.board.get("shop").is_none());
+    let page = s
+        .http
+        .get(s.server.url(&format!("/callbacks/data-deletion/{code}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains(&code));
+    let page = s
+        .http
+        .get(s.server.url("/callbacks/data-deletion/unknown0"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::NOT_FOUND);
+}
+
+async fn the_documented_signed_request_vector_is_accepted(backend: Backend) {
+    // instagram-api.md §7.1: secret `key`, user "0".
+    let s = setup(backend, &[("INSTAGRAM_APP_SECRET", "key")]).await;
+    let vector = "Mf_s6nTb38UYqioBmPqu0Ewm9souPZB9I2fIGwV729U.eyJ1c2VyX2lkIjoiMCIsImFsZ29yaXRobSI6IkhNQUMtU0hBMjU2IiwiaXNzdWVkX2F0IjoxNjI0MjQ0MTU2fQ";
+    let res = s
+        .http
+        .post(s.server.url("/callbacks/deauthorize"))
+        .form(&[("signed_request", vector)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let tampered = vector.replace("Mf_s", "Mf_t");
+    let res = s
+        .http
+        .post(s.server.url("/callbacks/deauthorize"))
+        .form(&[("signed_request", tampered)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+}
+
+async fn the_refresh_hook_runs_only_with_the_right_signature(backend: Backend) {
+    let s = setup(backend, &[("WEBHOOK_SECRET", "hook-secret")]).await;
+    s.world
+        .give_token(&s.app, "default", Duration::days(8))
+        .await;
+    let res = s
+        .http
+        .post(s.server.url("/hooks/refresh/deadbeef"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert_eq!(s.world.fake.calls("/refresh_access_token"), 0);
+    let url = token_agent::http::callbacks::hook_url(&s.app.config).unwrap();
+    let path = url.strip_prefix(APP_URL).unwrap();
+    let res = s.http.post(s.server.url(path)).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    assert!(
+        body["refreshed"]["default"]
+            .as_str()
+            .unwrap()
+            .starts_with("refreshed"),
+        "{body}"
+    );
+    assert_eq!(s.world.fake.calls("/refresh_access_token"), 1);
+}
+
+/// A local webhook sink that records what it receives.
+async fn webhook_sink(status: Arc<Mutex<u16>>) -> (String, Arc<Mutex<Vec<Value>>>) {
+    use warp::Filter;
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let route = warp::post()
+        .and(warp::body::json())
+        .map(move |body: Value| {
+            record.lock().unwrap().push(body);
+            let code = *status.lock().unwrap();
+            warp::reply::with_status("ok", warp::http::StatusCode::from_u16(code).unwrap())
+        });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(warp::serve(route).incoming(listener).run());
+    (url, seen)
+}
+
+async fn expiry_warnings_go_out_once_each_and_reset_on_reconnect(backend: Backend) {
+    let answer = Arc::new(Mutex::new(500));
+    let (sink, seen) = webhook_sink(answer.clone()).await;
+    let s = setup(
+        backend,
+        &[("NOTIFY_WEBHOOK_URL", &sink), ("WEBHOOK_SECRET", "sig")],
+    )
+    .await;
+    let token = s
+        .world
+        .fake
+        .issue_facebook_user_token(&s.world.user, s.world.clock.now(), true);
+    let put = |token: String| NewToken {
+        name: "brand".into(),
+        kind: AccountKind::Facebook,
+        token,
+        user_id: None,
+        username: None,
+        issued_at: Some(s.world.clock.now()),
+        expires_at: Some(s.world.clock.now() + Duration::days(60)),
+        next_refresh_at: None,
+    };
+    s.app
+        .store
+        .put_token(&put(token.clone()), s.world.clock.now())
+        .await
+        .unwrap();
+    let send = || token_agent::warnings::send_due(&s.app);
+
+    assert!(
+        send().await.unwrap().is_empty(),
+        "nothing due with 60 days left"
+    );
+    s.world.clock.advance(Duration::days(51));
+    // Delivery fails: recorded, shown, and tried again next time.
+    let results = send().await.unwrap();
+    assert!(results[0].1.is_err());
+    let account = s.app.store.account("brand").await.unwrap().unwrap();
+    assert!(account.notify_error.is_some() && account.warned_expiring_at.is_none());
+    *answer.lock().unwrap() = 200;
+    let results = send().await.unwrap();
+    assert!(results[0].1.is_ok(), "{results:?}");
+    assert!(send().await.unwrap().is_empty(), "sent once");
+    let bodies = seen.lock().unwrap().clone();
+    assert_eq!(bodies.len(), 2);
+    assert_eq!(bodies[1]["event"], "token.expires_soon");
+    assert_eq!(bodies[1]["account"], "brand");
+    assert!(
+        !bodies.iter().any(|b| b.to_string().contains(&token)),
+        "a warning carried the token"
+    );
+
+    s.world.clock.advance(Duration::days(10));
+    assert_eq!(send().await.unwrap().len(), 1);
+    assert!(send().await.unwrap().is_empty());
+    assert_eq!(
+        seen.lock().unwrap().last().unwrap()["event"],
+        "token.expired"
+    );
+
+    // Reconnecting resets both warnings.
+    let fresh = s
+        .world
+        .fake
+        .issue_facebook_user_token(&s.world.user, s.world.clock.now(), true);
+    s.app
+        .store
+        .put_token(&put(fresh), s.world.clock.now())
+        .await
+        .unwrap();
+    let account = s.app.store.account("brand").await.unwrap().unwrap();
+    assert!(account.warned_expiring_at.is_none() && account.warned_expired_at.is_none());
+    s.world.clock.advance(Duration::days(51));
+    assert_eq!(send().await.unwrap().len(), 1);
+}
+
+async fn metrics_count_requests_refreshes_upstream_calls_and_expiry(backend: Backend) {
+    let s = setup(backend, &[]).await;
+    s.world
+        .give_token(&s.app, "default", Duration::days(8))
+        .await;
+    token_agent::refresher::refresh_account(&s.app, "default", false)
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        s.http
+            .get(s.server.url("/token.json"))
+            .header("Origin", "https://example.com")
+            .send()
+            .await
+            .unwrap();
+    }
+    s.http
+        .get(s.server.url("/feed.json"))
+        .header("Origin", "https://example.com")
+        .send()
+        .await
+        .unwrap();
+    s.http
+        .get(s.server.url("/feed.json"))
+        .header("Origin", "https://example.com")
+        .send()
+        .await
+        .unwrap();
+    let text = s
+        .http
+        .get(s.server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "token_agent_http_requests_total{route=\"token\",status=\"200\"} 3",
+        "token_agent_refreshes_total{outcome=\"refreshed\"} 1",
+        "token_agent_upstream_calls_total{endpoint=\"refresh_access_token\",outcome=\"ok\"} 1",
+        "token_agent_upstream_calls_total{endpoint=\"me/media\",outcome=\"ok\"} 1",
+        "token_agent_feed_cache_total{result=\"hit\"} 1",
+        "token_agent_token_expires_in_seconds{account=\"default\"} 5184000",
+    ] {
+        assert!(text.contains(line), "missing {line} in\n{text}");
+    }
+    assert!(!text.contains("IGAA"), "a token in the metrics");
+}
+
+on_both_backends!(
+    instagram_login_connects_an_account,
+    facebook_login_connects_an_account_that_can_search_hashtags,
+    forged_reused_expired_and_denied_logins_change_nothing,
+    admin_pages_need_the_password_and_failures_are_limited,
+    without_a_password_admin_and_connect_do_not_exist,
+    admin_actions_add_refresh_and_remove_accounts,
+    meta_callbacks_delete_a_users_data_only_when_signed,
+    the_documented_signed_request_vector_is_accepted,
+    the_refresh_hook_runs_only_with_the_right_signature,
+    expiry_warnings_go_out_once_each_and_reset_on_reconnect,
+    metrics_count_requests_refreshes_upstream_calls_and_expiry,
+);

@@ -13,10 +13,11 @@ use bytes::Bytes;
 use chrono::{DateTime, SecondsFormat, Utc};
 use sha2::{Digest, Sha256};
 
-use crate::store::Account;
+use crate::store::{Account, AccountKind};
 
 /// One account's token, with what every request needs precomputed.
 pub struct Served {
+    pub kind: AccountKind,
     pub token: String,
     pub expires_at: Option<DateTime<Utc>>,
     pub next_refresh_at: Option<DateTime<Utc>>,
@@ -42,6 +43,7 @@ impl Served {
             .chain_update(expires.as_deref().unwrap_or("").as_bytes())
             .finalize();
         Served {
+            kind: AccountKind::Instagram,
             token: token.to_string(),
             expires_at,
             next_refresh_at,
@@ -52,7 +54,10 @@ impl Served {
     }
 
     fn from_account(account: &Account) -> Served {
-        Served::new(&account.token, account.expires_at, account.next_refresh_at)
+        Served {
+            kind: account.kind,
+            ..Served::new(&account.token, account.expires_at, account.next_refresh_at)
+        }
     }
 }
 
@@ -111,6 +116,13 @@ impl Board {
             map.remove(account);
             map
         });
+    }
+
+    /// The first account of a kind, by name.
+    pub fn first_of_kind(&self, kind: AccountKind) -> Option<String> {
+        self.names()
+            .into_iter()
+            .find(|name| self.get(name).is_some_and(|s| s.kind == kind))
     }
 
     pub fn names(&self) -> Vec<String> {

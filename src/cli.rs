@@ -44,6 +44,9 @@ pub enum Command {
     },
     /// Show every account, its expiry and its last refresh. Never prints a token.
     Status,
+    /// Print the signed external refresh URL (for Heroku Scheduler and other
+    /// cron-like services: `curl -X POST URL`). Needs WEBHOOK_SECRET.
+    HookUrl,
     /// Serve the agent wired to a built-in fake Instagram, with a sample
     /// account and posts, to see everything work offline.
     Demo,
@@ -89,6 +92,18 @@ pub async fn run(cli: Cli) -> ExitCode {
 async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> {
     let clock = Clock::System;
     match command {
+        Command::HookUrl => match crate::http::callbacks::hook_url(&config) {
+            Some(url) => {
+                println!("{url}");
+                Ok(ExitCode::SUCCESS)
+            }
+            None => {
+                eprintln!(
+                    "token-agent: set WEBHOOK_SECRET (and APP_URL or APP_NAME) to enable the refresh hook"
+                );
+                Ok(ExitCode::FAILURE)
+            }
+        },
         Command::Demo => {
             crate::demo::run(config).await?;
             Ok(ExitCode::SUCCESS)

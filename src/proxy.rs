@@ -344,18 +344,19 @@ impl Proxy {
 
     /// `GET /feed.json`: the account's own media.
     pub async fn feed(&self, app: &App, query: &FeedQuery) -> Result<Answer, ProxyError> {
-        let account = app
-            .store
-            .account(&query.account)
-            .await?
-            .ok_or_else(|| ProxyError::UnknownAccount(query.account.clone()))?;
+        // The accounts in memory decide what exists, so that a cache hit
+        // costs no database round trip.
+        if app.board.get(&query.account).is_none() {
+            return Err(ProxyError::UnknownAccount(query.account.clone()));
+        }
         let key = format!(
             "feed:v1:{}:{}:{}",
-            account.name,
+            query.account,
             query.limit,
             cursor_key(&query.cursor)
         );
-        self.serve(app, &account.name, &key, || async {
+        self.serve(app, &query.account, &key, || async {
+            let account = self.load_account(app, &query.account).await?;
             let mut url = match account.kind {
                 AccountKind::Instagram => Url::parse(&app.upstream.instagram_graph_url("me/media")),
                 AccountKind::Facebook => {
@@ -390,16 +391,17 @@ impl Proxy {
     /// `GET /hashtags/{tag}/recent.json|top.json`: public media for a tag,
     /// through a Facebook-Login account.
     pub async fn hashtag(&self, app: &App, query: &HashtagQuery) -> Result<Answer, ProxyError> {
-        let account = self.facebook_account(app, query.account.as_deref()).await?;
+        let name = facebook_account(app, query.account.as_deref())?;
         let key = format!(
             "tag:v1:{}:{}:{}:{}:{}",
-            account.name,
+            name,
             query.tag,
             query.edge.path(),
             query.limit,
             cursor_key(&query.cursor)
         );
-        self.serve(app, &account.name, &key, || async {
+        self.serve(app, &name, &key, || async {
+            let account = self.load_account(app, &name).await?;
             let ig_user = self.instagram_business_id(app, &account).await?;
             // The weekly budget counts every upstream query of a tag; the
             // 31st distinct tag is refused here, before any call.
@@ -460,34 +462,12 @@ impl Proxy {
         MediaPage::from_upstream(body).map_err(ProxyError::Garbage)
     }
 
-    async fn facebook_account(&self, app: &App, name: Option<&str>) -> Result<Account, ProxyError> {
-        let why = "Hashtag search needs an account connected with Facebook Login (an Instagram professional account linked to a Facebook Page, with Instagram Public Content Access); Instagram-Login tokens cannot search hashtags.";
-        match name {
-            Some(name) => {
-                let account = app
-                    .store
-                    .account(name)
-                    .await?
-                    .ok_or_else(|| ProxyError::UnknownAccount(name.to_string()))?;
-                if account.kind != AccountKind::Facebook {
-                    return Err(ProxyError::NeedsFacebookAccount(format!(
-                        "{name:?} is an Instagram-Login account. {why}"
-                    )));
-                }
-                Ok(account)
-            }
-            None => app
-                .store
-                .accounts()
-                .await?
-                .into_iter()
-                .find(|a| a.kind == AccountKind::Facebook)
-                .ok_or_else(|| {
-                    ProxyError::NeedsFacebookAccount(format!(
-                        "There is no Facebook-Login account. {why}"
-                    ))
-                }),
-        }
+    /// The account's full row, read on a cache miss only.
+    async fn load_account(&self, app: &App, name: &str) -> Result<Account, ProxyError> {
+        app.store
+            .account(name)
+            .await?
+            .ok_or_else(|| ProxyError::UnknownAccount(name.to_string()))
     }
 
     /// The Instagram business account behind a Facebook-Login token,
@@ -553,6 +533,31 @@ impl Proxy {
 
     pub fn flights_in_progress(&self) -> usize {
         self.flights.in_flight()
+    }
+}
+
+/// The Facebook-Login account a hashtag request uses: the one named, or
+/// the first there is. Decided from the accounts in memory.
+fn facebook_account(app: &App, name: Option<&str>) -> Result<String, ProxyError> {
+    let why = "Hashtag search needs an account connected with Facebook Login (an Instagram professional account linked to a Facebook Page, with Instagram Public Content Access); Instagram-Login tokens cannot search hashtags.";
+    match name {
+        Some(name) => match app.board.get(name) {
+            None => Err(ProxyError::UnknownAccount(name.to_string())),
+            Some(served) if served.kind != AccountKind::Facebook => {
+                Err(ProxyError::NeedsFacebookAccount(format!(
+                    "{name:?} is an Instagram-Login account. {why}"
+                )))
+            }
+            Some(_) => Ok(name.to_string()),
+        },
+        None => app
+            .board
+            .first_of_kind(AccountKind::Facebook)
+            .ok_or_else(|| {
+                ProxyError::NeedsFacebookAccount(format!(
+                    "There is no Facebook-Login account. {why}"
+                ))
+            }),
     }
 }
 

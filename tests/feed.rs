@@ -99,6 +99,7 @@ impl Setup {
             )
             .await
             .unwrap();
+        self.app.reload().await.unwrap();
         user
     }
 }

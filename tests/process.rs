@@ -260,6 +260,25 @@ on_both_backends!(
 );
 
 #[tokio::test]
+async fn hook_url_prints_the_signed_refresh_url() {
+    let world = World::new(Backend::Sqlite).await;
+    let out = run(agent(
+        &world,
+        &["hook-url"],
+        &[("WEBHOOK_SECRET", "secret")],
+    ))
+    .await;
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "https://agent.example.com/hooks/refresh/7d7a82864f9f70481b57acb5165aca6d9dec3a8e4d33669154d43b7204fca6b2"
+    );
+    let out = run(agent(&world, &["hook-url"], &[])).await;
+    assert!(!out.status.success());
+    assert!(text(&out).contains("WEBHOOK_SECRET"));
+}
+
+#[tokio::test]
 async fn a_bad_environment_value_stops_start_up_and_names_it() {
     let world = World::new(Backend::Sqlite).await;
     let out = run(agent(

@@ -136,18 +136,9 @@ impl App {
             let now = self.clock.now();
             self.store
                 .put_token(
-                    &NewToken {
-                        name: DEFAULT_ACCOUNT.into(),
-                        kind: AccountKind::Instagram,
-                        token: token.expose().to_string(),
-                        user_id: None,
-                        username: None,
-                        // Its age is unknown: the refresher tries once now to
-                        // learn its expiry, and otherwise a day later.
-                        issued_at: None,
-                        expires_at: None,
-                        next_refresh_at: Some(now),
-                    },
+                    // Its age is unknown: the refresher tries once now to
+                    // learn its expiry, and otherwise a day later.
+                    &NewToken::pasted(DEFAULT_ACCOUNT, AccountKind::Instagram, token.expose(), now),
                     now,
                 )
                 .await?;

@@ -237,20 +237,7 @@ async fn accounts(app: &App, command: AccountsCommand) -> anyhow::Result<ExitCod
             }
             let now = app.clock.now();
             app.store
-                .put_token(
-                    &NewToken {
-                        name: name.clone(),
-                        kind,
-                        token: token.to_string(),
-                        user_id: None,
-                        username: None,
-                        issued_at: None,
-                        expires_at: None,
-                        // Try a refresh at once to learn the expiry.
-                        next_refresh_at: (kind == AccountKind::Instagram).then_some(now),
-                    },
-                    now,
-                )
+                .put_token(&NewToken::pasted(&name, kind, token, now), now)
                 .await?;
             println!("{name}: token stored");
             if kind == AccountKind::Instagram {

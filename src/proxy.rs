@@ -370,19 +370,7 @@ impl Proxy {
                 .append_pair("limit", &query.limit.to_string());
             add_cursor(&mut url, &query.cursor);
             let mut page = self.get_page(app, url, &account.token).await?;
-            let base = app
-                .config
-                .app_url
-                .join("feed.json")
-                .expect("a path joins a URL");
-            page.point_paging_at(|param, cursor| {
-                let mut link = base.clone();
-                link.query_pairs_mut()
-                    .append_pair("account", &account.name)
-                    .append_pair("limit", &query.limit.to_string())
-                    .append_pair(param, cursor);
-                link.to_string()
-            });
+            link_paging_to(app, &mut page, "feed.json", &account.name, query.limit);
             Ok(page)
         })
         .await
@@ -442,15 +430,7 @@ impl Proxy {
                 ),
                 query.edge.file()
             );
-            let base = app.config.app_url.join(&path).expect("a path joins a URL");
-            page.point_paging_at(|param, cursor| {
-                let mut link = base.clone();
-                link.query_pairs_mut()
-                    .append_pair("account", &account.name)
-                    .append_pair("limit", &query.limit.to_string())
-                    .append_pair(param, cursor);
-                link.to_string()
-            });
+            link_paging_to(app, &mut page, &path, &account.name, query.limit);
             Ok(page)
         })
         .await
@@ -534,6 +514,20 @@ impl Proxy {
     pub fn flights_in_progress(&self) -> usize {
         self.flights.in_flight()
     }
+}
+
+/// Points a page's `next`/`previous` at the agent's own `path` (relative
+/// to APP_URL), keeping the account and page size.
+fn link_paging_to(app: &App, page: &mut MediaPage, path: &str, account: &str, limit: u32) {
+    let base = app.config.app_url.join(path).expect("a path joins a URL");
+    page.point_paging_at(|param, cursor| {
+        let mut link = base.clone();
+        link.query_pairs_mut()
+            .append_pair("account", account)
+            .append_pair("limit", &limit.to_string())
+            .append_pair(param, cursor);
+        link.to_string()
+    });
 }
 
 /// The Facebook-Login account a hashtag request uses: the one named, or

@@ -223,6 +223,24 @@ pub struct NewToken {
     pub next_refresh_at: Option<DateTime<Utc>>,
 }
 
+impl NewToken {
+    /// A token pasted by hand (STARTING_TOKEN, the CLI, the admin page):
+    /// its age and expiry are unknown, so an Instagram token is due for one
+    /// refresh at once, which tells its expiry.
+    pub fn pasted(name: &str, kind: AccountKind, token: &str, now: DateTime<Utc>) -> NewToken {
+        NewToken {
+            name: name.to_string(),
+            kind,
+            token: token.to_string(),
+            user_id: None,
+            username: None,
+            issued_at: None,
+            expires_at: None,
+            next_refresh_at: (kind == AccountKind::Instagram).then_some(now),
+        }
+    }
+}
+
 /// The result of one refresh attempt, written together with its history row.
 pub enum Attempt<'a> {
     Refreshed {

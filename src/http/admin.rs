@@ -279,19 +279,7 @@ pub async fn put_token(app: Arc<App>, form: HashMap<String, String>) -> Response
     let now = app.clock.now();
     let saved = app
         .store
-        .put_token(
-            &NewToken {
-                name: name.to_string(),
-                kind,
-                token: token.to_string(),
-                user_id: None,
-                username: None,
-                issued_at: None,
-                expires_at: None,
-                next_refresh_at: (kind == AccountKind::Instagram).then_some(now),
-            },
-            now,
-        )
+        .put_token(&NewToken::pasted(name, kind, token, now), now)
         .await;
     if let Err(e) = saved {
         return back_to_admin(StatusCode::SERVICE_UNAVAILABLE, "Not saved", &e.to_string());

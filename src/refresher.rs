@@ -260,6 +260,65 @@ async fn publish(app: &App, name: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// How often a token that cannot be refreshed is checked with debug_token.
+const CHECK_EVERY: Duration = Duration::days(1);
+
+/// Checks Facebook-Login tokens once a day with `debug_token` (when the
+/// Facebook app is configured), so a revoked token shows up on the status
+/// page and in a warning long before its expiry would.
+pub async fn check_unrefreshable(app: &App) -> Result<usize, StoreError> {
+    let Some(credentials) = &app.config.facebook_app else {
+        return Ok(0);
+    };
+    let now = app.clock.now();
+    let due: Vec<Account> = app
+        .store
+        .accounts()
+        .await?
+        .into_iter()
+        .filter(|a| a.kind == AccountKind::Facebook && !a.needs_reconnect)
+        .filter(|a| a.last_attempt_at.is_none_or(|t| now - t >= CHECK_EVERY))
+        .collect();
+    let app_token = format!("{}|{}", credentials.id, credentials.secret.expose());
+    for account in &due {
+        let mut url = url::Url::parse(&app.upstream.facebook_graph_url("debug_token"))
+            .expect("a configured URL");
+        url.query_pairs_mut()
+            .append_pair("input_token", &account.token);
+        let verdict = match app.upstream.get_json(url.as_str(), &app_token).await {
+            Ok((body, _)) => match crate::upstream::classify_debug_token(&body) {
+                None => Ok(body["data"]["expires_at"]
+                    .as_i64()
+                    .filter(|s| *s > 0)
+                    .and_then(|s| chrono::TimeZone::timestamp_opt(&Utc, s, 0).single())),
+                Some(error) => Err(error),
+            },
+            Err(error) => Err(error),
+        };
+        match verdict {
+            Ok(expires_at) => {
+                app.store
+                    .record_check(&account.name, now, Ok(expires_at))
+                    .await?
+            }
+            Err(e) => {
+                let dead = e.kind == ErrorKind::TokenDead;
+                tracing::warn!(account = %account.name, error = %e, dead, "Facebook token check failed");
+                // Only a verdict on the token itself is recorded; a failure
+                // to ask (network, throttling) is retried next time.
+                if !dead && e.kind != ErrorKind::Rejected {
+                    continue;
+                }
+                let message = e.to_string();
+                let verdict = Err((e.kind.label(), message.as_str(), dead));
+                app.store.record_check(&account.name, now, verdict).await?;
+            }
+        }
+        publish(app, &account.name).await?;
+    }
+    Ok(due.len())
+}
+
 /// Refreshes every account that is due.
 pub async fn refresh_due(app: &App) -> Vec<(String, Result<Outcome, StoreError>)> {
     let accounts = match app.store.accounts().await {
@@ -294,6 +353,9 @@ pub async fn run(app: Arc<App>, shutdown: impl Future<Output = ()>) {
             if let Err(e) = outcome {
                 tracing::warn!(account = %name, error = %e, "refresh could not run; will try again");
             }
+        }
+        if let Err(e) = check_unrefreshable(&app).await {
+            tracing::warn!(error = %e, "could not check Facebook tokens; will try again");
         }
         if let Err(e) = crate::warnings::send_due(&app).await {
             tracing::warn!(error = %e, "could not check for expiry warnings; will try again");

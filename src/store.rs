@@ -810,6 +810,40 @@ impl Store {
         });
         Ok(())
     }
+
+    /// Records a validity check of a token that cannot be refreshed (a
+    /// Facebook-Login token, through debug_token): `Ok(expiry)` when valid,
+    /// or the error and whether the token is dead.
+    pub async fn record_check(
+        &self,
+        name: &str,
+        now: DateTime<Utc>,
+        result: Result<Option<DateTime<Utc>>, (&str, &str, bool)>,
+    ) -> Result<(), StoreError> {
+        const VALID: &str = "UPDATE accounts SET last_attempt_at = $2, last_result = 'ok', last_error = NULL, \
+                last_error_kind = NULL, failures = 0, expires_at = COALESCE($3, expires_at) WHERE name = $1";
+        const INVALID: &str = "UPDATE accounts SET last_attempt_at = $2, last_result = 'failed', last_error = $3, \
+                last_error_kind = $4, failures = failures + 1, needs_reconnect = $5 WHERE name = $1";
+        on_pool!(self, pool => {
+            match result {
+                Ok(expires_at) => sqlx::query(VALID)
+                    .bind(name)
+                    .bind(now.timestamp_millis())
+                    .bind(ms(expires_at))
+                    .execute(pool)
+                    .await?,
+                Err((kind, message, dead)) => sqlx::query(INVALID)
+                    .bind(name)
+                    .bind(now.timestamp_millis())
+                    .bind(message)
+                    .bind(kind)
+                    .bind(dead)
+                    .execute(pool)
+                    .await?,
+            };
+        });
+        Ok(())
+    }
 }
 
 #[cfg(test)]

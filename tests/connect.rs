@@ -608,6 +608,41 @@ async fn expiry_warnings_go_out_once_each_and_reset_on_reconnect(backend: Backen
     assert_eq!(send().await.unwrap().len(), 1);
 }
 
+async fn facebook_tokens_are_checked_daily_and_a_revoked_one_needs_reconnect(backend: Backend) {
+    let s = setup(backend, &[]).await;
+    let callback = s.login_window("facebook", "brand").await;
+    s.callback(&callback).await;
+    let token = s.app.store.account("brand").await.unwrap().unwrap().token;
+    let check = || token_agent::refresher::check_unrefreshable(&s.app);
+
+    assert_eq!(check().await.unwrap(), 1);
+    let account = s.app.store.account("brand").await.unwrap().unwrap();
+    assert_eq!(account.last_result.as_deref(), Some("ok"));
+    assert_eq!(check().await.unwrap(), 0, "once a day");
+
+    s.world.fake.invalidate_token(&token, Some(460), "Error validating access token: The session has been invalidated because the user changed their password.");
+    s.world.clock.advance(Duration::days(1));
+    assert_eq!(check().await.unwrap(), 1);
+    let account = s.app.store.account("brand").await.unwrap().unwrap();
+    assert!(account.needs_reconnect, "{account:?}");
+    assert!(
+        account
+            .last_error
+            .unwrap()
+            .contains("changed their password")
+    );
+    assert!(
+        !account.token.is_empty(),
+        "the token is kept, for the owner to see and replace"
+    );
+    // The status page shows it now; the warning waits for the ten-day mark.
+    let sent = token_agent::warnings::send_due(&s.app).await.unwrap();
+    assert!(sent.is_empty(), "{sent:?}");
+    s.world.clock.advance(Duration::days(50));
+    let sent = token_agent::warnings::send_due(&s.app).await.unwrap();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+}
+
 async fn metrics_count_requests_refreshes_upstream_calls_and_expiry(backend: Backend) {
     let s = setup(backend, &[]).await;
     s.world
@@ -669,5 +704,6 @@ on_both_backends!(
     the_documented_signed_request_vector_is_accepted,
     the_refresh_hook_runs_only_with_the_right_signature,
     expiry_warnings_go_out_once_each_and_reset_on_reconnect,
+    facebook_tokens_are_checked_daily_and_a_revoked_one_needs_reconnect,
     metrics_count_requests_refreshes_upstream_calls_and_expiry,
 );

@@ -78,6 +78,10 @@ pub(crate) enum Expiry {
     Optional,
 }
 
+/// Tokens live 60 days; a lifetime past ten years is nonsense, not a token
+/// to keep (and would overflow date arithmetic).
+const MAX_EXPIRES_IN: i64 = 10 * 366 * 86_400;
+
 pub(crate) fn parse_token_grant(body: &Value, expiry: Expiry) -> Result<TokenGrant, UpstreamError> {
     let object = as_object(body, "token answer")?;
     let expires_in = match object.get("expires_in") {
@@ -86,10 +90,10 @@ pub(crate) fn parse_token_grant(body: &Value, expiry: Expiry) -> Result<TokenGra
             return Err(UpstreamError::garbage("token answer has no expires_in"));
         }
         Some(Value::Number(n)) => match n.as_i64() {
-            Some(seconds) if seconds > 0 => Some(seconds),
+            Some(seconds) if (1..=MAX_EXPIRES_IN).contains(&seconds) => Some(seconds),
             _ => {
                 return Err(UpstreamError::garbage(
-                    "token answer has an expires_in that is not a positive whole number",
+                    "token answer has an expires_in that is not a whole number of seconds from 1 to 10 years",
                 ));
             }
         },
@@ -267,10 +271,12 @@ mod tests {
     }
 
     #[test]
-    fn a_zero_negative_textual_or_fractional_expires_in_is_garbage() {
+    fn a_zero_negative_absurd_textual_or_fractional_expires_in_is_garbage() {
         for expires_in in [
             json!(0),
             json!(-5),
+            json!(i64::MAX),
+            json!(10 * 366 * 86_400 + 1),
             json!("5184000"),
             json!(5184000.5),
             json!(true),

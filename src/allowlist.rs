@@ -268,6 +268,14 @@ impl Entry {
                 if domain.split('.').any(str::is_empty) {
                     return Err(problem(EntryProblem::EmptyLabel));
                 }
+                // The URL parser lets through characters no request's host
+                // can carry (and maps some symbols to them); such an entry
+                // could never match, so it is a mistake to report.
+                if !is_plain_host(&domain) {
+                    return Err(problem(EntryProblem::Host(
+                        url::ParseError::InvalidDomainCharacter,
+                    )));
+                }
                 if !wildcard {
                     HostPattern::Exact(domain)
                 } else if covers_public_suffix(&domain) {

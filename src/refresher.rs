@@ -344,21 +344,10 @@ pub async fn refresh_due(app: &App) -> Vec<(String, Result<Outcome, StoreError>)
 pub async fn run(app: Arc<App>, shutdown: impl Future<Output = ()>) {
     tokio::pin!(shutdown);
     loop {
-        // Pick up tokens that another process (the CLI, a second instance)
-        // put in the database; on failure keep serving what we have.
-        if let Err(e) = app.reload().await {
-            tracing::warn!(error = %e, "cannot read accounts; serving the tokens in memory");
-        }
-        for (name, outcome) in refresh_due(&app).await {
-            if let Err(e) = outcome {
-                tracing::warn!(account = %name, error = %e, "refresh could not run; will try again");
-            }
-        }
-        if let Err(e) = check_unrefreshable(&app).await {
-            tracing::warn!(error = %e, "could not check Facebook tokens; will try again");
-        }
-        if let Err(e) = crate::warnings::send_due(&app).await {
-            tracing::warn!(error = %e, "could not check for expiry warnings; will try again");
+        // Each pass is its own task: should one ever panic, the next pass
+        // still runs (a lease it held lapses by itself).
+        if let Err(e) = tokio::spawn(pass(app.clone())).await {
+            tracing::error!(error = %e, "a refresh pass failed unexpectedly; the next one runs as usual");
         }
         tokio::select! {
             _ = &mut shutdown => return,
@@ -368,5 +357,25 @@ pub async fn run(app: Arc<App>, shutdown: impl Future<Output = ()>) {
                 app.wake.notified().await
             } => {}
         }
+    }
+}
+
+/// One round of the refresher's work.
+async fn pass(app: Arc<App>) {
+    // Pick up tokens that another process (the CLI, a second instance) put
+    // in the database; on failure keep serving what we have.
+    if let Err(e) = app.reload().await {
+        tracing::warn!(error = %e, "cannot read accounts; serving the tokens in memory");
+    }
+    for (name, outcome) in refresh_due(&app).await {
+        if let Err(e) = outcome {
+            tracing::warn!(account = %name, error = %e, "refresh could not run; will try again");
+        }
+    }
+    if let Err(e) = check_unrefreshable(&app).await {
+        tracing::warn!(error = %e, "could not check Facebook tokens; will try again");
+    }
+    if let Err(e) = crate::warnings::send_due(&app).await {
+        tracing::warn!(error = %e, "could not check for expiry warnings; will try again");
     }
 }

@@ -1,0 +1,317 @@
+#!/usr/bin/env python3
+"""Helpers for bench/run.sh: free ports, timed start-up, /proc and
+/metrics readings, wrk output parsing and the final table.
+
+Everything talks to 127.0.0.1 only."""
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_get(port, path, origin=None, timeout=1.0):
+    """(status, body) of one GET on 127.0.0.1:port, or (None, b"") if refused."""
+    request = f"GET {path} HTTP/1.1\r\nHost: localhost:{port}\r\nConnection: close\r\n"
+    if origin:
+        request += f"Origin: {origin}\r\n"
+    request += "\r\n"
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+            s.sendall(request.encode())
+            data = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+    except OSError:
+        return None, b""
+    head, _, body = data.partition(b"\r\n\r\n")
+    match = re.match(rb"HTTP/1\.[01] (\d{3})", head)
+    if not match:
+        return None, b""
+    if b"transfer-encoding: chunked" in head.lower():
+        body = dechunk(body)
+    return int(match.group(1)), body
+
+
+def dechunk(body):
+    out = b""
+    while body:
+        size_line, _, rest = body.partition(b"\r\n")
+        size = int(size_line.split(b";")[0], 16)
+        if size == 0:
+            break
+        out += rest[:size]
+        body = rest[size + 2 :]
+    return out
+
+
+def cmd_free_port(_args):
+    print(free_port())
+
+
+def cmd_start(args):
+    """start PIDFILE LOG PORT PATH ORIGIN -- CMD...: spawns CMD (which keeps
+    running after this helper exits), polls PATH every 0.5 ms and prints the
+    milliseconds from spawn to the first 200."""
+    pidfile, log, port, path, origin = args[:5]
+    assert args[5] == "--"
+    command = args[6:]
+    port = int(port)
+    with open(log, "ab") as out:
+        started = time.perf_counter()
+        child = subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+    with open(pidfile, "w") as f:
+        f.write(str(child.pid))
+    deadline = started + 30
+    while time.perf_counter() < deadline:
+        if child.poll() is not None:
+            sys.exit(f"{command[0]} exited with {child.returncode} before answering; see {log}")
+        status, _ = http_get(port, path, origin, timeout=0.5)
+        if status == 200:
+            print(f"{(time.perf_counter() - started) * 1000:.1f}")
+            return
+        time.sleep(0.0005)
+    sys.exit(f"no 200 from {path} within 30 s; see {log}")
+
+
+def cmd_get(args):
+    """get PORT PATH ORIGIN: prints the body of a 200, else fails."""
+    port, path, origin = int(args[0]), args[1], args[2]
+    status, body = http_get(port, path, origin, timeout=5)
+    if status != 200:
+        sys.exit(f"GET {path} answered {status}")
+    sys.stdout.buffer.write(body)
+
+
+def cmd_rss(args):
+    """rss PID: resident set size in kB."""
+    with open(f"/proc/{args[0]}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                print(line.split()[1])
+                return
+    sys.exit("no VmRSS")
+
+
+def cmd_upstream_calls(args):
+    """upstream-calls PORT ENDPOINT: sum of token_agent_upstream_calls_total
+    for that endpoint label, all outcomes."""
+    port, endpoint = int(args[0]), args[1]
+    status, body = http_get(port, "/metrics", timeout=5)
+    if status != 200:
+        sys.exit(f"/metrics answered {status}")
+    total = 0
+    pattern = re.compile(
+        r'^token_agent_upstream_calls_total\{endpoint="' + re.escape(endpoint) + r'"[^}]*\}\s+(\d+)'
+    )
+    for line in body.decode().splitlines():
+        m = pattern.match(line)
+        if m:
+            total += int(m.group(1))
+    print(total)
+
+
+def cmd_fake_base(args):
+    """fake-base FEED_JSON_FILE: the fake Graph API's base URL, read from a
+    media_url of the demo's feed (the demo serves images from its fake)."""
+    with open(args[0]) as f:
+        feed = json.load(f)
+    for media in feed.get("data", []):
+        url = media.get("media_url") or media.get("thumbnail_url") or ""
+        m = re.match(r"(http://127\.0\.0\.1:\d+)/cdn/", url)
+        if m:
+            print(m.group(1))
+            return
+    sys.exit("no fake CDN URL in the feed")
+
+
+UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+
+
+def to_ms(text):
+    m = re.match(r"([\d.]+)(us|ms|s|m)$", text)
+    return float(m.group(1)) * UNITS[m.group(2)]
+
+
+def parse_wrk(text):
+    result = {"non2xx": 0, "socket_errors": 0}
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("Requests/sec:"):
+            result["rps"] = float(line.split()[1])
+        elif re.match(r"^50(\.0+)?%", line):
+            result["p50"] = to_ms(line.split()[1])
+        elif re.match(r"^99(\.0+)?%", line):
+            result["p99"] = to_ms(line.split()[1])
+        elif line.startswith("Non-2xx or 3xx responses:"):
+            result["non2xx"] = int(line.split(":")[1])
+        elif line.startswith("Socket errors:"):
+            result["socket_errors"] = sum(int(n) for n in re.findall(r"\d+", line))
+        elif "requests in" in line:
+            result["requests"] = int(line.split()[0])
+    return result
+
+
+def cmd_parse_wrk(args):
+    """parse-wrk LABEL ROUND FILE [EXTRA_JSON]: one JSON line for the results file."""
+    label, round_, path = args[0], int(args[1]), args[2]
+    with open(path) as f:
+        parsed = parse_wrk(f.read())
+    if "rps" not in parsed:
+        sys.exit(f"could not parse wrk output in {path}")
+    parsed.update({"label": label, "round": round_})
+    if len(args) > 3:
+        parsed.update(json.loads(args[3]))
+    print(json.dumps(parsed))
+
+
+def median(values):
+    values = sorted(values)
+    n = len(values)
+    if n == 0:
+        return float("nan")
+    return values[n // 2] if n % 2 else (values[n // 2 - 1] + values[n // 2]) / 2
+
+
+def fmt_ms(ms):
+    return f"{ms * 1000:.0f} us" if ms < 1 else f"{ms:.2f} ms"
+
+
+def verdict(ok):
+    return "PASS" if ok else "MISS"
+
+
+def cmd_report(args):
+    """report RESULTS_JSONL FACTS_JSON: prints the tables and the targets."""
+    runs = [json.loads(l) for l in open(args[0]) if l.strip()]
+    facts = json.load(open(args[1]))
+    order = ["nginx /token.json (file)", "/token.json", "/token.js", "/feed.json (cache hit)"]
+    summary = {}
+    for label in order:
+        mine = [r for r in runs if r["label"] == label]
+        if not mine:
+            continue
+        summary[label] = {
+            "rps": median([r["rps"] for r in mine]),
+            "p50": median([r["p50"] for r in mine]),
+            "p99": median([r["p99"] for r in mine]),
+            "non2xx": sum(r["non2xx"] for r in mine),
+            "socket_errors": sum(r["socket_errors"] for r in mine),
+            "runs": len(mine),
+            "upstream": sum(r.get("upstream_calls", 0) for r in mine),
+        }
+    nginx = summary.get(order[0], {}).get("rps")
+    print()
+    print(
+        f"machine: {facts['cores']} cores ({facts['cpu']}); wrk {facts['threads']} threads, "
+        f"{facts['connections']} connections, {facts['duration']} s per run after a "
+        f"{facts['warmup']} s warm-up, {facts['rounds']} alternating round(s); medians shown"
+    )
+    print()
+    header = f"{'target':<26} {'req/s':>10} {'p50':>10} {'p99':>10} {'non-2xx':>8} {'vs nginx':>9}"
+    print(header)
+    print("-" * len(header))
+    for label in order:
+        s = summary.get(label)
+        if not s:
+            continue
+        ratio = f"{s['rps'] / nginx:.2f}x" if nginx else "-"
+        non2xx = s["non2xx"] + s["socket_errors"]
+        print(
+            f"{label:<26} {s['rps']:>10,.0f} {fmt_ms(s['p50']):>10} {fmt_ms(s['p99']):>10} "
+            f"{non2xx:>8} {ratio:>9}"
+        )
+    print()
+    print("per run (req/s, p99):")
+    for label in order:
+        mine = [r for r in runs if r["label"] == label]
+        cells = ", ".join(f"r{r['round']}: {r['rps']:,.0f} {fmt_ms(r['p99'])}" for r in mine)
+        print(f"  {label:<26} {cells}")
+    print()
+
+    def kb(v):
+        return f"{v / 1024:.1f} MB"
+
+    ttl = facts["feed_ttl"]
+    feed = summary.get(order[3], {})
+    feed_seconds = facts["duration"] * feed.get("runs", 0)
+    allowed_calls = feed.get("runs", 0) * (facts["duration"] // ttl + 1)
+    print(f"{'measure':<52} {'value':>12}   target")
+    print("-" * 80)
+    rows = [
+        ("RSS idle, demo (agent + in-process fake)", kb(facts["rss_demo_idle"]), "<= 7 MB",
+         facts["rss_demo_idle"] <= 7 * 1024),
+        ("RSS after load, demo", kb(facts["rss_demo_loaded"]), "<= 40 MB",
+         facts["rss_demo_loaded"] <= 40 * 1024),
+    ]
+    if "rss_serve_idle" in facts:
+        rows += [
+            ("RSS idle, `serve` alone (SQLite, one account)", kb(facts["rss_serve_idle"]), "<= 7 MB",
+             facts["rss_serve_idle"] <= 7 * 1024),
+            ("RSS after load, `serve` alone", kb(facts["rss_serve_loaded"]), "<= 40 MB",
+             facts["rss_serve_loaded"] <= 40 * 1024),
+        ]
+    rows.append(
+        ("start -> first 200, demo (fake + seed + SQLite)", f"{facts['start_demo_ms']:.1f} ms",
+         "<= 20 ms", facts["start_demo_ms"] <= 20)
+    )
+    if "start_serve_fresh_ms" in facts:
+        rows += [
+            ("start -> first 200, `serve`, new SQLite file", f"{facts['start_serve_fresh_ms']:.1f} ms",
+             "<= 20 ms", facts["start_serve_fresh_ms"] <= 20),
+            ("start -> first 200, `serve`, existing SQLite", f"{facts['start_serve_warm_ms']:.1f} ms",
+             "<= 20 ms", facts["start_serve_warm_ms"] <= 20),
+        ]
+    rows.append(
+        (f"me/media calls during {feed_seconds} s of feed load (TTL {ttl} s, 1 key)",
+         str(feed.get("upstream", "-")), f"<= {allowed_calls}",
+         feed.get("upstream", 0) <= allowed_calls)
+    )
+    if nginx:
+        for label in order[1:3]:
+            s = summary.get(label)
+            if s:
+                ok = s["rps"] >= nginx and s["p99"] <= summary[order[0]]["p99"]
+                rows.append((f"{label} vs nginx (req/s ratio; p99 <= nginx p99)",
+                             f"{s['rps'] / nginx:.2f}x", ">= 1.0x", ok))
+    token = summary.get(order[1])
+    if token and feed:
+        ratio = feed["rps"] / token["rps"]
+        rows.append(("feed cache hit vs /token.json", f"{ratio:.2f}x", ">= 0.7x", ratio >= 0.7))
+    total_non2xx = sum(s["non2xx"] + s["socket_errors"] for s in summary.values())
+    rows.append(("non-2xx + socket errors, all runs", str(total_non2xx), "0", total_non2xx == 0))
+    for name, value, target, ok in rows:
+        print(f"{name:<52} {value:>12}   {target:<9} {verdict(ok)}")
+    print()
+    print(f"load average at the end: {facts.get('loadavg', '?')}")
+
+
+COMMANDS = {
+    "free-port": cmd_free_port,
+    "start": cmd_start,
+    "get": cmd_get,
+    "rss": cmd_rss,
+    "upstream-calls": cmd_upstream_calls,
+    "fake-base": cmd_fake_base,
+    "parse-wrk": cmd_parse_wrk,
+    "report": cmd_report,
+}
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
+        sys.exit(f"usage: {sys.argv[0]} {'|'.join(COMMANDS)} ...")
+    COMMANDS[sys.argv[1]](sys.argv[2:])

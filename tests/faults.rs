@@ -70,23 +70,11 @@ fn is_valid(world: &World, token: &str) -> bool {
     matches!(world.fake.token_status(token), TokenStatus::Valid { .. })
 }
 
-/// The agent binary reads the wall clock; the fake starts at the same time.
-async fn wall_clock_world(backend: Backend) -> World {
-    #[allow(clippy::disallowed_methods)]
-    let now = Utc::now();
-    World::starting_at(backend, now).await
-}
-
+/// The binary with its output discarded: killed or long-running children
+/// here are never read from, and a full pipe would stall them.
 fn agent_command(world: &World, args: &[&str], extra: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_token-agent"));
-    cmd.args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(world.env())
-        .envs(extra.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+    let mut cmd = common::agent_command(world, args, extra);
+    cmd.stdout(Stdio::null()).stderr(Stdio::null());
     cmd
 }
 
@@ -164,7 +152,7 @@ async fn refreshes_killed_at_random_points_never_lose_the_token(backend: Backend
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10);
-    let world = wall_clock_world(backend).await;
+    let world = World::at_wall_clock(backend).await;
     let app = world.app(&[]).await;
     world.give_token(&app, "default", Duration::days(8)).await;
 
@@ -918,7 +906,7 @@ async fn mixed_load_on_token_and_feed_urls_gets_only_2xx_and_bounded_memory() {
     const MAX_REQUESTS: u64 = 3_000_000;
     const CONNECTIONS: usize = 8;
 
-    let world = wall_clock_world(Backend::Sqlite).await;
+    let world = World::at_wall_clock(Backend::Sqlite).await;
     {
         let app = world.app(&[]).await;
         world.give_token(&app, "default", Duration::days(2)).await;

@@ -3,27 +3,14 @@
 
 mod common;
 
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 
-use chrono::{Duration, Utc};
-use common::{Backend, World};
+use chrono::Duration;
+use common::{Backend, World, agent_command as agent};
 use token_agent::fake::{Fault, TokenStatus};
 use token_agent::refresher::{self, Outcome};
 
 const REFRESH: &str = "/refresh_access_token";
-
-fn agent(world: &World, args: &[&str], extra: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_token-agent"));
-    cmd.args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(world.env())
-        .envs(extra.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    cmd
-}
 
 async fn run(mut cmd: Command) -> Output {
     tokio::task::spawn_blocking(move || cmd.output().expect("the binary runs"))
@@ -55,15 +42,8 @@ async fn wait_for(what: &str, condition: impl Fn() -> bool) {
     panic!("waited 30 s for {what}");
 }
 
-/// The agent reads the wall clock; the fake follows it here.
-async fn wall_clock_world(backend: Backend) -> World {
-    #[allow(clippy::disallowed_methods)]
-    let now = Utc::now();
-    World::starting_at(backend, now).await
-}
-
 async fn a_refresh_killed_mid_call_loses_nothing(backend: Backend) {
-    let world = wall_clock_world(backend).await;
+    let world = World::at_wall_clock(backend).await;
     let app = world.app(&[]).await;
     let old = world.give_token(&app, "default", Duration::days(8)).await;
     world
@@ -102,7 +82,7 @@ async fn a_refresh_killed_mid_call_loses_nothing(backend: Backend) {
 }
 
 async fn the_log_never_contains_a_token_or_a_secret(backend: Backend) {
-    let world = wall_clock_world(backend).await;
+    let world = World::at_wall_clock(backend).await;
     let pasted = world
         .fake
         .issue_long_lived_token(&world.user, world.clock.now() - Duration::days(20));
@@ -186,7 +166,7 @@ async fn the_log_never_contains_a_token_or_a_secret(backend: Backend) {
 }
 
 async fn accounts_can_be_added_listed_and_removed_from_the_command_line(backend: Backend) {
-    let world = wall_clock_world(backend).await;
+    let world = World::at_wall_clock(backend).await;
     let token = world
         .fake
         .issue_long_lived_token(&world.user, world.clock.now() - Duration::days(5));
@@ -223,7 +203,7 @@ async fn accounts_can_be_added_listed_and_removed_from_the_command_line(backend:
 }
 
 async fn a_failed_refresh_exits_non_zero_with_the_reason(backend: Backend) {
-    let world = wall_clock_world(backend).await;
+    let world = World::at_wall_clock(backend).await;
     let app = world.app(&[]).await;
     let token = world.give_token(&app, "default", Duration::days(8)).await;
     world.fake.invalidate_token(&token, Some(460), "Error validating access token: The session has been invalidated because the user changed their password.");
@@ -243,7 +223,7 @@ async fn a_failed_refresh_exits_non_zero_with_the_reason(backend: Backend) {
 }
 
 async fn migrate_applies_the_schema_and_can_run_twice(backend: Backend) {
-    let world = wall_clock_world(backend).await;
+    let world = World::at_wall_clock(backend).await;
     for _ in 0..2 {
         let out = run(agent(&world, &["migrate"], &[])).await;
         assert!(out.status.success(), "{}", text(&out));

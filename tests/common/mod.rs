@@ -193,6 +193,36 @@ impl World {
     }
 }
 
+impl World {
+    /// For tests that run the binary, which reads the wall clock: the fake
+    /// starts at the same time.
+    pub async fn at_wall_clock(backend: Backend) -> World {
+        #[allow(clippy::disallowed_methods)]
+        let now = Utc::now();
+        World::starting_at(backend, now).await
+    }
+}
+
+/// The `token-agent` binary with this world's environment (and nothing
+/// else from the test's), output captured.
+pub fn agent_command(
+    world: &World,
+    args: &[&str],
+    extra: &[(&str, &str)],
+) -> std::process::Command {
+    use std::process::Stdio;
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_token-agent"));
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(world.env())
+        .envs(extra.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
 /// The agent's HTTP server on a random port.
 pub struct Server {
     pub addr: SocketAddr,

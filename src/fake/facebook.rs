@@ -11,7 +11,7 @@ use warp::http::Method;
 use super::error::{ApiError, GraphError};
 use super::fields::Field;
 use super::graph::{self, Caller, Metering};
-use super::instagram::page_query;
+use super::instagram::{page_query, token_reply, unknown_path};
 use super::model::{Dialog, LONG_LIVED, SHORT_LIVED, Standing, State, TokenKind, TokenRecord};
 use super::oauth::{self, CodeProblem};
 use super::render::{View, requested_fields};
@@ -132,19 +132,7 @@ fn metering_of(state: &State, id: &str) -> Metering {
     }
 }
 
-fn unknown_path(path: &str) -> GraphError {
-    GraphError::new(
-        2500,
-        "OAuthException",
-        format!("Unknown path components: {path}"),
-    )
-}
-
 // ---- graph.facebook.com: tokens ----------------------------------------------
-
-fn token_reply(token: &str, expires_in: i64) -> Reply {
-    Reply::ok(&json!({ "access_token": token, "token_type": "bearer", "expires_in": expires_in }))
-}
 
 fn check_app(state: &State, request: &Request) -> Result<(), GraphError> {
     let app = &state.options.app;

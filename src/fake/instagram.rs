@@ -76,7 +76,7 @@ fn wrong_method(route: Route<'_>, request: &Request) -> GraphError {
     }
 }
 
-fn unknown_path(path: &str) -> GraphError {
+pub(super) fn unknown_path(path: &str) -> GraphError {
     GraphError::new(
         2500,
         "OAuthException",
@@ -84,7 +84,7 @@ fn unknown_path(path: &str) -> GraphError {
     )
 }
 
-fn token_reply(token: &str, expires_in: i64) -> Reply {
+pub(super) fn token_reply(token: &str, expires_in: i64) -> Reply {
     Reply::ok(&json!({ "access_token": token, "token_type": "bearer", "expires_in": expires_in }))
 }
 

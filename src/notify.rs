@@ -63,7 +63,6 @@ impl WarningKind {
 pub struct Notifier {
     email: Option<EmailChannel>,
     webhook: Option<WebhookChannel>,
-    http: reqwest::Client,
     app_name: String,
     clock: Clock,
 }
@@ -79,6 +78,9 @@ struct EmailChannel {
 struct WebhookChannel {
     url: Url,
     secret: Option<Secret>,
+    /// Built only when a webhook is set: a client loads the system's CA
+    /// certificates, which start-up need not pay for otherwise.
+    http: reqwest::Client,
 }
 
 /// SMTP_URL, parsed. The transport itself is built per message: lettre's connection pool
@@ -184,21 +186,27 @@ impl Notifier {
                 })
             })
             .transpose()?;
-        let http = reqwest::Client::builder()
-            .user_agent(user_agent.into())
-            .timeout(WEBHOOK_TIMEOUT)
-            // A redirected POST turns into a GET or lands on another host; neither is a
-            // delivery, so a redirect counts as a failure like any non-2xx answer.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| NotifyError::HttpClient(e.without_url().to_string()))?;
+        let user_agent = user_agent.into();
+        let webhook = webhook_url
+            .map(|url| {
+                let http = reqwest::Client::builder()
+                    .user_agent(user_agent)
+                    .timeout(WEBHOOK_TIMEOUT)
+                    // A redirected POST turns into a GET or lands on another host; neither is a
+                    // delivery, so a redirect counts as a failure like any non-2xx answer.
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()
+                    .map_err(|e| NotifyError::HttpClient(e.without_url().to_string()))?;
+                Ok::<_, NotifyError>(WebhookChannel {
+                    url,
+                    secret: webhook_secret,
+                    http,
+                })
+            })
+            .transpose()?;
         Ok(Notifier {
             email,
-            webhook: webhook_url.map(|url| WebhookChannel {
-                url,
-                secret: webhook_secret,
-            }),
-            http,
+            webhook,
             app_name,
             clock,
         })
@@ -282,7 +290,7 @@ impl Notifier {
             detail: format!("{host}: {detail}"),
         };
         let body = webhook_body(warning);
-        let mut request = self
+        let mut request = channel
             .http
             .post(channel.url.clone())
             .header(reqwest::header::CONTENT_TYPE, "application/json");

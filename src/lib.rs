@@ -24,5 +24,6 @@ pub mod schedule;
 pub mod signed_request;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 pub mod upstream;
 pub mod warnings;

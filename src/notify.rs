@@ -189,7 +189,7 @@ impl Notifier {
         let user_agent = user_agent.into();
         let webhook = webhook_url
             .map(|url| {
-                let http = reqwest::Client::builder()
+                let http = crate::tls::http_client()
                     .user_agent(user_agent)
                     .timeout(WEBHOOK_TIMEOUT)
                     // A redirected POST turns into a GET or lands on another host; neither is a

@@ -1,18 +1,38 @@
 //! Logging: one line per event on stderr, level from RUST_LOG (default
 //! info). Tokens and secrets are never logged; see `config::Secret`.
+//!
+//! RUST_LOG takes a level (`debug`) and per-module levels
+//! (`info,token_agent::refresher=debug`); a value that does not parse falls
+//! back to the default.
 
 use std::io::IsTerminal;
 
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::prelude::*;
+
+const DEFAULT_FILTER: &str = "info,sqlx=warn,hyper=warn,warp=warn,r2d2=off";
 
 pub fn init() {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,hyper=warn,warp=warn,r2d2=off"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|value| value.parse::<Targets>().ok())
+        .unwrap_or_else(|| DEFAULT_FILTER.parse().expect("the default filter parses"));
+    let output = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         // Colour codes only for a person at a terminal, not in Heroku's log.
         .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
+        .with_target(false);
+    let _ = tracing_subscriber::registry()
+        .with(output.with_filter(filter))
         .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_filter_parses() {
+        assert!(DEFAULT_FILTER.parse::<Targets>().is_ok());
+    }
 }

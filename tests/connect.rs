@@ -57,7 +57,7 @@ async fn setup(backend: Backend, extra: &[(&str, &str)]) -> Setup {
     }
     let app = world.app(&env).await;
     let server = Server::start(app.clone()).await;
-    let http = reqwest::Client::builder()
+    let http = token_agent::tls::http_client()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
@@ -316,7 +316,9 @@ async fn without_a_password_admin_and_connect_do_not_exist(backend: Backend) {
         "/connect/instagram",
         "/connect/facebook?account=x",
     ] {
-        let res = reqwest::Client::new()
+        let res = token_agent::tls::http_client()
+            .build()
+            .unwrap()
             .get(server.url(path))
             .header("Authorization", basic("x"))
             .send()

@@ -29,7 +29,7 @@ const ORIGIN: &str = "https://example.com";
 // Helpers
 
 fn http() -> reqwest::Client {
-    reqwest::Client::builder()
+    token_agent::tls::http_client()
         .timeout(StdDuration::from_secs(20))
         .build()
         .unwrap()
@@ -925,7 +925,7 @@ async fn mixed_load_on_token_and_feed_urls_gets_only_2xx_and_bounded_memory() {
     );
     let pid = child.0.id();
     let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::builder()
+    let client = token_agent::tls::http_client()
         .timeout(StdDuration::from_secs(10))
         .pool_max_idle_per_host(CONNECTIONS)
         .build()

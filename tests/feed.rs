@@ -35,7 +35,7 @@ async fn setup(backend: Backend, extra: &[(&str, &str)]) -> Setup {
         app,
         server,
         token,
-        http: reqwest::Client::new(),
+        http: token_agent::tls::http_client().build().unwrap(),
     }
 }
 

@@ -116,7 +116,7 @@ async fn the_log_never_contains_a_token_or_a_secret(backend: Backend) {
     let child = agent(&world, &["serve"], &extra).spawn().unwrap();
 
     wait_for("the boot-time refresh", || world.fake.calls(REFRESH) == 1).await;
-    let http = reqwest::Client::new();
+    let http = token_agent::tls::http_client().build().unwrap();
     let mut served = String::new();
     for _ in 0..500 {
         if let Ok(res) = http
@@ -229,6 +229,25 @@ async fn migrate_applies_the_schema_and_can_run_twice(backend: Backend) {
         assert!(out.status.success(), "{}", text(&out));
         assert!(text(&out).contains("migrations applied"));
     }
+}
+
+/// Heroku Postgres takes TLS connections only: the agent's TLS stack
+/// (rustls with the ring provider) negotiates one with a real server.
+#[tokio::test]
+async fn postgres_connections_can_use_tls() {
+    use sqlx::Connection;
+    let world = World::at_wall_clock(Backend::Postgres).await;
+    let url = format!("{}?sslmode=require", world.db.url);
+    let out = run(agent(&world, &["migrate"], &[("DATABASE_URL", &url)])).await;
+    assert!(out.status.success(), "{}", text(&out));
+
+    let mut connection = sqlx::PgConnection::connect(&url).await.unwrap();
+    let encrypted: bool =
+        sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+            .fetch_one(&mut connection)
+            .await
+            .unwrap();
+    assert!(encrypted, "the server must run with ssl = on for this test");
 }
 
 on_both_backends!(

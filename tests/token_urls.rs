@@ -23,7 +23,7 @@ async fn setup(backend: Backend, extra: &[(&str, &str)]) -> Setup {
         world,
         server,
         token,
-        http: reqwest::Client::new(),
+        http: token_agent::tls::http_client().build().unwrap(),
     }
 }
 
@@ -155,7 +155,9 @@ async fn no_token_is_served_before_allowed_domains_is_set(backend: Backend) {
         .unwrap();
     let token = world.give_token(&app, "default", Duration::days(2)).await;
     let server = Server::start(app).await;
-    let res = reqwest::Client::new()
+    let res = token_agent::tls::http_client()
+        .build()
+        .unwrap()
         .get(server.url("/token.json"))
         .header("Origin", "https://example.com")
         .send()

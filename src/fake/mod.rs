@@ -93,12 +93,13 @@ impl FakeGraph {
             format!("http://{addr}"),
         ));
         let (stop, stopped) = oneshot::channel::<()>();
-        let server = warp::serve(server::routes(shared.clone()))
-            .incoming(listener)
-            .graceful(async {
+        let task = tokio::spawn(crate::http::server::serve(
+            server::routes(shared.clone()),
+            listener,
+            async {
                 let _ = stopped.await;
-            });
-        let task = tokio::spawn(server.run());
+            },
+        ));
         tracing::debug!(%addr, "fake Graph API listening");
         FakeGraph {
             shared,

@@ -15,6 +15,7 @@ use warp::reply::Response;
 use warp::{Filter, Rejection};
 
 use super::json_error;
+use super::server::Peer;
 use crate::app::App;
 use crate::cli::valid_account_name;
 use crate::pages;
@@ -130,17 +131,15 @@ fn same_secret(given: &str, expected: &str) -> bool {
 pub fn gate(app: Arc<App>) -> impl Filter<Extract = (), Error = Rejection> + Clone {
     warp::header::optional::<String>("authorization")
         .and(warp::header::optional::<String>("x-forwarded-for"))
-        .and(warp::addr::remote())
+        .and(warp::ext::optional::<Peer>())
         .and_then(
-            move |authorization: Option<String>,
-                  forwarded: Option<String>,
-                  peer: Option<SocketAddr>| {
+            move |authorization: Option<String>, forwarded: Option<String>, peer: Option<Peer>| {
                 let app = app.clone();
                 async move {
                     let Some(password) = &app.config.admin_password else {
                         return Err(warp::reject::custom(Refusal::Disabled));
                     };
-                    let ip = client_ip(forwarded.as_deref(), peer);
+                    let ip = client_ip(forwarded.as_deref(), peer.map(|Peer(address)| address));
                     if app.admin_gate.blocked(ip) {
                         return Err(warp::reject::custom(Refusal::TooManyFailures));
                     }

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod callbacks;
 pub mod feed;
+pub mod server;
 pub mod token;
 
 use std::collections::HashMap;
@@ -510,9 +511,5 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    warp::serve(routes(app))
-        .incoming(listener)
-        .graceful(shutdown)
-        .run()
-        .await;
+    server::serve(routes(app), listener, shutdown).await;
 }

@@ -111,7 +111,7 @@ impl Upstream {
     /// Validates the base URLs and version and builds the HTTP client.
     /// Configuration problems come back as `ErrorKind::Rejected`.
     pub fn new(cfg: UpstreamConfig) -> Result<Upstream, UpstreamError> {
-        let http = reqwest::Client::builder()
+        let http = crate::tls::http_client()
             .user_agent(cfg.user_agent.as_str())
             .timeout(cfg.timeout)
             .connect_timeout(cfg.connect_timeout)

@@ -135,7 +135,7 @@ async fn a_long_delay_trips_a_client_timeout() {
     let w = world().await;
     w.fake
         .inject("/me", Fault::Delay(StdDuration::from_secs(30)), 1);
-    let client = reqwest::Client::builder()
+    let client = crate::tls::http_client()
         .timeout(StdDuration::from_millis(200))
         .build()
         .unwrap();

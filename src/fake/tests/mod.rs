@@ -65,7 +65,7 @@ impl Answer {
 }
 
 pub(super) fn client() -> reqwest::Client {
-    reqwest::Client::builder()
+    crate::tls::http_client()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()

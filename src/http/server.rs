@@ -1,0 +1,85 @@
+//! The HTTP/1.1 server under the agent's routes (and the fake Graph API's):
+//! accepts connections, hands each request to a warp filter, and on shutdown
+//! stops accepting and lets open requests finish.
+//!
+//! HTTP/1.1 only. Heroku's router, a reverse proxy or a browser talks
+//! HTTP/1.1 to the agent; leaving HTTP/2 out keeps the process small.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tower_service::Service as _;
+use warp::http::Request;
+use warp::{Filter, Reply};
+
+/// How long a client may take to send a request's headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The address of the client at the other end of the connection, kept in
+/// each request's extensions (`warp::ext::optional::<Peer>()`).
+#[derive(Clone, Copy, Debug)]
+pub struct Peer(pub SocketAddr);
+
+/// Serves `filter` on `listener` until `shutdown` completes, then waits for
+/// the requests in progress.
+pub async fn serve<F, R>(
+    filter: F,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) where
+    F: Filter<Extract = (R,), Error = Infallible> + Clone + Send + Sync + 'static,
+    R: Reply,
+{
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(error) => {
+                    accept_failed(error).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let routes = warp::service(filter.clone());
+        let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+            request.extensions_mut().insert(Peer(peer));
+            routes.clone().call(request)
+        });
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT)
+            .serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                // A client that hangs up mid-request, or sends no headers in time.
+                tracing::debug!(%error, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+}
+
+/// A failed accept: the client's own trouble is skipped; anything else (such
+/// as running out of file descriptors) is logged and waited out briefly so
+/// the loop does not spin.
+async fn accept_failed(error: std::io::Error) {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    if matches!(
+        error.kind(),
+        ConnectionAborted | ConnectionRefused | ConnectionReset
+    ) {
+        return;
+    }
+    tracing::error!(%error, "could not accept a connection");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+}

@@ -118,6 +118,7 @@ DEMO_PID=$(cat "$WORK/demo.pid")
 echo "start -> first 200: ${DEMO_STARTS[*]} ms (median $START_DEMO_MS)" >&2
 sleep 1
 RSS_DEMO_IDLE=$($TOOLS rss "$DEMO_PID")
+RSS_DEMO_PARTS=$($TOOLS rss-parts "$DEMO_PID")
 
 mkdir -p "$WORK/www"
 $TOOLS get "$DEMO_PORT" /token.json "$ORIGIN" >"$WORK/www/token.json"
@@ -183,6 +184,7 @@ if [ "$SERVE" = 1 ]; then
     echo "start -> first 200: ${FRESH[*]} ms (median $START_SERVE_FRESH_MS)" >&2
     sleep 1
     RSS_SERVE_IDLE=$($TOOLS rss "$(cat "$WORK/serve.pid")")
+    RSS_SERVE_PARTS=$($TOOLS rss-parts "$(cat "$WORK/serve.pid")")
     say "serve: /token.json and /feed.json, $DURATION s each (for its memory under load)"
     wrk_run "serve-token" 0 "$SERVE_PORT" /token.json "$SERVE_ORIGIN" "$DURATION"
     wrk_run "serve-feed" 0 "$SERVE_PORT" /feed.json "$SERVE_ORIGIN" "$DURATION"
@@ -199,14 +201,15 @@ if [ "$SERVE" = 1 ]; then
     done
     START_SERVE_WARM_MS=$(median "${WARM[@]}")
     echo "start -> first 200: ${WARM[*]} ms (median $START_SERVE_WARM_MS)" >&2
-    SERVE_FACTS=", \"rss_serve_idle\": $RSS_SERVE_IDLE, \"rss_serve_loaded\": $RSS_SERVE_LOADED,
+    SERVE_FACTS=", \"rss_serve_idle\": $RSS_SERVE_IDLE, \"rss_serve_idle_parts\": $RSS_SERVE_PARTS,
+        \"rss_serve_loaded\": $RSS_SERVE_LOADED,
         \"start_serve_fresh_ms\": $START_SERVE_FRESH_MS, \"start_serve_warm_ms\": $START_SERVE_WARM_MS"
 fi
 
 cat >"$WORK/facts.json" <<EOF
 {"cores": $CORES, "cpu": "$CPU", "threads": $THREADS, "connections": $CONNECTIONS,
  "duration": $DURATION, "warmup": $WARMUP, "rounds": $ROUNDS, "feed_ttl": $FEED_TTL,
- "rss_demo_idle": $RSS_DEMO_IDLE, "rss_demo_loaded": $RSS_DEMO_LOADED,
+ "rss_demo_idle": $RSS_DEMO_IDLE, "rss_demo_idle_parts": $RSS_DEMO_PARTS, "rss_demo_loaded": $RSS_DEMO_LOADED,
  "start_demo_ms": $START_DEMO_MS, "loadavg": "$(cut -d' ' -f1-3 /proc/loadavg)" $SERVE_FACTS}
 EOF
 $TOOLS report "$RESULTS" "$WORK/facts.json"

@@ -107,6 +107,30 @@ def cmd_rss(args):
     sys.exit("no VmRSS")
 
 
+def cmd_rss_parts(args):
+    """rss-parts PID: where the resident pages are, as JSON in kB: the binary's
+    own file (code, read-only data, relocated data), shared libraries (libc,
+    libm, ld.so; shared with every other process using them), and anonymous
+    memory (heap, malloc arenas, thread stacks)."""
+    pid = args[0]
+    exe = os.readlink(f"/proc/{pid}/exe")
+    parts = {"binary": 0, "libraries": 0, "anonymous": 0}
+    name = ""
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            fields = line.split()
+            if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
+                name = fields[5] if len(fields) > 5 else ""
+            elif fields and fields[0] == "Rss:":
+                if name == exe:
+                    parts["binary"] += int(fields[1])
+                elif name.startswith("/"):
+                    parts["libraries"] += int(fields[1])
+                else:
+                    parts["anonymous"] += int(fields[1])
+    print(json.dumps(parts))
+
+
 def cmd_upstream_calls(args):
     """upstream-calls PORT ENDPOINT: sum of token_agent_upstream_calls_total
     for that endpoint label, all outcomes."""
@@ -297,6 +321,12 @@ def cmd_report(args):
     for name, value, target, ok in rows:
         print(f"{name:<52} {value:>12}   {target:<9} {verdict(ok)}")
     print()
+    for label, key in [("demo", "rss_demo_idle_parts"), ("`serve` alone", "rss_serve_idle_parts")]:
+        if key in facts:
+            p = facts[key]
+            print(f"RSS idle, {label}: the binary's pages {kb(p['binary'])}, shared libraries "
+                  f"{kb(p['libraries'])}, heap and stacks {kb(p['anonymous'])}")
+    print()
     print(f"load average at the end: {facts.get('loadavg', '?')}")
 
 
@@ -305,6 +335,7 @@ COMMANDS = {
     "start": cmd_start,
     "get": cmd_get,
     "rss": cmd_rss,
+    "rss-parts": cmd_rss_parts,
     "upstream-calls": cmd_upstream_calls,
     "fake-base": cmd_fake_base,
     "parse-wrk": cmd_parse_wrk,

@@ -1,26 +1,26 @@
-//! The running agent: configuration, storage, upstream client, the tokens
-//! in memory, and the clock, built once and shared by the server, the
-//! refresher and the CLI.
+//! The running agent's handles: configuration, clock, storage, upstream
+//! client, the tokens in memory, the cache, the feed proxy, the notifier and
+//! the metrics, built once and shared by the server, the refresher and the
+//! CLI. `App` knows nothing of HTTP or pages; `startup.rs` serves it.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 
 use crate::board::Board;
-use crate::cache::{Cache, CacheConfig};
+use crate::cache::Cache;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::TokenCipher;
+use crate::domain::DEFAULT_ACCOUNT;
+use crate::feed::{FeedHandles, FeedSettings, Feeds};
+use crate::metrics::Metrics;
 use crate::notify::Notifier;
-use crate::proxy::Proxy;
 use crate::store::{AccountKind, NewToken, Store};
-use crate::upstream::{Upstream, UpstreamConfig};
+use crate::upstream::Upstream;
 
-/// The account that un-prefixed token URLs and STARTING_TOKEN use.
-pub const DEFAULT_ACCOUNT: &str = "default";
 const STARTING_TOKEN_KEY: &str = "starting_token_sha256";
 
 pub struct App {
@@ -28,15 +28,14 @@ pub struct App {
     pub clock: Clock,
     pub store: Store,
     pub upstream: Upstream,
-    pub board: Board,
+    pub board: Arc<Board>,
     /// Feed and hashtag pages: memcached when configured, in-process always.
     pub cache: Cache,
-    pub proxy: Proxy,
+    /// The feed and hashtag proxy.
+    pub feeds: Feeds,
     /// Where expiry warnings go (e-mail, webhook, or only the log).
     pub notifier: Notifier,
-    pub metrics: crate::metrics::Metrics,
-    /// Failed admin sign-ins, per client.
-    pub admin_gate: crate::http::admin::Gate,
+    pub metrics: Arc<Metrics>,
     /// Wakes the refresher early, e.g. when a request sees an overdue token.
     pub wake: Notify,
     /// Names this process in refresh leases.
@@ -59,44 +58,45 @@ impl App {
             tracing::warn!("TOKEN_ENCRYPTION_KEY is not set: tokens are stored unencrypted");
         }
         store.use_cipher(cipher).await?;
-        let upstream = Upstream::new(UpstreamConfig {
-            instagram_graph_url: config.upstream.instagram_graph.clone(),
-            instagram_oauth_url: config.upstream.instagram_oauth.clone(),
-            facebook_graph_url: config.upstream.facebook_graph.clone(),
-            graph_version: "v25.0".into(),
-            user_agent: config.user_agent(),
-            timeout: config.upstream_timeout,
-            connect_timeout: config.upstream_timeout.min(Duration::from_secs(5)),
-            max_body_bytes: 2 * 1024 * 1024,
-        })?;
-        let cache = Cache::new(CacheConfig {
-            servers: config.memcache_servers.clone(),
-            username: config.memcache_username.clone(),
-            password: config
-                .memcache_password
-                .as_ref()
-                .map(|p| p.expose().to_string()),
-            ..CacheConfig::default()
-        })?;
+        let upstream = Upstream::new(&config.upstream)?;
+        let cache = Cache::new(config.cache.clone())?;
         let notifier = Notifier::new(
             config.notify_email.clone().zip(config.smtp_url.clone()),
             config.notify_webhook_url.clone(),
             config.webhook_secret.clone(),
-            config.user_agent(),
+            config.upstream.user_agent.clone(),
             "token-agent",
             clock.clone(),
         )?;
+        let board = Arc::new(Board::default());
+        let metrics = Arc::new(Metrics::default());
+        let feeds = Feeds::new(
+            FeedHandles {
+                store: store.clone(),
+                cache: cache.clone(),
+                upstream: upstream.clone(),
+                board: board.clone(),
+                clock: clock.clone(),
+                metrics: metrics.clone(),
+            },
+            FeedSettings {
+                ttl: chrono::Duration::from_std(config.feed_cache_ttl)
+                    .unwrap_or(chrono::Duration::minutes(5)),
+                stale_ttl: chrono::Duration::from_std(config.feed_stale_ttl)
+                    .unwrap_or(chrono::Duration::days(1)),
+                app_url: config.app_url.clone(),
+            },
+        );
         let app = Arc::new(App {
             config,
             clock,
             store,
             upstream,
-            board: Board::default(),
+            board,
             cache,
-            proxy: Proxy::default(),
+            feeds,
             notifier,
-            metrics: Default::default(),
-            admin_gate: Default::default(),
+            metrics,
             wake: Notify::new(),
             instance: format!("{}-{:08x}", std::process::id(), rand::random::<u32>()),
         });
@@ -109,7 +109,7 @@ impl App {
     pub async fn remove_account(&self, name: &str) -> anyhow::Result<bool> {
         let removed = self.store.remove(name).await?;
         self.board.remove(name);
-        self.proxy.forget_account(&self.cache, name).await;
+        self.feeds.forget_account(name).await;
         Ok(removed)
     }
 

@@ -12,8 +12,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use url::Url;
 
-use crate::allowlist::AllowedDomains;
-use crate::jsident::JsIdentifier;
+use crate::cache::CacheConfig;
+use crate::domain::allowlist::AllowedDomains;
+use crate::domain::jsident::JsIdentifier;
 
 /// A value that must never reach a log line, an error or a page.
 #[derive(Clone, PartialEq, Eq)]
@@ -76,24 +77,49 @@ impl DatabaseUrl {
     }
 }
 
-/// Where upstream calls go; the real hosts unless overridden for tests or the demo.
+/// Where upstream calls go, and how: the real hosts unless overridden for
+/// tests or the demo.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct UpstreamUrls {
-    pub instagram_graph: String,
-    pub instagram_oauth: String,
-    pub instagram_authorize: String,
-    pub facebook_graph: String,
-    pub facebook_dialog: String,
+pub struct UpstreamConfig {
+    /// INSTAGRAM_GRAPH_URL, default <https://graph.instagram.com>.
+    pub instagram_graph_url: String,
+    /// INSTAGRAM_OAUTH_URL, default <https://api.instagram.com>.
+    pub instagram_oauth_url: String,
+    /// INSTAGRAM_AUTHORIZE_URL: the Instagram Login window.
+    pub instagram_authorize_url: String,
+    /// FACEBOOK_GRAPH_URL, default <https://graph.facebook.com>.
+    pub facebook_graph_url: String,
+    /// FACEBOOK_DIALOG_URL: the Facebook Login window.
+    pub facebook_dialog_url: String,
+    /// Used on graph.facebook.com and for media reads; the token endpoints
+    /// of graph.instagram.com are unversioned.
+    pub graph_version: String,
+    /// `token-agent/VERSION (+APP_URL)`, sent with every upstream call.
+    pub user_agent: String,
+    /// Upper bound on one upstream call (UPSTREAM_TIMEOUT_MS).
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    /// A larger answer is an error; bodies are never buffered past it.
+    pub max_body_bytes: usize,
 }
 
-impl Default for UpstreamUrls {
+/// Meta's Graph API version for every versioned call (available until
+/// 2028-07-29 per Meta's changelog).
+pub const DEFAULT_GRAPH_VERSION: &str = "v25.0";
+
+impl Default for UpstreamConfig {
     fn default() -> Self {
-        UpstreamUrls {
-            instagram_graph: "https://graph.instagram.com".into(),
-            instagram_oauth: "https://api.instagram.com".into(),
-            instagram_authorize: "https://www.instagram.com/oauth/authorize".into(),
-            facebook_graph: "https://graph.facebook.com".into(),
-            facebook_dialog: "https://www.facebook.com/v25.0/dialog/oauth".into(),
+        UpstreamConfig {
+            instagram_graph_url: "https://graph.instagram.com".into(),
+            instagram_oauth_url: "https://api.instagram.com".into(),
+            instagram_authorize_url: "https://www.instagram.com/oauth/authorize".into(),
+            facebook_graph_url: "https://graph.facebook.com".into(),
+            facebook_dialog_url: "https://www.facebook.com/v25.0/dialog/oauth".into(),
+            graph_version: DEFAULT_GRAPH_VERSION.into(),
+            user_agent: concat!("token-agent/", env!("CARGO_PKG_VERSION")).into(),
+            timeout: Duration::from_secs(15),
+            connect_timeout: Duration::from_secs(5),
+            max_body_bytes: 2 * 1024 * 1024,
         }
     }
 }
@@ -108,9 +134,9 @@ pub struct AppCredentials {
 pub struct Config {
     pub port: u16,
     pub database: DatabaseUrl,
-    pub memcache_servers: Vec<String>,
-    pub memcache_username: Option<String>,
-    pub memcache_password: Option<Secret>,
+    /// MEMCACHIER_SERVERS or MEMCACHE_SERVERS and MemCachier's credentials;
+    /// no servers: the in-process cache only.
+    pub cache: CacheConfig,
     pub starting_token: Option<Secret>,
     /// `None` while ALLOWED_DOMAINS is unset: no token is served until it is.
     pub allowed_domains: Option<AllowedDomains>,
@@ -129,9 +155,7 @@ pub struct Config {
     pub smtp_url: Option<Secret>,
     pub notify_webhook_url: Option<Url>,
     pub allow_empty_referer: bool,
-    pub upstream: UpstreamUrls,
-    /// Upper bound on one upstream call; UPSTREAM_TIMEOUT_MS, mainly for tests.
-    pub upstream_timeout: Duration,
+    pub upstream: UpstreamConfig,
     /// How often the refresher looks for due work; REFRESH_CHECK_SECONDS.
     pub refresh_check_interval: Duration,
     /// The least time between two refresh runs that requests set off.
@@ -234,7 +258,20 @@ impl Config {
             (None, Some(s)) => (s, "MEMCACHE_SERVERS"),
             (None, None) => (String::new(), "MEMCACHE_SERVERS"),
         };
-        let memcache_servers = parse_servers(memcache_var, &memcache_servers)?;
+        let cache = CacheConfig {
+            servers: parse_servers(memcache_var, &memcache_servers)?,
+            username: present(raw.memcachier_username),
+            password: present(raw.memcachier_password),
+            ..CacheConfig::default()
+        };
+        cache.check().map_err(|e| {
+            let var = match &e {
+                crate::cache::CacheError::UnsendableCredential { var } => var,
+                crate::cache::CacheError::HalfCredentials => "MEMCACHIER_PASSWORD",
+                _ => memcache_var,
+            };
+            bad(var, e.to_string())
+        })?;
 
         let allowed_domains = present(raw.allowed_domains)
             .map(|raw| {
@@ -303,40 +340,48 @@ impl Config {
             }
         }
 
-        let upstream = UpstreamUrls {
-            instagram_graph: upstream_url(
+        let defaults = UpstreamConfig::default();
+        let timeout = Duration::from_millis(parse_number(
+            "UPSTREAM_TIMEOUT_MS",
+            raw.upstream_timeout_ms,
+            15_000,
+        )?);
+        let upstream = UpstreamConfig {
+            instagram_graph_url: upstream_url(
                 "INSTAGRAM_GRAPH_URL",
                 raw.instagram_graph_url,
-                UpstreamUrls::default().instagram_graph,
+                defaults.instagram_graph_url,
             )?,
-            instagram_oauth: upstream_url(
+            instagram_oauth_url: upstream_url(
                 "INSTAGRAM_OAUTH_URL",
                 raw.instagram_oauth_url,
-                UpstreamUrls::default().instagram_oauth,
+                defaults.instagram_oauth_url,
             )?,
-            instagram_authorize: upstream_url(
+            instagram_authorize_url: upstream_url(
                 "INSTAGRAM_AUTHORIZE_URL",
                 raw.instagram_authorize_url,
-                UpstreamUrls::default().instagram_authorize,
+                defaults.instagram_authorize_url,
             )?,
-            facebook_graph: upstream_url(
+            facebook_graph_url: upstream_url(
                 "FACEBOOK_GRAPH_URL",
                 raw.facebook_graph_url,
-                UpstreamUrls::default().facebook_graph,
+                defaults.facebook_graph_url,
             )?,
-            facebook_dialog: upstream_url(
+            facebook_dialog_url: upstream_url(
                 "FACEBOOK_DIALOG_URL",
                 raw.facebook_dialog_url,
-                UpstreamUrls::default().facebook_dialog,
+                defaults.facebook_dialog_url,
             )?,
+            user_agent: user_agent(&app_url),
+            timeout,
+            connect_timeout: timeout.min(defaults.connect_timeout),
+            ..defaults
         };
 
         Ok(Config {
             port,
             database,
-            memcache_servers,
-            memcache_username: present(raw.memcachier_username),
-            memcache_password: present(raw.memcachier_password).map(Secret),
+            cache,
             starting_token: present(raw.starting_token).map(Secret),
             allowed_domains,
             refresh_mode,
@@ -357,11 +402,6 @@ impl Config {
                 .transpose()?,
             allow_empty_referer: parse_bool("ALLOW_EMPTY_REFERER", raw.allow_empty_referer)?,
             upstream,
-            upstream_timeout: Duration::from_millis(parse_number(
-                "UPSTREAM_TIMEOUT_MS",
-                raw.upstream_timeout_ms,
-                15_000,
-            )?),
             refresh_check_interval: Duration::from_secs(parse_number(
                 "REFRESH_CHECK_SECONDS",
                 raw.refresh_check_seconds,
@@ -371,14 +411,20 @@ impl Config {
         })
     }
 
-    /// `token-agent/VERSION (+APP_URL)`, sent with every upstream call.
-    pub fn user_agent(&self) -> String {
-        format!(
-            "token-agent/{} (+{})",
-            env!("CARGO_PKG_VERSION"),
-            self.app_url.as_str().trim_end_matches('/')
-        )
+    /// Sets the public URL, and the User-Agent that names it.
+    pub fn set_app_url(&mut self, url: Url) {
+        self.upstream.user_agent = user_agent(&url);
+        self.app_url = url;
     }
+}
+
+/// `token-agent/VERSION (+APP_URL)`, sent with every upstream call.
+fn user_agent(app_url: &Url) -> String {
+    format!(
+        "token-agent/{} (+{})",
+        env!("CARGO_PKG_VERSION"),
+        app_url.as_str().trim_end_matches('/')
+    )
 }
 
 fn parse_database_url(raw: Option<String>) -> Result<DatabaseUrl, ConfigError> {
@@ -554,8 +600,14 @@ mod tests {
         assert_eq!(c.feed_cache_ttl, Duration::from_secs(300));
         assert_eq!(c.feed_stale_ttl, Duration::from_secs(86_400));
         assert_eq!(c.app_url.as_str(), "http://localhost:3000/");
-        assert_eq!(c.upstream, UpstreamUrls::default());
-        assert!(c.memcache_servers.is_empty());
+        assert_eq!(
+            c.upstream,
+            UpstreamConfig {
+                user_agent: c.upstream.user_agent.clone(),
+                ..UpstreamConfig::default()
+            }
+        );
+        assert!(c.cache.servers.is_empty());
     }
 
     #[test]
@@ -628,7 +680,7 @@ mod tests {
         let c = config(&[("APP_NAME", "my-tokens")]).unwrap();
         assert_eq!(c.app_url.as_str(), "https://my-tokens.herokuapp.com/");
         assert_eq!(
-            c.user_agent(),
+            c.upstream.user_agent,
             format!(
                 "token-agent/{} (+https://my-tokens.herokuapp.com)",
                 env!("CARGO_PKG_VERSION")
@@ -661,7 +713,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(
-            c.memcache_servers,
+            c.cache.servers,
             vec!["mc1.example.com:11211", "mc2.example.com:11211"]
         );
         assert!(error(&[("MEMCACHE_SERVERS", "localhost")]).starts_with("MEMCACHE_SERVERS "));
@@ -681,7 +733,7 @@ mod tests {
         )])
         .unwrap();
         assert_eq!(
-            c.upstream.instagram_graph,
+            c.upstream.instagram_graph_url,
             "http://127.0.0.1:9/graph.instagram.com"
         );
         assert!(error(&[("FACEBOOK_GRAPH_URL", "ftp://x")]).starts_with("FACEBOOK_GRAPH_URL "));

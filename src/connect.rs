@@ -9,9 +9,10 @@ use url::Url;
 
 use crate::app::App;
 use crate::config::AppCredentials;
+use crate::domain::AccountName;
 use crate::schedule;
 use crate::store::{AccountKind, NewToken, StoreError};
-use crate::upstream::UpstreamError;
+use crate::upstream::{AppToken, UpstreamError};
 
 /// How long the owner has to finish the login window.
 pub const STATE_LIFETIME: Duration = Duration::minutes(10);
@@ -69,8 +70,22 @@ pub enum ConnectError {
     Upstream(#[from] UpstreamError),
     #[error("{0}")]
     NoInstagramAccount(String),
-    #[error(transparent)]
-    Store(#[from] StoreError),
+    /// The database failed; its text stays in the log (`request_id`).
+    #[error(
+        "the agent could not store the account; try again shortly (request id {request_id} in the agent's log)"
+    )]
+    Store { request_id: String },
+}
+
+impl From<StoreError> for ConnectError {
+    fn from(error: StoreError) -> ConnectError {
+        ConnectError::Store {
+            request_id: crate::telemetry::log_internal(
+                "a connect could not use the database",
+                error,
+            ),
+        }
+    }
 }
 
 /// What the status page shows about the last connect attempt.
@@ -84,7 +99,11 @@ pub struct ConnectNotice {
 
 /// Where to send the owner's browser to log in: the authorize window with
 /// a fresh single-use `state`.
-pub async fn start(app: &App, provider: Provider, account: &str) -> Result<String, ConnectError> {
+pub async fn start(
+    app: &App,
+    provider: Provider,
+    account: &AccountName,
+) -> Result<String, ConnectError> {
     let credentials = provider.credentials(app).ok_or(match provider {
         Provider::Instagram => ConnectError::NotConfigured(
             "Instagram Login",
@@ -99,11 +118,19 @@ pub async fn start(app: &App, provider: Provider, account: &str) -> Result<Strin
     let state = hex::encode(bytes);
     let now = app.clock.now();
     app.store
-        .save_oauth_state(&state, provider.as_str(), account, now + STATE_LIFETIME)
+        .save_oauth_state(
+            &state,
+            provider.as_str(),
+            account.as_str(),
+            now + STATE_LIFETIME,
+        )
         .await?;
     let (base, scope) = match provider {
-        Provider::Instagram => (&app.config.upstream.instagram_authorize, INSTAGRAM_SCOPE),
-        Provider::Facebook => (&app.config.upstream.facebook_dialog, FACEBOOK_SCOPE),
+        Provider::Instagram => (
+            &app.config.upstream.instagram_authorize_url,
+            INSTAGRAM_SCOPE,
+        ),
+        Provider::Facebook => (&app.config.upstream.facebook_dialog_url, FACEBOOK_SCOPE),
     };
     let mut url = Url::parse(base).map_err(|e| UpstreamError::rejected(&e.to_string()))?;
     url.query_pairs_mut()
@@ -305,7 +332,7 @@ async fn exchange(
     app.store
         .set_scoped_user_id(account, stored.scoped_user_id.as_deref())
         .await?;
-    app.proxy.forget_account(&app.cache, account).await;
+    app.feeds.forget_account(account).await;
     if let Some(stored) = app.store.account(account).await? {
         app.board.put(&stored);
     }
@@ -327,44 +354,23 @@ async fn facebook_identity(
     app: &App,
     token: &str,
 ) -> Result<(String, Option<String>, Option<String>), ConnectError> {
-    let url = |path: &str, fields: &str| {
-        let mut url = Url::parse(&app.upstream.facebook_graph_url(path)).expect("configured URL");
-        url.query_pairs_mut().append_pair("fields", fields);
-        url
-    };
-    let (pages, _) = app
-        .upstream
-        .get_json(
-            url("me/accounts", "name,instagram_business_account").as_str(),
-            token,
-        )
-        .await?;
-    let ig_user = pages["data"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find_map(|page| page["instagram_business_account"]["id"].as_str())
+    let upstream = &app.upstream;
+    let ig_user = upstream
+        .instagram_business_account(token)
+        .await?
         .ok_or_else(|| {
             ConnectError::NoInstagramAccount(
                 "none of the Facebook Pages you granted has an Instagram professional account linked; link one in the Page's settings, then connect again".into(),
             )
-        })?
-        .to_string();
-    let username = match app
-        .upstream
-        .get_json(url(&ig_user, "username").as_str(), token)
-        .await
-    {
-        Ok((body, _)) => body["username"].as_str().map(str::to_string),
+        })?;
+    let username = match upstream.instagram_username(&ig_user, token).await {
+        Ok(username) => username,
         Err(e) => {
             tracing::warn!(error = %e, "could not read the Instagram username");
             None
         }
     };
-    let fb_user = match app.upstream.get_json(url("me", "id").as_str(), token).await {
-        Ok((body, _)) => body["id"].as_str().map(str::to_string),
-        Err(_) => None,
-    };
+    let fb_user = upstream.facebook_user_id(token).await.ok().flatten();
     Ok((ig_user, username, fb_user))
 }
 
@@ -374,10 +380,6 @@ async fn debug_token_expiry(
     credentials: &AppCredentials,
     token: &str,
 ) -> Option<DateTime<Utc>> {
-    let mut url = Url::parse(&app.upstream.facebook_graph_url("debug_token")).ok()?;
-    url.query_pairs_mut().append_pair("input_token", token);
-    let app_token = format!("{}|{}", credentials.id, credentials.secret.expose());
-    let (body, _) = app.upstream.get_json(url.as_str(), &app_token).await.ok()?;
-    let seconds = body["data"]["expires_at"].as_i64().filter(|s| *s > 0)?;
-    chrono::TimeZone::timestamp_opt(&Utc, seconds, 0).single()
+    let app_token = AppToken::new(&credentials.id, credentials.secret.expose());
+    app.upstream.debug_token(token, &app_token).await.ok()?
 }

@@ -12,7 +12,6 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chacha20poly1305::aead::{Aead, Generate, KeyInit, Payload};
 use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
-use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
@@ -137,10 +136,7 @@ impl fmt::Debug for TokenCipher {
 }
 
 fn key_check_value(key: &[u8; 32]) -> String {
-    let mut mac =
-        <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC accepts a key of any length");
-    mac.update(KEY_CHECK_MESSAGE);
-    hex::encode(&mac.finalize().into_bytes()[..8])
+    hex::encode(&crate::signing::hmac_sha256(key, KEY_CHECK_MESSAGE)[..8])
 }
 
 #[cfg(test)]

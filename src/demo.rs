@@ -4,10 +4,10 @@
 
 use chrono::Duration;
 
-use crate::app::App;
 use crate::clock::Clock;
 use crate::config::{AppCredentials, Config, DatabaseUrl, Secret};
 use crate::fake::{FakeApp, FakeGraph, FakeOptions};
+use crate::startup::Application;
 use crate::store::{AccountKind, NewToken};
 
 pub async fn run(mut config: Config) -> anyhow::Result<()> {
@@ -21,20 +21,16 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
 
     let dir = tempfile_dir()?;
     config.database = DatabaseUrl::Sqlite(dir.join("demo.db"));
-    config.upstream.instagram_graph = fake.instagram_graph_url();
-    config.upstream.instagram_oauth = fake.instagram_oauth_url();
-    config.upstream.instagram_authorize = fake.instagram_authorize_url();
-    config.upstream.facebook_graph = fake.facebook_graph_url();
-    config.upstream.facebook_dialog = fake.facebook_dialog_url();
+    fake.point(&mut config.upstream);
     config.starting_token = None;
     let base = format!("http://localhost:{}", config.port);
     if config.allowed_domains.is_none() {
         let own = format!("{base} http://127.0.0.1:{}", config.port);
-        config.allowed_domains = Some(crate::allowlist::AllowedDomains::parse(&own)?);
+        config.allowed_domains = Some(crate::domain::allowlist::AllowedDomains::parse(&own)?);
         // curl sends no Origin or Referer; let it in for the demo.
         config.allow_empty_referer = true;
     }
-    config.app_url = url::Url::parse(&base)?;
+    config.set_app_url(url::Url::parse(&base)?);
     // The connect buttons work too: the fake plays Meta's login windows.
     let fake_app = FakeApp {
         redirect_uris: vec![
@@ -57,7 +53,8 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     }
     fake.set_options(|o| o.app = fake_app);
 
-    let app = App::open(config, clock.clone()).await?;
+    let application = Application::build(config, clock.clone()).await?;
+    let app = application.app().clone();
     let now = clock.now();
     for (name, kind, token) in [
         (
@@ -101,7 +98,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         },
         dir.display()
     );
-    crate::cli::serve(app).await
+    application.run_until_signalled().await
 }
 
 fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {

@@ -1,7 +1,16 @@
 //! token-agent keeps Instagram access tokens alive and serves them, or the
 //! feed they unlock, to the owner's own websites.
+//!
+//! Where things live (the README's "Code tour" says the same):
+//! `config` (the environment), `domain` (types that parse), `store` (the
+//! database), `upstream` (every call to Meta), `fake` (a local Meta for
+//! tests and the demo), `board` (tokens in memory), `cache`, `feed` (the
+//! feed proxy), `refresher` and `warnings` (keeping tokens alive), `connect`
+//! (Meta's login windows), `notify` (e-mail and webhook), `http` (the URLs),
+//! `pages` (the HTML), `app` (the handles), `startup` (building and running
+//! it all) and `cli` (the command line).
 
-pub mod allowlist;
+pub mod accounts;
 pub mod app;
 pub mod board;
 pub mod cache;
@@ -11,17 +20,19 @@ pub mod config;
 pub mod connect;
 pub mod crypto;
 pub mod demo;
+pub mod domain;
 pub mod fake;
+pub mod feed;
+pub mod hook;
 pub mod http;
-pub mod jsident;
-pub mod media;
 pub mod metrics;
 pub mod notify;
 pub mod pages;
-pub mod proxy;
 pub mod refresher;
 pub mod schedule;
 pub mod signed_request;
+pub mod signing;
+pub mod startup;
 pub mod store;
 pub mod telemetry;
 pub mod tls;

@@ -7,7 +7,10 @@ use std::fmt::Write;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::app::App;
+use chrono::{DateTime, Utc};
+
+use crate::board::Board;
+use crate::upstream::Upstream;
 
 const ROUTES: [&str; 12] = [
     "token",
@@ -106,8 +109,9 @@ impl Metrics {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The Prometheus text exposition.
-    pub fn render(&self, app: &App) -> String {
+    /// The Prometheus text exposition, with upstream call counts and the
+    /// tokens' expiry read from the client and the board.
+    pub fn render(&self, upstream: &Upstream, board: &Board, now: DateTime<Utc>) -> String {
         let mut out = String::new();
         let _ = writeln!(
             out,
@@ -146,7 +150,7 @@ impl Metrics {
             "# HELP token_agent_upstream_calls_total Calls to Instagram and Facebook, by endpoint and outcome."
         );
         let _ = writeln!(out, "# TYPE token_agent_upstream_calls_total counter");
-        for (endpoint, outcome, n) in app.upstream.call_counts() {
+        for (endpoint, outcome, n) in upstream.call_counts() {
             let _ = writeln!(
                 out,
                 "token_agent_upstream_calls_total{{endpoint=\"{}\",outcome=\"{outcome}\"}} {n}",
@@ -174,9 +178,8 @@ impl Metrics {
             "# HELP token_agent_token_expires_in_seconds Seconds until each account's token expires (negative once expired)."
         );
         let _ = writeln!(out, "# TYPE token_agent_token_expires_in_seconds gauge");
-        let now = app.clock.now();
-        for name in app.board.names() {
-            if let Some(expires_at) = app.board.get(&name).and_then(|s| s.expires_at) {
+        for name in board.names() {
+            if let Some(expires_at) = board.get(&name).and_then(|s| s.expires_at) {
                 let _ = writeln!(
                     out,
                     "token_agent_token_expires_in_seconds{{account=\"{}\"}} {}",

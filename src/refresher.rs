@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 use crate::app::App;
 use crate::schedule::{self, LEASE};
 use crate::store::{Account, AccountKind, Attempt, StoreError};
-use crate::upstream::ErrorKind;
+use crate::upstream::{AppToken, ErrorKind};
 
 /// What one refresh step did for one account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -279,23 +279,9 @@ pub async fn check_unrefreshable(app: &App) -> Result<usize, StoreError> {
         .filter(|a| a.kind == AccountKind::Facebook && !a.needs_reconnect)
         .filter(|a| a.last_attempt_at.is_none_or(|t| now - t >= CHECK_EVERY))
         .collect();
-    let app_token = format!("{}|{}", credentials.id, credentials.secret.expose());
+    let app_token = AppToken::new(&credentials.id, credentials.secret.expose());
     for account in &due {
-        let mut url = url::Url::parse(&app.upstream.facebook_graph_url("debug_token"))
-            .expect("a configured URL");
-        url.query_pairs_mut()
-            .append_pair("input_token", &account.token);
-        let verdict = match app.upstream.get_json(url.as_str(), &app_token).await {
-            Ok((body, _)) => match crate::upstream::classify_debug_token(&body) {
-                None => Ok(body["data"]["expires_at"]
-                    .as_i64()
-                    .filter(|s| *s > 0)
-                    .and_then(|s| chrono::TimeZone::timestamp_opt(&Utc, s, 0).single())),
-                Some(error) => Err(error),
-            },
-            Err(error) => Err(error),
-        };
-        match verdict {
+        match app.upstream.debug_token(&account.token, &app_token).await {
             Ok(expires_at) => {
                 app.store
                     .record_check(&account.name, now, Ok(expires_at))

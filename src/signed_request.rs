@@ -7,10 +7,10 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Deserializer};
-use sha2::Sha256;
 use thiserror::Error;
+
+use crate::signing::{hmac_sha256, verify_hmac_sha256};
 
 /// The only algorithm Meta uses, spelled as Meta writes it.
 pub const ALGORITHM: &str = "HMAC-SHA256";
@@ -84,9 +84,7 @@ pub fn verify_any(
 /// and the fake Graph API's callback simulator.
 pub fn sign(payload: &serde_json::Value, app_secret: &[u8]) -> String {
     let payload = URL_SAFE_NO_PAD.encode(payload.to_string());
-    let mut mac = new_mac(app_secret);
-    mac.update(payload.as_bytes());
-    let signature = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+    let signature = URL_SAFE_NO_PAD.encode(hmac_sha256(app_secret, payload.as_bytes()));
     format!("{signature}.{payload}")
 }
 
@@ -121,11 +119,12 @@ fn check_signature(
     if app_secret.is_empty() {
         return Err(SignedRequestError::BadSignature);
     }
-    let mut mac = new_mac(app_secret);
     // Over the payload exactly as received, not a re-encoding of the decoded JSON.
-    mac.update(payload.as_bytes());
-    mac.verify_slice(&signature)
-        .map_err(|_| SignedRequestError::BadSignature)
+    if verify_hmac_sha256(app_secret, payload.as_bytes(), &signature) {
+        Ok(())
+    } else {
+        Err(SignedRequestError::BadSignature)
+    }
 }
 
 fn parse_payload(payload: &str) -> Result<SignedRequest, SignedRequestError> {
@@ -168,10 +167,6 @@ fn decode_lenient(part: &str) -> Option<Vec<u8>> {
         })
         .collect();
     URL_SAFE_NO_PAD.decode(normalised).ok()
-}
-
-fn new_mac(app_secret: &[u8]) -> Hmac<Sha256> {
-    <Hmac<Sha256> as KeyInit>::new_from_slice(app_secret).expect("HMAC accepts a key of any length")
 }
 
 fn string_or_integer<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
@@ -231,9 +226,8 @@ mod tests {
         let payload_json = json!({"user_id": "1", "algorithm": "HMAC-SHA256", "x": "y"});
         let encoded = base64::engine::general_purpose::URL_SAFE.encode(payload_json.to_string());
         assert!(encoded.ends_with('='), "test needs a padded payload");
-        let mut mac = new_mac(b"s");
-        mac.update(encoded.as_bytes());
-        let sig = base64::engine::general_purpose::URL_SAFE.encode(mac.finalize().into_bytes());
+        let sig =
+            base64::engine::general_purpose::URL_SAFE.encode(hmac_sha256(b"s", encoded.as_bytes()));
         assert_eq!(
             verify(&format!("{sig}.{encoded}"), b"s").unwrap().user_id,
             "1"
@@ -347,9 +341,7 @@ mod tests {
             "{\"algorithm\":\"HMAC-SHA256\"}",
         ] {
             let payload = URL_SAFE_NO_PAD.encode(body);
-            let mut mac = new_mac(b"s");
-            mac.update(payload.as_bytes());
-            let sig = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+            let sig = URL_SAFE_NO_PAD.encode(hmac_sha256(b"s", payload.as_bytes()));
             assert!(
                 matches!(
                     verify(&format!("{sig}.{payload}"), b"s"),

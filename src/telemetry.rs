@@ -27,6 +27,22 @@ pub fn init() {
         .try_init();
 }
 
+/// Logs an internal failure (database, cache, I/O) under a new short
+/// request id and returns the id, for answers that must name the failure
+/// without showing its cause.
+pub fn log_internal(what: &str, cause: impl std::fmt::Display) -> String {
+    let id = format!("{:08x}", rand::random::<u32>());
+    tracing::error!(request_id = %id, error = %cause, "{what}");
+    id
+}
+
+/// What a client is told about an internal failure.
+pub fn internal_message(id: &str) -> String {
+    format!(
+        "The agent could not complete this request; try again shortly. The owner finds the cause in the agent's log under request id {id}."
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

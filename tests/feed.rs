@@ -201,7 +201,7 @@ async fn a_burst_of_cold_requests_costs_one_upstream_call(backend: Backend) {
         "{statuses:?}"
     );
     assert_eq!(s.world.fake.calls(MEDIA), 1);
-    assert_eq!(s.app.proxy.flights_in_progress(), 0);
+    assert_eq!(s.app.feeds.flights_in_progress(), 0);
 
     // Fresh for FEED_CACHE_TTL (300 s), then one more call.
     s.world.clock.advance(Duration::seconds(299));

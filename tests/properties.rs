@@ -8,11 +8,14 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use proptest::prelude::*;
 use serde_json::{Value, json};
-use token_agent::allowlist::{Access, AllowListError, AllowedDomains};
-use token_agent::jsident::JsIdentifier;
-use token_agent::media::{MediaPage, is_valid_cursor, signed_expiry};
+use token_agent::domain::allowlist::{Access, AllowListError, AllowedDomains};
+use token_agent::domain::is_valid_cursor;
+use token_agent::domain::jsident::JsIdentifier;
 use token_agent::signed_request::{self, SignedRequestError};
-use token_agent::upstream::{Upstream, UpstreamConfig, Usage, classify_debug_token};
+use token_agent::upstream::media::{MediaPage, signed_expiry};
+use token_agent::upstream::{
+    MediaOwner, PageRequest, Upstream, UpstreamConfig, Usage, classify_debug_token,
+};
 
 fn config(cases: u32) -> ProptestConfig {
     ProptestConfig {
@@ -765,7 +768,7 @@ mod through_the_client {
             .unwrap();
         let clock = Clock::manual(chrono::DateTime::from_timestamp(1_780_000_000, 0).unwrap());
         let fake = rt.block_on(FakeGraph::start(clock));
-        let upstream = Upstream::new(UpstreamConfig {
+        let upstream = Upstream::new(&UpstreamConfig {
             instagram_graph_url: fake.instagram_graph_url(),
             instagram_oauth_url: fake.instagram_oauth_url(),
             facebook_graph_url: fake.facebook_graph_url(),
@@ -862,17 +865,19 @@ mod through_the_client {
     }
 
     #[test]
-    fn any_media_answer_is_json_or_an_error() {
+    fn any_media_answer_is_a_page_of_known_fields_or_an_error() {
         let rig = rig();
-        let url = rig.upstream.instagram_graph_url("me/media");
+        let request = PageRequest {
+            limit: 25,
+            cursor: &None,
+        };
         proptest!(config(96), |(status in status(), body in body())| {
             rig.fake.inject("/me/media", Fault::Status(status, body.clone()), 1);
-            match rig.rt.block_on(rig.upstream.get_json(&url, TOKEN)) {
-                Ok((value, _usage)) => {
+            let answer = rig.upstream.media_page(MediaOwner::InstagramLogin, TOKEN, request);
+            match rig.rt.block_on(answer) {
+                Ok((mut page, _usage)) => {
                     prop_assert!((200..300).contains(&status), "{} {}", status, body);
-                    if let Ok(mut page) = MediaPage::from_upstream(value) {
-                        check_served_page(&mut page)?;
-                    }
+                    check_served_page(&mut page)?;
                 }
                 Err(e) => no_secret(&e.to_string())?,
             }

@@ -414,6 +414,15 @@ fn unix_ms_now() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// Every server entry and the credentials, as [`Memcached::new`] reads them.
+pub(super) fn check(cfg: &CacheConfig) -> Result<(), CacheError> {
+    let credentials = credentials(cfg)?;
+    for entry in &cfg.servers {
+        target(entry, credentials, cfg.op_timeout)?;
+    }
+    Ok(())
+}
+
 fn credentials(cfg: &CacheConfig) -> Result<Option<(&str, &str)>, CacheError> {
     let username = cfg.username.as_deref().filter(|s| !s.is_empty());
     let password = cfg.password.as_deref().filter(|s| !s.is_empty());

@@ -55,6 +55,18 @@ impl Default for CacheConfig {
     }
 }
 
+impl CacheConfig {
+    /// Checks the servers and credentials as memcached will use them, so a
+    /// bad value stops start-up (naming its variable) rather than the first
+    /// cache call.
+    pub fn check(&self) -> Result<(), CacheError> {
+        if self.op_timeout.is_zero() {
+            return Err(CacheError::ZeroTimeout);
+        }
+        memcached::check(self)
+    }
+}
+
 impl fmt::Debug for CacheConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CacheConfig")
@@ -131,9 +143,7 @@ impl Cache {
 
     /// Like `new`, with a different cool-down after a memcached failure.
     pub fn with_retry_after(cfg: CacheConfig, retry_after: Duration) -> Result<Cache, CacheError> {
-        if cfg.op_timeout.is_zero() {
-            return Err(CacheError::ZeroTimeout);
-        }
+        cfg.check()?;
         let memcached = if cfg.servers.is_empty() {
             None
         } else {

@@ -141,6 +141,15 @@ impl FakeGraph {
         format!("{}/v25.0/dialog/oauth", self.host_url(Host::FacebookWww))
     }
 
+    /// Points every upstream base of `upstream` at this fake.
+    pub fn point(&self, upstream: &mut crate::config::UpstreamConfig) {
+        upstream.instagram_graph_url = self.instagram_graph_url();
+        upstream.instagram_oauth_url = self.instagram_oauth_url();
+        upstream.instagram_authorize_url = self.instagram_authorize_url();
+        upstream.facebook_graph_url = self.facebook_graph_url();
+        upstream.facebook_dialog_url = self.facebook_dialog_url();
+    }
+
     /// Where generated images live; set `FakeOptions::media_base_url` to this
     /// to make `media_url`s point at the fake itself.
     pub fn cdn_url(&self) -> String {

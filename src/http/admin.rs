@@ -7,66 +7,26 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use hmac::{KeyInit, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use warp::http::{HeaderValue, StatusCode, header};
+use warp::filters::BoxedFilter;
+use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Filter, Rejection};
 
-use super::json_error;
+use super::error::{Refusal, internal_message, log_internal};
 use super::server::Peer;
+use super::{form, with_app};
+use crate::accounts;
 use crate::app::App;
-use crate::cli::valid_account_name;
+use crate::domain::AccountName;
 use crate::pages;
 use crate::refresher;
-use crate::store::{AccountKind, NewToken};
+use crate::store::AccountKind;
 
 /// Failed logins allowed per client in one window.
 const MAX_FAILURES: u32 = 10;
 const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
-
-/// Why the admin gate refused a request.
-#[derive(Debug)]
-pub enum Refusal {
-    /// ADMIN_PASSWORD is unset: admin URLs do not exist.
-    Disabled,
-    Unauthorized,
-    TooManyFailures,
-}
-
-impl warp::reject::Reject for Refusal {}
-
-impl Refusal {
-    pub fn response(&self) -> Response {
-        match self {
-            Refusal::Disabled => json_error(
-                StatusCode::NOT_FOUND,
-                "admin_disabled",
-                "Admin pages are off. Set ADMIN_PASSWORD to turn them on.",
-            ),
-            Refusal::Unauthorized => {
-                let mut r = json_error(
-                    StatusCode::UNAUTHORIZED,
-                    "unauthorized",
-                    "Sign in with ADMIN_PASSWORD (any user name).",
-                );
-                r.headers_mut().insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static(
-                        "Basic realm=\"token-agent admin\", charset=\"UTF-8\"",
-                    ),
-                );
-                r
-            }
-            Refusal::TooManyFailures => json_error(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_failures",
-                "Too many failed sign-ins from this address; try again in 15 minutes.",
-            ),
-        }
-    }
-}
 
 /// Failed sign-ins per client address.
 #[derive(Default)]
@@ -127,27 +87,32 @@ fn same_secret(given: &str, expected: &str) -> bool {
         .into()
 }
 
-/// Passes only requests signed in with ADMIN_PASSWORD.
-pub fn gate(app: Arc<App>) -> impl Filter<Extract = (), Error = Rejection> + Clone {
+/// Passes only requests signed in with ADMIN_PASSWORD; `failures` counts
+/// the failed sign-ins per client.
+pub fn gate(
+    app: Arc<App>,
+    failures: Arc<Gate>,
+) -> impl Filter<Extract = (), Error = Rejection> + Clone {
     warp::header::optional::<String>("authorization")
         .and(warp::header::optional::<String>("x-forwarded-for"))
         .and(warp::ext::optional::<Peer>())
         .and_then(
             move |authorization: Option<String>, forwarded: Option<String>, peer: Option<Peer>| {
                 let app = app.clone();
+                let failures = failures.clone();
                 async move {
                     let Some(password) = &app.config.admin_password else {
                         return Err(warp::reject::custom(Refusal::Disabled));
                     };
                     let ip = client_ip(forwarded.as_deref(), peer.map(|Peer(address)| address));
-                    if app.admin_gate.blocked(ip) {
+                    if failures.blocked(ip) {
                         return Err(warp::reject::custom(Refusal::TooManyFailures));
                     }
                     let given = authorization.as_deref().and_then(basic_password);
                     match given {
                         Some(given) if same_secret(&given, password.expose()) => Ok(()),
                         Some(_) => {
-                            app.admin_gate.fail(ip);
+                            failures.fail(ip);
                             tracing::warn!(%ip, "failed admin sign-in");
                             Err(warp::reject::custom(Refusal::Unauthorized))
                         }
@@ -159,6 +124,47 @@ pub fn gate(app: Arc<App>) -> impl Filter<Extract = (), Error = Rejection> + Clo
         .untuple_one()
 }
 
+/// `GET /admin` and its POST actions, behind the gate.
+pub fn routes(
+    app: Arc<App>,
+    gate: impl Filter<Extract = (), Error = Rejection> + Clone + Send + Sync + 'static,
+) -> BoxedFilter<(Response,)> {
+    let with_app = with_app(app);
+    let page = warp::path!("admin")
+        .and(warp::get())
+        .and(gate.clone())
+        .and(with_app.clone())
+        .then(|app: Arc<App>| async move {
+            let hook = crate::hook::hook_url(&app.config);
+            pages::admin(&app, &csrf_token(&app), hook.as_deref()).await
+        });
+    let put = warp::path!("admin" / "accounts")
+        .and(warp::post())
+        .and(gate.clone())
+        .and(with_app.clone())
+        .and(form())
+        .then(put_token);
+    let refresh = warp::path!("admin" / "accounts" / String / "refresh")
+        .and(warp::post())
+        .and(gate.clone())
+        .and(with_app.clone())
+        .and(form())
+        .then(refresh_now);
+    let removal = warp::path!("admin" / "accounts" / String / "remove")
+        .and(warp::post())
+        .and(gate)
+        .and(with_app)
+        .and(form())
+        .then(remove);
+    page.or(put)
+        .unify()
+        .or(refresh)
+        .unify()
+        .or(removal)
+        .unify()
+        .boxed()
+}
+
 /// The token every admin form carries, so another site cannot make a
 /// signed-in browser post to the admin actions.
 pub fn csrf_token(app: &App) -> String {
@@ -168,10 +174,7 @@ pub fn csrf_token(app: &App) -> String {
         .as_ref()
         .map(|p| p.expose().to_string())
         .unwrap_or_default();
-    let mut mac =
-        <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(key.as_bytes()).expect("any key length");
-    mac.update(b"token-agent admin form");
-    hex::encode(mac.finalize().into_bytes())
+    crate::signing::hmac_sha256_hex(key.as_bytes(), b"token-agent admin form")
 }
 
 /// A result page with the way back to the admin page.
@@ -193,7 +196,7 @@ fn bad_form() -> Response {
 }
 
 /// `POST /admin/accounts/{name}/refresh`
-pub async fn refresh_now(app: Arc<App>, name: String, form: HashMap<String, String>) -> Response {
+async fn refresh_now(name: String, app: Arc<App>, form: HashMap<String, String>) -> Response {
     if !csrf_ok(&app, &form) {
         return bad_form();
     }
@@ -209,13 +212,13 @@ pub async fn refresh_now(app: Arc<App>, name: String, form: HashMap<String, Stri
         Err(e) => back_to_admin(
             StatusCode::SERVICE_UNAVAILABLE,
             "Refresh could not run",
-            &e.to_string(),
+            &internal_message(&log_internal("an admin refresh could not run", e)),
         ),
     }
 }
 
 /// `POST /admin/accounts/{name}/remove` (with `confirm=yes`)
-pub async fn remove(app: Arc<App>, name: String, form: HashMap<String, String>) -> Response {
+async fn remove(name: String, app: Arc<App>, form: HashMap<String, String>) -> Response {
     if !csrf_ok(&app, &form) {
         return bad_form();
     }
@@ -240,13 +243,13 @@ pub async fn remove(app: Arc<App>, name: String, form: HashMap<String, String>) 
         Err(e) => back_to_admin(
             StatusCode::SERVICE_UNAVAILABLE,
             "Not removed",
-            &e.to_string(),
+            &internal_message(&log_internal("an admin removal failed", e)),
         ),
     }
 }
 
 /// `POST /admin/accounts`: add an account or replace its token by pasting one.
-pub async fn put_token(app: Arc<App>, form: HashMap<String, String>) -> Response {
+async fn put_token(app: Arc<App>, form: HashMap<String, String>) -> Response {
     if !csrf_ok(&app, &form) {
         return bad_form();
     }
@@ -261,13 +264,13 @@ pub async fn put_token(app: Arc<App>, form: HashMap<String, String>) -> Response
         Ok(kind) => kind,
         Err(e) => return back_to_admin(StatusCode::BAD_REQUEST, "Not saved", &e),
     };
-    if !valid_account_name(name) {
+    let Ok(name) = AccountName::parse(name) else {
         return back_to_admin(
             StatusCode::BAD_REQUEST,
             "Not saved",
             "Account names are 1 to 64 letters, digits, - or _.",
         );
-    }
+    };
     if token.is_empty() || token.len() > 2048 || token.chars().any(char::is_whitespace) {
         return back_to_admin(
             StatusCode::BAD_REQUEST,
@@ -275,27 +278,21 @@ pub async fn put_token(app: Arc<App>, form: HashMap<String, String>) -> Response
             "Paste the whole token, without spaces.",
         );
     }
-    let now = app.clock.now();
-    let saved = app
-        .store
-        .put_token(&NewToken::pasted(name, kind, token, now), now)
-        .await;
-    if let Err(e) = saved {
-        return back_to_admin(StatusCode::SERVICE_UNAVAILABLE, "Not saved", &e.to_string());
-    }
-    let outcome = match kind {
-        AccountKind::Instagram => match refresher::refresh_account(&app, name, false).await {
-            Ok(outcome) => outcome.describe(),
-            Err(e) => e.to_string(),
-        },
-        AccountKind::Facebook => {
+    let outcome = match accounts::paste_token(&app, &name, kind, token).await {
+        Ok(Some(outcome)) => outcome.describe(),
+        Ok(None) => {
             "Facebook-Login tokens cannot be refreshed; the agent will warn before it expires."
                 .into()
         }
+        Err(e) => {
+            let id = log_internal("a pasted token could not be stored or checked", e);
+            return back_to_admin(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Could not finish",
+                &internal_message(&id),
+            );
+        }
     };
-    if let Err(e) = app.reload().await {
-        tracing::warn!(error = %e, "could not reload accounts after a pasted token");
-    }
     back_to_admin(StatusCode::OK, &format!("Token saved for {name}"), &outcome)
 }
 

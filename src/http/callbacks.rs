@@ -4,73 +4,86 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use hmac::{KeyInit, Mac};
 use rand::RngCore;
-use sha2::Sha256;
 use subtle::ConstantTimeEq;
+use warp::filters::BoxedFilter;
 use warp::http::StatusCode;
 use warp::reply::Response;
+use warp::{Filter, Reply};
 
-use super::json_error;
+use super::error::{ApiError, internal_message, log_internal};
+use super::{form, with_app};
 use crate::app::App;
-use crate::config::Config;
+use crate::hook::hook_signature;
 use crate::pages;
 use crate::refresher;
 use crate::signed_request::{self, SignedRequestError};
 
-/// The message WEBHOOK_SECRET signs for the refresh hook URL.
-pub const HOOK_MESSAGE: &[u8] = b"token-agent refresh hook";
-
-/// hex(HMAC-SHA256(WEBHOOK_SECRET, "token-agent refresh hook")).
-pub fn hook_signature(secret: &str) -> String {
-    let mut mac =
-        <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes()).expect("any key length");
-    mac.update(HOOK_MESSAGE);
-    hex::encode(mac.finalize().into_bytes())
-}
-
-/// The full external refresh URL, when WEBHOOK_SECRET is set.
-pub fn hook_url(config: &Config) -> Option<String> {
-    let secret = config.webhook_secret.as_ref()?;
-    config
-        .app_url
-        .join(&format!(
-            "hooks/refresh/{}",
-            hook_signature(secret.expose())
-        ))
-        .ok()
-        .map(String::from)
+/// Meta's `POST /callbacks/deauthorize` and `/callbacks/data-deletion`,
+/// the deletion status page, and `POST /hooks/refresh/{signature}`.
+pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
+    let with_app = with_app(app);
+    let deauthorize = warp::path!("callbacks" / "deauthorize")
+        .and(warp::post())
+        .and(with_app.clone())
+        .and(form())
+        .then(deauthorize)
+        .map(Reply::into_response);
+    let deletion = warp::path!("callbacks" / "data-deletion")
+        .and(warp::post())
+        .and(with_app.clone())
+        .and(form())
+        .then(data_deletion)
+        .map(Reply::into_response);
+    let deletion_status = warp::path!("callbacks" / "data-deletion" / String)
+        .and(warp::get())
+        .and(with_app.clone())
+        .then(deletion_status);
+    let hook = warp::path!("hooks" / "refresh" / String)
+        .and(warp::post())
+        .and(with_app)
+        .then(refresh_hook)
+        .map(Reply::into_response);
+    deauthorize
+        .or(deletion)
+        .unify()
+        .or(deletion_status)
+        .unify()
+        .or(hook)
+        .unify()
+        .boxed()
 }
 
 /// `POST /hooks/refresh/{signature}`: runs due refreshes now.
-pub async fn refresh_hook(app: Arc<App>, signature: String) -> Response {
+async fn refresh_hook(signature: String, app: Arc<App>) -> Result<Response, ApiError> {
     let Some(secret) = &app.config.webhook_secret else {
-        return json_error(
+        return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "hook_disabled",
             "Set WEBHOOK_SECRET to enable the refresh hook.",
-        );
+        ));
     };
     let expected = hook_signature(secret.expose());
     if !bool::from(signature.as_bytes().ct_eq(expected.as_bytes())) {
         tracing::warn!("refresh hook called with a wrong signature");
-        return json_error(
+        return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "bad_signature",
             "This hook URL is not signed with WEBHOOK_SECRET.",
-        );
+        ));
     }
     let mut results = serde_json::Map::new();
     for (name, outcome) in refresher::refresh_due(&app).await {
         let text = match outcome {
             Ok(outcome) => outcome.describe(),
-            Err(e) => format!("could not run: {e}"),
+            Err(e) => {
+                let id = log_internal("a hooked refresh could not run", e);
+                format!("could not run (request id {id})")
+            }
         };
         results.insert(name, serde_json::Value::String(text));
     }
-    warp::Reply::into_response(warp::reply::json(
-        &serde_json::json!({ "refreshed": results }),
-    ))
+    Ok(warp::reply::json(&serde_json::json!({ "refreshed": results })).into_response())
 }
 
 fn app_secrets(app: &App) -> Vec<&[u8]> {
@@ -86,18 +99,17 @@ fn app_secrets(app: &App) -> Vec<&[u8]> {
 async fn delete_user_data(
     app: &App,
     form: &HashMap<String, String>,
-) -> Result<(String, i64), Response> {
+) -> Result<(String, i64), ApiError> {
     let secrets = app_secrets(app);
     if secrets.is_empty() {
-        return Err(json_error(
+        return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "callbacks_disabled",
             "Set INSTAGRAM_APP_SECRET or FACEBOOK_APP_SECRET to receive Meta's callbacks.",
         ));
     }
     let Some(raw) = form.get("signed_request") else {
-        return Err(json_error(
-            StatusCode::BAD_REQUEST,
+        return Err(ApiError::bad_request(
             "missing_signed_request",
             "The form has no signed_request.",
         ));
@@ -105,37 +117,23 @@ async fn delete_user_data(
     let request = signed_request::verify_any(raw, &secrets).map_err(|e| {
         tracing::warn!(error = %e, "refused a Meta callback");
         match e {
-            SignedRequestError::BadSignature => json_error(
+            SignedRequestError::BadSignature => ApiError::new(
                 StatusCode::FORBIDDEN,
                 "bad_signature",
                 "The signed_request is not signed with this app's secret.",
             ),
-            other => json_error(
-                StatusCode::BAD_REQUEST,
-                "malformed_signed_request",
-                &other.to_string(),
-            ),
+            other => ApiError::bad_request("malformed_signed_request", other.to_string()),
         }
     })?;
+    let unavailable =
+        |e: anyhow::Error| ApiError::unavailable("a Meta data deletion request could not run", e);
     let names = app
         .store
         .accounts_of_user(&request.user_id)
         .await
-        .map_err(|e| {
-            json_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "database_unavailable",
-                &e.to_string(),
-            )
-        })?;
+        .map_err(|e| unavailable(e.into()))?;
     for name in &names {
-        if let Err(e) = app.remove_account(name).await {
-            return Err(json_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "database_unavailable",
-                &e.to_string(),
-            ));
-        }
+        app.remove_account(name).await.map_err(unavailable)?;
     }
     tracing::info!(
         accounts = names.len(),
@@ -145,56 +143,46 @@ async fn delete_user_data(
 }
 
 /// `POST /callbacks/deauthorize`: the user removed the app.
-pub async fn deauthorize(app: Arc<App>, form: HashMap<String, String>) -> Response {
-    match delete_user_data(&app, &form).await {
-        Ok(_) => warp::Reply::into_response(warp::reply::json(&serde_json::json!({ "ok": true }))),
-        Err(refusal) => refusal,
-    }
+async fn deauthorize(app: Arc<App>, form: HashMap<String, String>) -> Result<Response, ApiError> {
+    delete_user_data(&app, &form).await?;
+    Ok(warp::reply::json(&serde_json::json!({ "ok": true })).into_response())
 }
 
 /// `POST /callbacks/data-deletion`: answers with the status URL and a
 /// confirmation code, as Meta requires.
-pub async fn data_deletion(app: Arc<App>, form: HashMap<String, String>) -> Response {
-    let (user_id, deleted) = match delete_user_data(&app, &form).await {
-        Ok(done) => done,
-        Err(refusal) => return refusal,
-    };
+async fn data_deletion(app: Arc<App>, form: HashMap<String, String>) -> Result<Response, ApiError> {
+    let (user_id, deleted) = delete_user_data(&app, &form).await?;
     let mut bytes = [0u8; 10];
     rand::rng().fill_bytes(&mut bytes);
     let code = hex::encode(bytes);
-    if let Err(e) = app
-        .store
+    app.store
         .record_deletion(&code, &user_id, app.clock.now(), deleted)
         .await
-    {
-        return json_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "database_unavailable",
-            &e.to_string(),
-        );
-    }
+        .map_err(|e| ApiError::unavailable("a data deletion could not be recorded", e))?;
     let url = app
         .config
         .app_url
         .join(&format!("callbacks/data-deletion/{code}"))
         .expect("a path joins a URL");
-    warp::Reply::into_response(warp::reply::json(&serde_json::json!({
+    Ok(warp::reply::json(&serde_json::json!({
         "url": url.as_str(),
         "confirmation_code": code,
-    })))
+    }))
+    .into_response())
 }
 
 /// `GET /callbacks/data-deletion/{code}`: the human-readable status.
-pub async fn deletion_status(app: Arc<App>, code: String) -> Response {
+async fn deletion_status(code: String, app: Arc<App>) -> Response {
     let valid = code.len() <= 64 && code.bytes().all(|b| b.is_ascii_alphanumeric());
     let found = if valid {
         match app.store.deletion(&code).await {
             Ok(found) => found,
             Err(e) => {
+                let id = log_internal("a data deletion status could not be read", e);
                 return pages::message(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "Try again shortly",
-                    &e.to_string(),
+                    &internal_message(&id),
                 );
             }
         }
@@ -208,18 +196,4 @@ pub async fn deletion_status(app: Arc<App>, code: String) -> Response {
             accounts_deleted,
         }),
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_hook_signature_is_an_hmac_of_a_fixed_message() {
-        // echo -n "token-agent refresh hook" | openssl dgst -sha256 -hmac secret
-        assert_eq!(
-            hook_signature("secret"),
-            "7d7a82864f9f70481b57acb5165aca6d9dec3a8e4d33669154d43b7204fca6b2"
-        );
-    }
 }

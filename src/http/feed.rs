@@ -3,15 +3,34 @@
 
 use std::sync::Arc;
 
+use warp::Filter;
+use warp::filters::BoxedFilter;
 use warp::http::{HeaderValue, StatusCode, header};
 use warp::reply::Response;
 
-use super::ApiError;
-use crate::app::{App, DEFAULT_ACCOUNT};
-use crate::cli::valid_account_name;
-use crate::media::is_valid_cursor;
-use crate::proxy::{Answer, Cursor, Edge, FeedQuery, HashtagQuery, ProxyError, parse_hashtag};
-use crate::upstream::ErrorKind;
+use super::error::ApiError;
+use super::guard::{self, Site};
+use super::{optional_query, with_app};
+use crate::app::App;
+use crate::domain::{AccountName, Cursor, is_valid_cursor, parse_hashtag};
+use crate::feed::{Answer, FeedError, FeedQuery, HashtagQuery};
+use crate::upstream::{ErrorKind, HashtagEdge};
+
+/// `/feed.json` and `/hashtags/{tag}/{recent,top}.json`, behind the allow-list.
+pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
+    let site = guard::site(app.clone())
+        .and(optional_query())
+        .and(with_app(app));
+    let feed = warp::path!("feed.json")
+        .and(site.clone())
+        .then(|site: Site, query: Option<String>, app: Arc<App>| site.answer(feed(app, query)));
+    let hashtags = warp::path!("hashtags" / String / String).and(site).then(
+        |tag, file, site: Site, query: Option<String>, app: Arc<App>| {
+            site.answer(hashtag(app, tag, file, query))
+        },
+    );
+    feed.boxed().or(hashtags.boxed()).unify().boxed()
+}
 
 const DEFAULT_LIMIT: u32 = 25;
 const MAX_FEED_LIMIT: u32 = 100;
@@ -20,13 +39,9 @@ const MAX_HASHTAG_LIMIT: u32 = 50;
 
 /// The query parameters both endpoints take, checked before anything else.
 struct Params {
-    account: Option<String>,
+    account: Option<AccountName>,
     limit: u32,
     cursor: Option<Cursor>,
-}
-
-fn bad(code: &'static str, message: impl Into<std::borrow::Cow<'static, str>>) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, code, message)
 }
 
 fn parse_params(query: Option<&str>, max_limit: u32) -> Result<Params, ApiError> {
@@ -39,13 +54,13 @@ fn parse_params(query: Option<&str>, max_limit: u32) -> Result<Params, ApiError>
     for (key, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
         match key.as_ref() {
             "account" => {
-                if !valid_account_name(&value) {
-                    return Err(bad(
+                let name = AccountName::parse(&value).map_err(|_| {
+                    ApiError::bad_request(
                         "invalid_account",
                         "account must be 1 to 64 letters, digits, - or _",
-                    ));
-                }
-                params.account = Some(value.into_owned());
+                    )
+                })?;
+                params.account = Some(name);
             }
             "limit" => {
                 params.limit = value
@@ -53,7 +68,7 @@ fn parse_params(query: Option<&str>, max_limit: u32) -> Result<Params, ApiError>
                     .ok()
                     .filter(|n| (1..=max_limit).contains(n))
                     .ok_or_else(|| {
-                        bad(
+                        ApiError::bad_request(
                             "invalid_limit",
                             format!("limit must be a whole number from 1 to {max_limit}"),
                         )
@@ -61,11 +76,14 @@ fn parse_params(query: Option<&str>, max_limit: u32) -> Result<Params, ApiError>
             }
             "after" | "before" => {
                 if seen_cursor {
-                    return Err(bad("invalid_cursor", "give either after or before, once"));
+                    return Err(ApiError::bad_request(
+                        "invalid_cursor",
+                        "give either after or before, once",
+                    ));
                 }
                 seen_cursor = true;
                 if !is_valid_cursor(&value) {
-                    return Err(bad(
+                    return Err(ApiError::bad_request(
                         "invalid_cursor",
                         "the cursor is not one this agent handed out",
                     ));
@@ -84,39 +102,43 @@ fn parse_params(query: Option<&str>, max_limit: u32) -> Result<Params, ApiError>
     Ok(params)
 }
 
-impl From<ProxyError> for ApiError {
-    fn from(error: ProxyError) -> ApiError {
-        let message = error.to_string();
+impl From<FeedError> for ApiError {
+    fn from(error: FeedError) -> ApiError {
         let (status, code) = match &error {
-            ProxyError::UnknownAccount(_) => (StatusCode::NOT_FOUND, "unknown_account"),
-            ProxyError::NeedsFacebookAccount(_) => {
+            FeedError::UnknownAccount(_) => (StatusCode::NOT_FOUND, "unknown_account"),
+            FeedError::NeedsFacebookAccount(_) => {
                 (StatusCode::CONFLICT, "facebook_account_required")
             }
-            ProxyError::HashtagBudget => (StatusCode::TOO_MANY_REQUESTS, "hashtag_limit"),
-            ProxyError::NoSuchHashtag(_) => (StatusCode::NOT_FOUND, "unknown_hashtag"),
-            ProxyError::Garbage(_) => (StatusCode::BAD_GATEWAY, "upstream_garbage"),
-            ProxyError::Store(_) => {
-                tracing::error!(error = %error, "database error while proxying");
-                return ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "database_unavailable",
-                    "The agent's database is not answering; try again shortly.",
-                );
+            FeedError::HashtagBudget => (StatusCode::TOO_MANY_REQUESTS, "hashtag_limit"),
+            FeedError::NoSuchHashtag(_) => (StatusCode::NOT_FOUND, "unknown_hashtag"),
+            FeedError::Store(_) | FeedError::Encode(_) => {
+                return ApiError::unavailable("a feed request failed inside the agent", &error);
             }
-            ProxyError::Upstream(e) => match e.kind {
-                ErrorKind::TokenDead => (StatusCode::BAD_GATEWAY, "upstream_token_invalid"),
-                ErrorKind::Throttled { .. } => {
-                    (StatusCode::SERVICE_UNAVAILABLE, "upstream_throttled")
-                }
-                ErrorKind::Transient => (StatusCode::BAD_GATEWAY, "upstream_unavailable"),
-                ErrorKind::Garbage => (StatusCode::BAD_GATEWAY, "upstream_garbage"),
-                ErrorKind::Rejected => (StatusCode::BAD_GATEWAY, "upstream_rejected"),
-            },
+            FeedError::Upstream(e) => {
+                let (status, code) = match e.kind {
+                    ErrorKind::TokenDead => (StatusCode::BAD_GATEWAY, "upstream_token_invalid"),
+                    ErrorKind::Throttled { .. } => {
+                        (StatusCode::SERVICE_UNAVAILABLE, "upstream_throttled")
+                    }
+                    ErrorKind::Transient => (StatusCode::BAD_GATEWAY, "upstream_unavailable"),
+                    ErrorKind::Garbage => (StatusCode::BAD_GATEWAY, "upstream_garbage"),
+                    ErrorKind::Rejected => (StatusCode::BAD_GATEWAY, "upstream_rejected"),
+                };
+                tracing::warn!(code, error = %e, "feed request failed upstream");
+                // Transport and parse failures are the agent's business; Meta's
+                // own verdicts on the token or the request are the owner's.
+                let message = match e.kind {
+                    ErrorKind::Transient => "Instagram did not answer; try again shortly.".into(),
+                    ErrorKind::Garbage => {
+                        "Instagram sent an answer the agent could not read; try again shortly."
+                            .into()
+                    }
+                    _ => e.to_string(),
+                };
+                return ApiError::new(status, code, message);
+            }
         };
-        if status.is_server_error() {
-            tracing::warn!(code, error = %message, "proxy request failed");
-        }
-        ApiError::new(status, code, message)
+        ApiError::new(status, code, error.to_string())
     }
 }
 
@@ -146,39 +168,34 @@ fn respond(answer: Answer, now: chrono::DateTime<chrono::Utc>) -> Response {
     response
 }
 
-pub async fn feed(app: Arc<App>, query: Option<String>) -> Result<Response, ApiError> {
+async fn feed(app: Arc<App>, query: Option<String>) -> Result<Response, ApiError> {
     let params = parse_params(query.as_deref(), MAX_FEED_LIMIT)?;
     let query = FeedQuery {
         account: params
             .account
-            .unwrap_or_else(|| DEFAULT_ACCOUNT.to_string()),
+            .unwrap_or_else(AccountName::default_account)
+            .into_string(),
         limit: params.limit,
         cursor: params.cursor,
     };
-    let answer = app.proxy.feed(&app, &query).await?;
+    let answer = app.feeds.feed(&query).await?;
     Ok(respond(answer, app.clock.now()))
 }
 
-pub async fn hashtag(
+async fn hashtag(
     app: Arc<App>,
     tag: String,
     file: String,
     query: Option<String>,
 ) -> Result<Response, ApiError> {
     let edge = match file.as_str() {
-        "recent.json" => Edge::Recent,
-        "top.json" => Edge::Top,
-        _ => {
-            return Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                "There is nothing at this URL.",
-            ));
-        }
+        "recent.json" => HashtagEdge::Recent,
+        "top.json" => HashtagEdge::Top,
+        _ => return Err(ApiError::not_found()),
     };
     let decoded = percent_encoding::percent_decode_str(&tag).decode_utf8_lossy();
     let tag = parse_hashtag(&decoded).ok_or_else(|| {
-        bad(
+        ApiError::bad_request(
             "invalid_hashtag",
             "a hashtag is 1 to 100 letters, digits or underscores, without spaces or punctuation",
         )
@@ -187,11 +204,11 @@ pub async fn hashtag(
     let query = HashtagQuery {
         tag,
         edge,
-        account: params.account,
+        account: params.account.map(AccountName::into_string),
         limit: params.limit,
         cursor: params.cursor,
     };
-    let answer = app.proxy.hashtag(&app, &query).await?;
+    let answer = app.feeds.hashtag(&query).await?;
     Ok(respond(answer, app.clock.now()))
 }
 
@@ -202,7 +219,7 @@ mod tests {
     fn code(query: &str) -> Option<&'static str> {
         parse_params(Some(query), MAX_FEED_LIMIT)
             .err()
-            .map(|e| e.code)
+            .map(|e| e.code())
     }
 
     #[test]
@@ -219,7 +236,7 @@ mod tests {
         let p = parse_params(Some("account=shop&limit=5&before=QVFI"), MAX_FEED_LIMIT)
             .ok()
             .unwrap();
-        assert_eq!(p.account.as_deref(), Some("shop"));
+        assert_eq!(p.account.as_ref().map(AccountName::as_str), Some("shop"));
         assert_eq!(p.limit, 5);
         assert_eq!(p.cursor, Some(Cursor::Before("QVFI".into())));
         assert!(parse_params(Some("limit=51"), MAX_HASHTAG_LIMIT).is_err());

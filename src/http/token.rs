@@ -7,15 +7,20 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use futures_util::future;
+use warp::Filter;
+use warp::filters::BoxedFilter;
 use warp::http::{HeaderValue, Method, StatusCode, header};
+use warp::path::FullPath;
 use warp::reply::Response;
 
-use warp::Reply;
-
-use super::{ApiError, check_origin, preflight, with_cors};
-use crate::app::{App, DEFAULT_ACCOUNT};
+use super::error::ApiError;
+use super::guard::{self, Site};
+use super::{optional_query, with_app};
+use crate::app::App;
 use crate::board::Served;
-use crate::jsident::JsIdentifier;
+use crate::domain::DEFAULT_ACCOUNT;
+use crate::domain::jsident::JsIdentifier;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -40,28 +45,53 @@ pub fn parse_path(path: &str) -> Option<(&str, Format)> {
     }
 }
 
-/// The request facts a token answer depends on.
-pub struct TokenRequest<'a> {
-    pub method: &'a Method,
-    pub account: &'a str,
-    pub format: Format,
-    pub origin: Option<&'a str>,
-    pub referer: Option<&'a str>,
-    pub if_none_match: Option<&'a str>,
-    pub query: Option<&'a str>,
+/// The token URLs, for GET, HEAD and OPTIONS.
+pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
+    warp::method()
+        .and(warp::path::full())
+        .and_then(|method: Method, path: FullPath| {
+            let is_token_method = matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
+            future::ready(match parse_path(path.as_str()) {
+                Some((account, format)) if is_token_method => {
+                    Ok((method == Method::HEAD, account.to_string(), format))
+                }
+                _ => Err(warp::reject::not_found()),
+            })
+        })
+        .untuple_one()
+        .and(guard::site(app.clone()))
+        .and(warp::header::optional::<String>("if-none-match"))
+        .and(optional_query())
+        .and(with_app(app))
+        .then(
+            |head: bool,
+             account: String,
+             format: Format,
+             site: Site,
+             if_none_match: Option<String>,
+             query: Option<String>,
+             app: Arc<App>| {
+                let request = TokenRequest {
+                    head,
+                    account: &account,
+                    format,
+                    if_none_match: if_none_match.as_deref(),
+                    query: query.as_deref(),
+                };
+                future::ready(site.answer_now(|| respond(&app, &request)))
+            },
+        )
+        .boxed()
 }
 
-pub fn answer(app: &Arc<App>, req: &TokenRequest<'_>) -> Response {
-    let cors_origin = match check_origin(app, req.origin, req.referer) {
-        Ok(origin) => origin,
-        Err(refusal) => return refusal.into_response(),
-    };
-    let response = if req.method == Method::OPTIONS {
-        preflight()
-    } else {
-        respond(app, req)
-    };
-    with_cors(response, cors_origin)
+/// The request facts a token answer depends on, once the allow-list has
+/// let the request in.
+pub struct TokenRequest<'a> {
+    pub head: bool,
+    pub account: &'a str,
+    pub format: Format,
+    pub if_none_match: Option<&'a str>,
+    pub query: Option<&'a str>,
 }
 
 /// The `const` query parameter of token.js, validated; the configured
@@ -76,27 +106,24 @@ fn const_name(app: &App, query: Option<&str>) -> Result<Option<JsIdentifier>, Ap
         None => Ok(None),
         Some(name) => JsIdentifier::parse(&name)
             .map(Some)
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_const", e.to_string())),
+            .map_err(|e| ApiError::bad_request("invalid_const", e.to_string())),
     }
     .map(|name| name.or_else(|| Some(app.config.js_constant_name.clone())))
 }
 
-fn respond(app: &Arc<App>, req: &TokenRequest<'_>) -> Response {
+/// The token answer: from the board in memory, never the database.
+pub fn respond(app: &App, req: &TokenRequest<'_>) -> Result<Response, ApiError> {
     let js_name = if req.format == Format::Js {
-        match const_name(app, req.query) {
-            Ok(name) => name,
-            Err(bad) => return bad.into_response(),
-        }
+        const_name(app, req.query)?
     } else {
         None
     };
     let Some(served) = app.board.get(req.account) else {
-        return ApiError::new(
+        return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "unknown_account",
             "There is no token for this account yet. Add one with STARTING_TOKEN, `token-agent accounts add`, or the admin page.",
-        )
-        .into_response();
+        ));
     };
     let now = app.clock.now();
     if served.next_refresh_at.is_some_and(|t| t <= now) {
@@ -124,7 +151,7 @@ fn respond(app: &Arc<App>, req: &TokenRequest<'_>) -> Response {
                 Bytes::from(served.token.clone()),
             ),
         };
-        let mut r = if req.method == Method::HEAD {
+        let mut r = if req.head {
             Response::default()
         } else {
             Response::new(body.into())
@@ -145,7 +172,7 @@ fn respond(app: &Arc<App>, req: &TokenRequest<'_>) -> Response {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    response
+    Ok(response)
 }
 
 fn etag_matches(if_none_match: &str, etag: &str) -> bool {

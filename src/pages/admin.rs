@@ -127,11 +127,11 @@ pub(super) fn csp(config: &Config) -> String {
     let configured = [
         (
             config.instagram_app.is_some(),
-            &config.upstream.instagram_authorize,
+            &config.upstream.instagram_authorize_url,
         ),
         (
             config.facebook_app.is_some(),
-            &config.upstream.facebook_dialog,
+            &config.upstream.facebook_dialog_url,
         ),
     ];
     for (enabled, url) in configured {

@@ -4,8 +4,9 @@
 use askama::Template;
 
 use super::{Layout, base_url};
-use crate::app::{App, DEFAULT_ACCOUNT};
+use crate::app::App;
 use crate::config::{Config, RefreshMode};
+use crate::domain::DEFAULT_ACCOUNT;
 
 #[derive(Template)]
 #[template(path = "home.html")]

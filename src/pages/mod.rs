@@ -179,7 +179,7 @@ fn base_url(app: &App) -> String {
 
 /// The URL path of an account's token script.
 fn token_js_path(name: &str) -> String {
-    if name == crate::app::DEFAULT_ACCOUNT {
+    if name == crate::domain::DEFAULT_ACCOUNT {
         "/token.js".to_string()
     } else {
         format!("/accounts/{}/token.js", path_segment(name))

@@ -3,6 +3,9 @@
 //! * `instagram.rs` — Instagram Login: code exchange, long-lived exchange,
 //!   refresh, `/me` (api.instagram.com and graph.instagram.com).
 //! * `facebook.rs` — Facebook Login token exchanges (graph.facebook.com).
+//! * `graph.rs` — reads with an account's token: media, Pages, the business
+//!   account, hashtag search and media, `debug_token`.
+//! * `media.rs` — media pages, parsed into known fields only.
 //! * `error.rs` — [`UpstreamError`] and the rules that classify Meta's answers.
 //! * `grants.rs` — the success bodies, parsed strictly.
 //! * `usage.rs` — the rate-limit usage headers.
@@ -14,7 +17,9 @@
 mod error;
 mod facebook;
 mod grants;
+mod graph;
 mod instagram;
+pub mod media;
 mod usage;
 
 #[cfg(test)]
@@ -23,54 +28,17 @@ mod tests;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::Value;
 use url::Url;
 
+pub use crate::config::UpstreamConfig;
 pub use error::{ErrorKind, UpstreamError, classify_debug_token};
 pub use grants::{CodeGrant, InstagramProfile, TokenGrant};
+pub use graph::{AppToken, HashtagEdge, MediaOwner, PageRequest};
+pub use media::MediaPage;
 pub use usage::Usage;
-
-pub const DEFAULT_INSTAGRAM_GRAPH_URL: &str = "https://graph.instagram.com";
-pub const DEFAULT_INSTAGRAM_OAUTH_URL: &str = "https://api.instagram.com";
-pub const DEFAULT_FACEBOOK_GRAPH_URL: &str = "https://graph.facebook.com";
-pub const DEFAULT_GRAPH_VERSION: &str = "v25.0";
-pub const DEFAULT_MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
-
-#[derive(Clone, Debug)]
-pub struct UpstreamConfig {
-    /// Default <https://graph.instagram.com>; a trailing slash is tolerated.
-    pub instagram_graph_url: String,
-    /// Default <https://api.instagram.com>.
-    pub instagram_oauth_url: String,
-    /// Default <https://graph.facebook.com>.
-    pub facebook_graph_url: String,
-    /// Used on graph.facebook.com and for media reads; the token endpoints
-    /// of graph.instagram.com are unversioned.
-    pub graph_version: String,
-    /// `token-agent/VERSION (+APP_URL)`, built by the caller.
-    pub user_agent: String,
-    pub timeout: Duration,
-    pub connect_timeout: Duration,
-    /// A larger answer is an error; bodies are never buffered past it.
-    pub max_body_bytes: usize,
-}
-
-impl Default for UpstreamConfig {
-    fn default() -> Self {
-        UpstreamConfig {
-            instagram_graph_url: DEFAULT_INSTAGRAM_GRAPH_URL.to_owned(),
-            instagram_oauth_url: DEFAULT_INSTAGRAM_OAUTH_URL.to_owned(),
-            facebook_graph_url: DEFAULT_FACEBOOK_GRAPH_URL.to_owned(),
-            graph_version: DEFAULT_GRAPH_VERSION.to_owned(),
-            user_agent: concat!("token-agent/", env!("CARGO_PKG_VERSION")).to_owned(),
-            timeout: Duration::from_secs(15),
-            connect_timeout: Duration::from_secs(5),
-            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-        }
-    }
-}
 
 /// One HTTP client, built once; clones share it and the observed [`Usage`].
 #[derive(Clone)]
@@ -110,7 +78,7 @@ struct Reply {
 impl Upstream {
     /// Validates the base URLs and version and builds the HTTP client.
     /// Configuration problems come back as `ErrorKind::Rejected`.
-    pub fn new(cfg: UpstreamConfig) -> Result<Upstream, UpstreamError> {
+    pub fn new(cfg: &UpstreamConfig) -> Result<Upstream, UpstreamError> {
         let http = crate::tls::http_client()
             .user_agent(cfg.user_agent.as_str())
             .timeout(cfg.timeout)
@@ -148,20 +116,20 @@ impl Upstream {
     }
 
     /// `{instagram_graph_url}/{version}/{path}`, for media reads.
-    pub fn instagram_graph_url(&self, path: &str) -> String {
+    fn instagram_graph_url(&self, path: &str) -> String {
         self.versioned(&self.inner.instagram_graph, path)
     }
 
     /// `{facebook_graph_url}/{version}/{path}`.
-    pub fn facebook_graph_url(&self, path: &str) -> String {
+    fn facebook_graph_url(&self, path: &str) -> String {
         self.versioned(&self.inner.facebook_graph, path)
     }
 
-    /// A GET for the feed code: adds `access_token` (replacing one already
+    /// A GET of a Graph URL: adds `access_token` (replacing one already
     /// in the URL, as in a paging `next` link) and returns the JSON body and
     /// the usage reported with it. Only URLs on a configured upstream origin
     /// are accepted, so a token is never sent anywhere else.
-    pub async fn get_json(&self, url: &str, token: &str) -> Result<(Value, Usage), UpstreamError> {
+    async fn get_json(&self, url: &str, token: &str) -> Result<(Value, Usage), UpstreamError> {
         require("access token", token)?;
         let mut url = Url::parse(url)
             .map_err(|_| UpstreamError::rejected("get_json needs an absolute URL"))?;

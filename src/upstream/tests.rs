@@ -136,11 +136,12 @@ impl Server {
             timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(2),
             max_body_bytes: 64 * 1024,
+            ..UpstreamConfig::default()
         }
     }
 
     fn client(&self) -> Upstream {
-        Upstream::new(self.config()).unwrap()
+        Upstream::new(&self.config()).unwrap()
     }
 
     fn requests(&self) -> Vec<Seen> {
@@ -266,7 +267,7 @@ async fn a_slow_upstream_is_a_transient_timeout() {
         ..grant()
     })
     .await;
-    let client = Upstream::new(UpstreamConfig {
+    let client = Upstream::new(&UpstreamConfig {
         timeout: Duration::from_millis(50),
         ..server.config()
     })
@@ -289,7 +290,7 @@ async fn a_refused_connection_is_transient() {
         instagram_graph_url: base,
         ..UpstreamConfig::default()
     };
-    let error = Upstream::new(config)
+    let error = Upstream::new(&config)
         .unwrap()
         .refresh_instagram_token("IGAAnobody-home")
         .await
@@ -519,7 +520,7 @@ async fn get_json_replaces_the_token_of_a_paging_link() {
 
 #[tokio::test]
 async fn get_json_refuses_hosts_that_are_not_configured() {
-    let client = Upstream::new(UpstreamConfig::default()).unwrap();
+    let client = Upstream::new(&UpstreamConfig::default()).unwrap();
     for url in [
         "https://evil.example/v25.0/me",
         "http://graph.instagram.com/me",
@@ -534,7 +535,7 @@ async fn get_json_refuses_hosts_that_are_not_configured() {
 
 #[test]
 fn the_config_tolerates_trailing_slashes_and_a_bare_version() {
-    let client = Upstream::new(UpstreamConfig {
+    let client = Upstream::new(&UpstreamConfig {
         instagram_graph_url: "https://graph.instagram.com/".into(),
         facebook_graph_url: "https://graph.facebook.com//".into(),
         graph_version: "25.0".into(),
@@ -571,14 +572,14 @@ fn a_bad_config_is_refused() {
             ..UpstreamConfig::default()
         },
     ] {
-        let error = Upstream::new(config).unwrap_err();
+        let error = Upstream::new(&config).unwrap_err();
         assert_eq!(error.kind, ErrorKind::Rejected);
     }
 }
 
 #[tokio::test]
 async fn empty_credentials_are_refused_without_a_request() {
-    let client = Upstream::new(UpstreamConfig::default()).unwrap();
+    let client = Upstream::new(&UpstreamConfig::default()).unwrap();
     assert_eq!(
         client.refresh_instagram_token(" ").await.unwrap_err().kind,
         ErrorKind::Rejected

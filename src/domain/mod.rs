@@ -1,0 +1,18 @@
+//! Types that parse: a value of one of these has been checked once, at the
+//! edge where it came in, and is trusted everywhere after that.
+//!
+//! * `account.rs` — account names (`/accounts/{name}/…`, `?account=`).
+//! * `allowlist.rs` — ALLOWED_DOMAINS and the Origin/Referer check.
+//! * `jsident.rs` — the `const` name of `/token.js` (and JS_CONSTANT_NAME).
+//! * `hashtag.rs` — a hashtag as Instagram accepts it.
+//! * `cursor.rs` — paging cursors.
+
+pub mod account;
+pub mod allowlist;
+pub mod cursor;
+pub mod hashtag;
+pub mod jsident;
+
+pub use account::{AccountName, DEFAULT_ACCOUNT};
+pub use cursor::{Cursor, is_valid_cursor};
+pub use hashtag::parse_hashtag;

@@ -1,0 +1,68 @@
+//! `GET /healthz` (the process and the database) and `GET /metrics`
+//! (Prometheus text).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use warp::filters::BoxedFilter;
+use warp::http::{HeaderValue, StatusCode, header};
+use warp::reply::Response;
+use warp::{Filter, Reply};
+
+use super::error::log_internal;
+use super::with_app;
+use crate::app::App;
+
+pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
+    let metrics = warp::path!("metrics")
+        .and(warp::get())
+        .and(with_app(app.clone()))
+        .map(|app: Arc<App>| {
+            let text = app
+                .metrics
+                .render(&app.upstream, &app.board, app.clock.now());
+            let mut response = Response::new(text.into());
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            response
+        });
+    let health = warp::path!("healthz")
+        .and(warp::get().or(warp::head()).unify())
+        .and(with_app(app))
+        .then(|app: Arc<App>| async move { healthz(&app).await });
+    health.or(metrics).unify().boxed()
+}
+
+/// 200 when the process and the database answer, 503 otherwise; the cause
+/// goes to the log under the request id the answer names.
+async fn healthz(app: &App) -> Response {
+    let database = tokio::time::timeout(Duration::from_secs(3), app.store.ping()).await;
+    let (status, database) = match database {
+        Ok(Ok(())) => (StatusCode::OK, "ok".to_string()),
+        Ok(Err(e)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "the database is not answering (request id {} in the agent's log)",
+                log_internal("the health check could not reach the database", e)
+            ),
+        ),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the database did not answer within 3 seconds".to_string(),
+        ),
+    };
+    let body = serde_json::json!({
+        "status": if status == StatusCode::OK { "ok" } else { "unavailable" },
+        "database": database,
+        "backend": app.store.backend(),
+        "accounts": app.board.names().len(),
+    });
+    let mut response = warp::reply::json(&body).into_response();
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}

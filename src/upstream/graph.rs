@@ -1,0 +1,225 @@
+//! Graph API reads with an account's token: its media, its Facebook Pages
+//! and the Instagram business account behind them, hashtag search and
+//! hashtag media, and `debug_token` (instagram-api.md §4, §3.5, §6).
+//!
+//! Every Graph path, field list and answer shape the agent uses outside the
+//! token exchanges lives here; callers get typed answers.
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde_json::Value;
+
+use super::media::{FEED_FIELDS, HASHTAG_FIELDS, MediaPage};
+use super::{ErrorKind, Upstream, UpstreamError, Usage, classify_debug_token, require};
+use crate::domain::Cursor;
+
+/// Whose media `media_page` reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MediaOwner<'a> {
+    /// An Instagram-Login token: `graph.instagram.com/{ver}/me/media`.
+    InstagramLogin,
+    /// A Facebook-Login token: `graph.facebook.com/{ver}/{ig_user}/media`.
+    FacebookLogin { ig_user: &'a str },
+}
+
+/// A hashtag's two media edges.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HashtagEdge {
+    Recent,
+    Top,
+}
+
+impl HashtagEdge {
+    /// `recent` or `top`, for cache keys and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HashtagEdge::Recent => "recent",
+            HashtagEdge::Top => "top",
+        }
+    }
+
+    fn path(self) -> &'static str {
+        match self {
+            HashtagEdge::Recent => "recent_media",
+            HashtagEdge::Top => "top_media",
+        }
+    }
+}
+
+/// What one page of media asks for: how many items, from which cursor.
+#[derive(Clone, Copy, Debug)]
+pub struct PageRequest<'a> {
+    pub limit: u32,
+    pub cursor: &'a Option<Cursor>,
+}
+
+/// The app access token `{app-id}|{app-secret}` that `debug_token` takes.
+pub struct AppToken(String);
+
+impl AppToken {
+    pub fn new(app_id: &str, app_secret: &str) -> AppToken {
+        AppToken(format!("{app_id}|{app_secret}"))
+    }
+}
+
+impl std::fmt::Debug for AppToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AppToken(…)")
+    }
+}
+
+impl Upstream {
+    /// One page of an account's own media.
+    pub async fn media_page(
+        &self,
+        owner: MediaOwner<'_>,
+        token: &str,
+        page: PageRequest<'_>,
+    ) -> Result<(MediaPage, Usage), UpstreamError> {
+        let url = match owner {
+            MediaOwner::InstagramLogin => self.instagram_graph_url("me/media"),
+            MediaOwner::FacebookLogin { ig_user } => {
+                require("Instagram user id", ig_user)?;
+                self.facebook_graph_url(&format!("{ig_user}/media"))
+            }
+        };
+        let mut params = vec![("fields", FEED_FIELDS.to_string())];
+        params.extend(page_params(page));
+        let (body, usage) = self.get_with(&url, &params, token).await?;
+        Ok((parse_media_page(body, token)?, usage))
+    }
+
+    /// The Instagram business account linked to the first of the user's
+    /// Facebook Pages that has one (`GET /me/accounts`), or `None`.
+    pub async fn instagram_business_account(
+        &self,
+        token: &str,
+    ) -> Result<Option<String>, UpstreamError> {
+        let url = self.facebook_graph_url("me/accounts");
+        let params = [("fields", "name,instagram_business_account".to_string())];
+        let (body, _) = self.get_with(&url, &params, token).await?;
+        Ok(body["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find_map(|page| page["instagram_business_account"]["id"].as_str())
+            .map(str::to_string))
+    }
+
+    /// An Instagram business account's username (`GET /{ig_user}?fields=username`).
+    pub async fn instagram_username(
+        &self,
+        ig_user: &str,
+        token: &str,
+    ) -> Result<Option<String>, UpstreamError> {
+        require("Instagram user id", ig_user)?;
+        let url = self.facebook_graph_url(ig_user);
+        let params = [("fields", "username".to_string())];
+        let (body, _) = self.get_with(&url, &params, token).await?;
+        Ok(body["username"].as_str().map(str::to_string))
+    }
+
+    /// The Facebook user's app-scoped id (`GET /me?fields=id`), which Meta's
+    /// deauthorize and data deletion callbacks name.
+    pub async fn facebook_user_id(&self, token: &str) -> Result<Option<String>, UpstreamError> {
+        let url = self.facebook_graph_url("me");
+        let params = [("fields", "id".to_string())];
+        let (body, _) = self.get_with(&url, &params, token).await?;
+        Ok(body["id"].as_str().map(str::to_string))
+    }
+
+    /// A hashtag's id (`GET /ig_hashtag_search?user_id&q`), or `None` when
+    /// Instagram has no such hashtag. Each new tag counts against the
+    /// account's 30 distinct hashtags per 7 days.
+    pub async fn hashtag_search(
+        &self,
+        ig_user: &str,
+        tag: &str,
+        token: &str,
+    ) -> Result<(Option<String>, Usage), UpstreamError> {
+        require("Instagram user id", ig_user)?;
+        let url = self.facebook_graph_url("ig_hashtag_search");
+        let params = [("user_id", ig_user.to_string()), ("q", tag.to_string())];
+        let (body, usage) = self.get_with(&url, &params, token).await?;
+        // Documented as {"data":[{"id":…}]}; an older guide shows {"id":…}.
+        let id = body["data"][0]["id"]
+            .as_str()
+            .or_else(|| body["id"].as_str())
+            .filter(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
+            .map(str::to_string);
+        Ok((id, usage))
+    }
+
+    /// One page of a hashtag's recent or top media, as seen by `ig_user`.
+    pub async fn hashtag_media(
+        &self,
+        hashtag_id: &str,
+        edge: HashtagEdge,
+        ig_user: &str,
+        token: &str,
+        page: PageRequest<'_>,
+    ) -> Result<(MediaPage, Usage), UpstreamError> {
+        require("hashtag id", hashtag_id)?;
+        require("Instagram user id", ig_user)?;
+        let url = self.facebook_graph_url(&format!("{hashtag_id}/{}", edge.path()));
+        let mut params = vec![
+            ("user_id", ig_user.to_string()),
+            ("fields", HASHTAG_FIELDS.to_string()),
+        ];
+        params.extend(page_params(page));
+        let (body, usage) = self.get_with(&url, &params, token).await?;
+        Ok((parse_media_page(body, token)?, usage))
+    }
+
+    /// `GET /debug_token?input_token=…` with the app token: `Ok` with the
+    /// token's expiry (`None` for a token that does not expire) while Meta
+    /// says it is valid, else the classified error (`TokenDead` for a
+    /// revoked or expired token).
+    pub async fn debug_token(
+        &self,
+        input_token: &str,
+        app: &AppToken,
+    ) -> Result<Option<DateTime<Utc>>, UpstreamError> {
+        require("access token", input_token)?;
+        let url = self.facebook_graph_url("debug_token");
+        let params = [("input_token", input_token.to_string())];
+        let (body, _) = self.get_with(&url, &params, &app.0).await?;
+        if let Some(error) = classify_debug_token(&body) {
+            return Err(error);
+        }
+        Ok(body["data"]["expires_at"]
+            .as_i64()
+            .filter(|s| *s > 0)
+            .and_then(|s| Utc.timestamp_opt(s, 0).single()))
+    }
+
+    /// A GET of `url` with `params` and the token; its secrets are scrubbed
+    /// from any error.
+    async fn get_with(
+        &self,
+        url: &str,
+        params: &[(&str, String)],
+        token: &str,
+    ) -> Result<(Value, Usage), UpstreamError> {
+        let mut url = url::Url::parse(url)
+            .map_err(|_| UpstreamError::rejected("a Graph URL could not be built"))?;
+        url.query_pairs_mut()
+            .extend_pairs(params.iter().map(|(k, v)| (*k, v.as_str())));
+        self.get_json(url.as_str(), token).await
+    }
+}
+
+fn page_params(page: PageRequest<'_>) -> Vec<(&'static str, String)> {
+    let mut params = vec![("limit", page.limit.to_string())];
+    match page.cursor {
+        Some(Cursor::After(c)) => params.push(("after", c.clone())),
+        Some(Cursor::Before(c)) => params.push(("before", c.clone())),
+        None => {}
+    }
+    params
+}
+
+/// A media page, or `Garbage`; serde's message can quote the body, so the
+/// token is scrubbed from it.
+fn parse_media_page(body: Value, token: &str) -> Result<MediaPage, UpstreamError> {
+    MediaPage::from_upstream(body).map_err(|e| UpstreamError::new(ErrorKind::Garbage, &e, &[token]))
+}

@@ -1,80 +1,11 @@
-//! Accounts and their tokens, in SQLite (the default) or PostgreSQL.
-//!
-//! Both backends run the same SQL text: times are stored as Unix
-//! milliseconds and placeholders are `$n`, which SQLite also accepts. Each
-//! statement is written once and run on whichever pool is configured.
+//! The `accounts` table: each account, its token, its refresh lease and
+//! the outcome of its last refresh, check and warning.
 
 use std::str::FromStr;
-use std::time::Duration;
 
-use chrono::{DateTime, TimeZone, Utc};
-use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use chrono::{DateTime, Utc};
 
-use std::sync::Arc;
-
-use crate::config::DatabaseUrl;
-use crate::crypto::TokenCipher;
-
-static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
-static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
-
-#[derive(Clone, Debug)]
-enum Db {
-    Sqlite(SqlitePool),
-    Postgres(PgPool),
-}
-
-/// The database, and the cipher that seals tokens at rest when
-/// TOKEN_ENCRYPTION_KEY is set.
-#[derive(Clone)]
-pub struct Store {
-    db: Db,
-    cipher: Option<Arc<TokenCipher>>,
-}
-
-impl std::fmt::Debug for Store {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store")
-            .field("backend", &self.backend())
-            .field("encrypted", &self.cipher.is_some())
-            .finish()
-    }
-}
-
-/// Runs one body against whichever pool the store holds. The body is
-/// expanded once per backend, so the same SQL serves both.
-macro_rules! on_pool {
-    ($store:expr, $pool:ident => $body:expr) => {
-        match &$store.db {
-            Db::Sqlite($pool) => $body,
-            Db::Postgres($pool) => $body,
-        }
-    };
-}
-
-/// Where the key check value is kept, to tell a wrong key at start-up.
-const KEY_CHECK: &str = "token_key_check";
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
-    #[error("database migration failed: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("cannot create the SQLite folder {path}: {source}")]
-    Folder {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("DATABASE_URL: {0}")]
-    Url(String),
-    #[error("TOKEN_ENCRYPTION_KEY: {0}")]
-    Key(String),
-}
+use super::{Store, StoreError, from_ms, ms, on_pool};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AccountKind {
@@ -170,14 +101,6 @@ const ACCOUNT_COLUMNS: &str = "name, kind, user_id, username, token, issued_at, 
      refreshed_at, next_refresh_at, last_attempt_at, last_result, last_error, last_error_kind, failures, \
      needs_reconnect, warned_expiring_at, warned_expired_at, lease_owner, lease_until, notify_error";
 
-fn from_ms(ms: Option<i64>) -> Option<DateTime<Utc>> {
-    ms.and_then(|ms| Utc.timestamp_millis_opt(ms).single())
-}
-
-fn ms(t: Option<DateTime<Utc>>) -> Option<i64> {
-    t.map(|t| t.timestamp_millis())
-}
-
 impl Store {
     fn account_from(&self, r: AccountRow) -> Result<Account, StoreError> {
         Ok(Account {
@@ -257,171 +180,7 @@ pub enum Attempt<'a> {
     },
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
-pub struct HistoryRow {
-    pub account: String,
-    pub at: i64,
-    pub outcome: String,
-    pub error_kind: Option<String>,
-    pub message: Option<String>,
-}
-
-fn is_loopback(host: &str) -> bool {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    host == "localhost"
-        || host.starts_with('/')
-        || host
-            .parse::<std::net::IpAddr>()
-            .map(|ip| ip.is_loopback())
-            .unwrap_or(false)
-}
-
 impl Store {
-    /// Opens the database named by the configuration. SQLite files and
-    /// their folder are created on first use; PostgreSQL off loopback must
-    /// use TLS.
-    pub async fn connect(url: &DatabaseUrl) -> Result<Store, StoreError> {
-        match url {
-            DatabaseUrl::Sqlite(path) => {
-                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir).map_err(|source| StoreError::Folder {
-                        path: dir.display().to_string(),
-                        source,
-                    })?;
-                }
-                let options = SqliteConnectOptions::new()
-                    .filename(path)
-                    .create_if_missing(true)
-                    .journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Full)
-                    .busy_timeout(Duration::from_secs(10));
-                let pool = SqlitePoolOptions::new()
-                    .max_connections(4)
-                    .acquire_timeout(Duration::from_secs(10))
-                    .connect_with(options)
-                    .await?;
-                Ok(Store {
-                    db: Db::Sqlite(pool),
-                    cipher: None,
-                })
-            }
-            DatabaseUrl::Postgres(secret) => {
-                let mut options = PgConnectOptions::from_str(secret.expose())
-                    .map_err(|e| StoreError::Url(format!("cannot be used ({e})")))?;
-                if !is_loopback(options.get_host()) {
-                    match options.get_ssl_mode() {
-                        PgSslMode::Disable | PgSslMode::Allow => {
-                            return Err(StoreError::Url(
-                                "sslmode must not disable TLS for a database that is not on this machine"
-                                    .into(),
-                            ));
-                        }
-                        PgSslMode::Prefer => options = options.ssl_mode(PgSslMode::Require),
-                        _ => {}
-                    }
-                }
-                let pool = PgPoolOptions::new()
-                    .max_connections(5)
-                    .acquire_timeout(Duration::from_secs(5))
-                    .connect_with(options)
-                    .await?;
-                Ok(Store {
-                    db: Db::Postgres(pool),
-                    cipher: None,
-                })
-            }
-        }
-    }
-
-    pub fn backend(&self) -> &'static str {
-        match self.db {
-            Db::Sqlite(_) => "SQLite",
-            Db::Postgres(_) => "PostgreSQL",
-        }
-    }
-
-    pub fn encrypts_tokens(&self) -> bool {
-        self.cipher.is_some()
-    }
-
-    /// Turns on encryption at rest: checks that the key is the one the
-    /// tokens were sealed with, then seals any token still in plain text.
-    /// Without a key, refuses a database whose tokens are sealed.
-    pub async fn use_cipher(&mut self, cipher: Option<TokenCipher>) -> Result<(), StoreError> {
-        let stored_check = self.setting(KEY_CHECK).await?;
-        let Some(cipher) = cipher else {
-            if stored_check.is_some() {
-                return Err(StoreError::Key(
-                    "the stored tokens are encrypted; set TOKEN_ENCRYPTION_KEY to the key they were encrypted with".into(),
-                ));
-            }
-            return Ok(());
-        };
-        match stored_check {
-            Some(check) if check != cipher.fingerprint() => {
-                return Err(StoreError::Key(
-                    "does not match the key the stored tokens were encrypted with".into(),
-                ));
-            }
-            Some(_) => {}
-            None => self.set_setting(KEY_CHECK, &cipher.fingerprint()).await?,
-        }
-        self.cipher = Some(Arc::new(cipher));
-        const PLAIN: &str = "SELECT name, token FROM accounts";
-        const SEAL: &str = "UPDATE accounts SET token = $2 WHERE name = $1 AND token = $3";
-        let rows: Vec<(String, String)> =
-            on_pool!(self, pool => sqlx::query_as(PLAIN).fetch_all(pool).await?);
-        for (name, token) in rows
-            .into_iter()
-            .filter(|(_, t)| !TokenCipher::is_encrypted(t))
-        {
-            let sealed = self.seal(&token);
-            on_pool!(self, pool => {
-                sqlx::query(SEAL).bind(&name).bind(&sealed).bind(&token).execute(pool).await?;
-            });
-            tracing::info!(account = %name, "token encrypted at rest");
-        }
-        Ok(())
-    }
-
-    fn seal(&self, token: &str) -> String {
-        match &self.cipher {
-            Some(cipher) => cipher.encrypt(token),
-            None => token.to_string(),
-        }
-    }
-
-    fn open(&self, stored: &str) -> Result<String, StoreError> {
-        match (&self.cipher, TokenCipher::is_encrypted(stored)) {
-            (Some(cipher), true) => cipher
-                .decrypt(stored)
-                .map_err(|e| StoreError::Key(format!("a stored token cannot be decrypted ({e})"))),
-            (None, true) => Err(StoreError::Key(
-                "the stored tokens are encrypted; set TOKEN_ENCRYPTION_KEY".into(),
-            )),
-            (_, false) => Ok(stored.to_string()),
-        }
-    }
-
-    /// Applies pending migrations. On PostgreSQL sqlx holds an advisory lock
-    /// meanwhile, so two instances starting together migrate once.
-    pub async fn migrate(&self) -> Result<(), StoreError> {
-        match &self.db {
-            Db::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
-            Db::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
-        }
-        Ok(())
-    }
-
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        on_pool!(self, pool => { sqlx::query("SELECT 1").execute(pool).await?; });
-        Ok(())
-    }
-
-    pub async fn close(&self) {
-        on_pool!(self, pool => pool.close().await)
-    }
-
     pub async fn accounts(&self) -> Result<Vec<Account>, StoreError> {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY name"
@@ -621,122 +380,6 @@ impl Store {
         Ok(())
     }
 
-    pub async fn history(&self, name: &str) -> Result<Vec<HistoryRow>, StoreError> {
-        const SQL: &str = "SELECT account, at, outcome, error_kind, message FROM refresh_history \
-             WHERE account = $1 ORDER BY id";
-        Ok(on_pool!(self, pool => sqlx::query_as(SQL).bind(name).fetch_all(pool).await?))
-    }
-
-    pub async fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
-        Ok(
-            on_pool!(self, pool => sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
-            .bind(key)
-            .fetch_optional(pool)
-            .await?),
-        )
-    }
-
-    pub async fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
-        const SQL: &str = "INSERT INTO settings (key, value) VALUES ($1, $2) \
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value";
-        on_pool!(self, pool => {
-            sqlx::query(SQL).bind(key).bind(value).execute(pool).await?;
-        });
-        Ok(())
-    }
-
-    pub async fn hashtag_id(&self, name: &str) -> Result<Option<String>, StoreError> {
-        const SQL: &str = "SELECT hashtag_id FROM hashtags WHERE name = $1";
-        Ok(on_pool!(self, pool => sqlx::query_scalar(SQL).bind(name).fetch_optional(pool).await?))
-    }
-
-    pub async fn save_hashtag_id(
-        &self,
-        name: &str,
-        hashtag_id: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        const SQL: &str = "INSERT INTO hashtags (name, hashtag_id, looked_up_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (name) DO NOTHING";
-        on_pool!(self, pool => {
-            sqlx::query(SQL).bind(name).bind(hashtag_id).bind(now.timestamp_millis()).execute(pool).await?;
-        });
-        Ok(())
-    }
-
-    /// Counts a query of hashtag `name` for `account` against the weekly
-    /// budget. Returns false, recording nothing, when the tag is not already
-    /// counted in the current window and `limit` distinct tags are.
-    pub async fn count_hashtag_query(
-        &self,
-        account: &str,
-        name: &str,
-        now: DateTime<Utc>,
-        window: chrono::Duration,
-        limit: i64,
-    ) -> Result<bool, StoreError> {
-        const ACTIVE: &str =
-            "SELECT COUNT(*) FROM hashtag_queries WHERE account = $1 AND window_start > $2";
-        const THIS: &str = "SELECT COUNT(*) FROM hashtag_queries \
-             WHERE account = $1 AND name = $2 AND window_start > $3";
-        const RECORD: &str = "INSERT INTO hashtag_queries (account, name, window_start) VALUES ($1, $2, $3) \
-             ON CONFLICT (account, name) DO UPDATE SET window_start = excluded.window_start";
-        let since = (now - window).timestamp_millis();
-        on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let counted: i64 = sqlx::query_scalar(THIS).bind(account).bind(name).bind(since).fetch_one(&mut *tx).await?;
-            if counted > 0 {
-                return Ok(true);
-            }
-            let active: i64 = sqlx::query_scalar(ACTIVE).bind(account).bind(since).fetch_one(&mut *tx).await?;
-            if active >= limit {
-                return Ok(false);
-            }
-            sqlx::query(RECORD).bind(account).bind(name).bind(now.timestamp_millis()).execute(&mut *tx).await?;
-            tx.commit().await?;
-        });
-        Ok(true)
-    }
-
-    pub async fn save_oauth_state(
-        &self,
-        state: &str,
-        provider: &str,
-        account: &str,
-        expires_at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        const SQL: &str = "INSERT INTO oauth_states (state, provider, account, expires_at) VALUES ($1, $2, $3, $4)";
-        const SWEEP: &str = "DELETE FROM oauth_states WHERE expires_at < $1";
-        on_pool!(self, pool => {
-            sqlx::query(SWEEP).bind(expires_at.timestamp_millis() - 86_400_000).execute(pool).await?;
-            sqlx::query(SQL)
-                .bind(state)
-                .bind(provider)
-                .bind(account)
-                .bind(expires_at.timestamp_millis())
-                .execute(pool)
-                .await?;
-        });
-        Ok(())
-    }
-
-    /// Consumes a connect `state`: the account it was issued for, if it
-    /// exists, belongs to `provider` and has not expired. A state works once.
-    pub async fn take_oauth_state(
-        &self,
-        state: &str,
-        provider: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<String>, StoreError> {
-        const SQL: &str =
-            "DELETE FROM oauth_states WHERE state = $1 RETURNING provider, account, expires_at";
-        let row: Option<(String, String, i64)> =
-            on_pool!(self, pool => sqlx::query_as(SQL).bind(state).fetch_optional(pool).await?);
-        Ok(row
-            .filter(|(p, _, expires)| p == provider && *expires > now.timestamp_millis())
-            .map(|(_, account, _)| account))
-    }
-
     pub async fn set_scoped_user_id(
         &self,
         name: &str,
@@ -754,34 +397,6 @@ impl Store {
         const SQL: &str =
             "SELECT name FROM accounts WHERE scoped_user_id = $1 OR user_id = $1 ORDER BY name";
         Ok(on_pool!(self, pool => sqlx::query_scalar(SQL).bind(user_id).fetch_all(pool).await?))
-    }
-
-    pub async fn record_deletion(
-        &self,
-        code: &str,
-        user_id: &str,
-        now: DateTime<Utc>,
-        accounts_deleted: i64,
-    ) -> Result<(), StoreError> {
-        const SQL: &str = "INSERT INTO deletions (code, user_id, requested_at, accounts_deleted) VALUES ($1, $2, $3, $4)";
-        on_pool!(self, pool => {
-            sqlx::query(SQL)
-                .bind(code)
-                .bind(user_id)
-                .bind(now.timestamp_millis())
-                .bind(accounts_deleted)
-                .execute(pool)
-                .await?;
-        });
-        Ok(())
-    }
-
-    /// When a deletion request was received and how many accounts it removed.
-    pub async fn deletion(&self, code: &str) -> Result<Option<(DateTime<Utc>, i64)>, StoreError> {
-        const SQL: &str = "SELECT requested_at, accounts_deleted FROM deletions WHERE code = $1";
-        let row: Option<(i64, i64)> =
-            on_pool!(self, pool => sqlx::query_as(SQL).bind(code).fetch_optional(pool).await?);
-        Ok(row.and_then(|(at, n)| from_ms(Some(at)).map(|at| (at, n))))
     }
 
     /// Records a warning as delivered (or, with `error`, as failed, to be
@@ -849,26 +464,6 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn loopback_hosts_are_recognised() {
-        for host in [
-            "localhost",
-            "127.0.0.1",
-            "::1",
-            "[::1]",
-            "/var/run/postgresql",
-        ] {
-            assert!(is_loopback(host), "{host}");
-        }
-        for host in [
-            "db.example.com",
-            "10.0.0.5",
-            "ec2-1-2-3-4.compute.amazonaws.com",
-        ] {
-            assert!(!is_loopback(host), "{host}");
-        }
-    }
 
     #[test]
     fn account_kinds_round_trip() {

@@ -1,0 +1,47 @@
+//! The `oauth_states` table: the one-use `state` of each connect flow,
+//! from the login window opening to Meta's callback.
+
+use chrono::{DateTime, Utc};
+
+use super::{Store, StoreError, on_pool};
+
+impl Store {
+    pub async fn save_oauth_state(
+        &self,
+        state: &str,
+        provider: &str,
+        account: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        const SQL: &str = "INSERT INTO oauth_states (state, provider, account, expires_at) VALUES ($1, $2, $3, $4)";
+        const SWEEP: &str = "DELETE FROM oauth_states WHERE expires_at < $1";
+        on_pool!(self, pool => {
+            sqlx::query(SWEEP).bind(expires_at.timestamp_millis() - 86_400_000).execute(pool).await?;
+            sqlx::query(SQL)
+                .bind(state)
+                .bind(provider)
+                .bind(account)
+                .bind(expires_at.timestamp_millis())
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Consumes a connect `state`: the account it was issued for, if it
+    /// exists, belongs to `provider` and has not expired. A state works once.
+    pub async fn take_oauth_state(
+        &self,
+        state: &str,
+        provider: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, StoreError> {
+        const SQL: &str =
+            "DELETE FROM oauth_states WHERE state = $1 RETURNING provider, account, expires_at";
+        let row: Option<(String, String, i64)> =
+            on_pool!(self, pool => sqlx::query_as(SQL).bind(state).fetch_optional(pool).await?);
+        Ok(row
+            .filter(|(p, _, expires)| p == provider && *expires > now.timestamp_millis())
+            .map(|(_, account, _)| account))
+    }
+}

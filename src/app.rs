@@ -61,7 +61,7 @@ impl App {
         let upstream = Upstream::new(&config.upstream)?;
         let cache = Cache::new(config.cache.clone())?;
         let notifier = Notifier::new(
-            config.notify_email.clone().zip(config.smtp_url.clone()),
+            config.email.as_ref(),
             config.notify_webhook_url.clone(),
             config.webhook_secret.clone(),
             config.upstream.user_agent.clone(),

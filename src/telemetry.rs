@@ -27,6 +27,18 @@ pub fn init() {
         .try_init();
 }
 
+/// "outer: cause: root cause", for diagnosing TLS and DNS failures.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 /// Logs an internal failure (database, cache, I/O) under a new short
 /// request id and returns the id, for answers that must name the failure
 /// without showing its cause.

@@ -5,12 +5,14 @@
 //! * `allowlist.rs` — ALLOWED_DOMAINS and the Origin/Referer check.
 //! * `jsident.rs` — the `const` name of `/token.js` (and JS_CONSTANT_NAME).
 //! * `hashtag.rs` — a hashtag as Instagram accepts it.
+//! * `host.rs` — which hosts are this machine.
 //! * `cursor.rs` — paging cursors.
 
 pub mod account;
 pub mod allowlist;
 pub mod cursor;
 pub mod hashtag;
+pub mod host;
 pub mod jsident;
 
 pub use account::{AccountName, DEFAULT_ACCOUNT};

@@ -22,7 +22,7 @@ use thiserror::Error;
 use url::Url;
 
 use crate::clock::Clock;
-use crate::config::Secret;
+use crate::config::{EmailConfig, Secret};
 use email::EmailChannel;
 use webhook::WebhookChannel;
 
@@ -67,11 +67,6 @@ pub struct Notifier {
 
 #[derive(Debug, Error)]
 pub enum NotifyError {
-    /// SMTP_URL cannot be used. The message never repeats the URL, which holds a password.
-    #[error("SMTP_URL {0}")]
-    SmtpUrl(String),
-    #[error("NOTIFY_EMAIL {0}")]
-    Email(String),
     #[error("the HTTP client for NOTIFY_WEBHOOK_URL could not be built: {0}")]
     HttpClient(String),
     /// At least one channel failed; the others may have delivered.
@@ -114,16 +109,13 @@ fn join(failures: &[ChannelFailure]) -> String {
 }
 
 impl Notifier {
-    /// - `email`: NOTIFY_EMAIL and SMTP_URL. SMTP_URL is `smtps://user:pass@host[:465]`
-    ///   (implicit TLS) or `smtp://user:pass@host[:587]` (STARTTLS, required), with
-    ///   percent-encoded credentials; `?from=sender@example.com` sets the sender (default:
-    ///   NOTIFY_EMAIL itself); `?tls=none` is accepted for loopback hosts only.
+    /// - `email`: NOTIFY_EMAIL and SMTP_URL, parsed (see `config/smtp.rs`).
     /// - `webhook_url`, `webhook_secret`: NOTIFY_WEBHOOK_URL, and the secret that signs its
     ///   bodies (unsigned without one).
     /// - `user_agent`: sent with webhook calls.
     /// - `app_name`: the `[…]` tag in e-mail subjects and the sender's display name.
     pub fn new(
-        email: Option<(String, Secret)>,
+        email: Option<&EmailConfig>,
         webhook_url: Option<Url>,
         webhook_secret: Option<Secret>,
         user_agent: impl Into<String>,
@@ -131,9 +123,7 @@ impl Notifier {
         clock: Clock,
     ) -> Result<Notifier, NotifyError> {
         let app_name = app_name.into();
-        let email = email
-            .map(|(to, smtp_url)| EmailChannel::new(&to, &smtp_url, &app_name))
-            .transpose()?;
+        let email = email.map(|config| EmailChannel::new(config, &app_name));
         let user_agent = user_agent.into();
         let webhook = webhook_url
             .map(|url| WebhookChannel::new(url, webhook_secret, user_agent))

@@ -12,7 +12,7 @@ use warp::http::{HeaderMap, StatusCode};
 
 use super::{Notifier, NotifyError, Warning, WarningKind};
 use crate::clock::Clock;
-use crate::config::Secret;
+use crate::config::{EmailConfig, Secret};
 
 /// Never handed to the notifier; asserted absent from everything it sends.
 pub(super) const TOKEN: &str = "IGQWRPa1ZAtokenvalue0123456789";
@@ -43,8 +43,9 @@ pub(super) fn notifier(
     webhook: Option<Url>,
     secret: Option<&str>,
 ) -> Result<Notifier, NotifyError> {
+    let email = smtp_url.map(|url| EmailConfig::parse(OWNER, &url).expect("a valid SMTP_URL"));
     Notifier::new(
-        smtp_url.map(|url| (OWNER.to_string(), Secret::new(url))),
+        email.as_ref(),
         webhook,
         secret.map(Secret::new),
         UA,

@@ -4,8 +4,6 @@
 use std::fmt;
 use std::time::Duration;
 
-use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
 use url::Url;
 
 use super::{Channel, ChannelFailure, NotifyError, Warning};
@@ -95,23 +93,17 @@ fn webhook_body(warning: &Warning) -> Vec<u8> {
 
 /// `sha256=<hex HMAC-SHA256(secret, body)>`.
 fn signature(secret: &Secret, body: &[u8]) -> String {
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.expose().as_bytes())
-        .expect("HMAC accepts a key of any length");
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    format!(
+        "sha256={}",
+        crate::signing::hmac_sha256_hex(secret.expose().as_bytes(), body)
+    )
 }
 
 /// The error and its causes, without the URL (reqwest puts the full URL in its messages).
 fn describe_http_error(error: reqwest::Error) -> String {
     let timed_out = error.is_timeout();
     let error = error.without_url();
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(&error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
+    let mut text = crate::telemetry::error_chain(&error);
     if timed_out {
         text.push_str(&format!(
             " (no answer within {}s)",
@@ -157,9 +149,11 @@ mod tests {
 
         let header = headers[SIGNATURE_HEADER].to_str().unwrap();
         let hex_mac = header.strip_prefix("sha256=").unwrap();
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(WEBHOOK_SECRET.as_bytes()).unwrap();
-        mac.update(body);
-        mac.verify_slice(&hex::decode(hex_mac).unwrap()).unwrap();
+        let mut mac =
+            <hmac::Hmac<sha2::Sha256> as hmac::KeyInit>::new_from_slice(WEBHOOK_SECRET.as_bytes())
+                .unwrap();
+        hmac::Mac::update(&mut mac, body);
+        hmac::Mac::verify_slice(mac, &hex::decode(hex_mac).unwrap()).unwrap();
 
         let text = String::from_utf8_lossy(body);
         assert!(!text.contains(TOKEN) && !text.contains(WEBHOOK_SECRET));

@@ -78,7 +78,7 @@ pub(super) async fn page(app: &App) -> HomePage {
         instagram_app: config.instagram_app.is_some(),
         facebook_app: config.facebook_app.is_some(),
         encrypted: config.token_encryption_key.is_some(),
-        notify_email: config.notify_email.is_some() && config.smtp_url.is_some(),
+        notify_email: config.email.is_some(),
         notify_webhook: config.notify_webhook_url.is_some(),
         hook_enabled: config.webhook_secret.is_some(),
         database: app.store.backend(),

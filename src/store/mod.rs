@@ -100,14 +100,9 @@ fn ms(t: Option<DateTime<Utc>>) -> Option<i64> {
     t.map(|t| t.timestamp_millis())
 }
 
+/// A loopback host or a Unix socket path: nothing crosses a network.
 fn is_loopback(host: &str) -> bool {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    host == "localhost"
-        || host.starts_with('/')
-        || host
-            .parse::<std::net::IpAddr>()
-            .map(|ip| ip.is_loopback())
-            .unwrap_or(false)
+    host.starts_with('/') || crate::domain::host::is_loopback_host(host)
 }
 
 impl Store {

@@ -31,6 +31,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use serde_json::Value;
+
+use crate::telemetry::error_chain;
 use url::Url;
 
 pub use crate::config::UpstreamConfig;
@@ -89,7 +91,10 @@ impl Upstream {
             .build()
             .map_err(|e| {
                 let e = e.without_url();
-                UpstreamError::rejected(&format!("could not build the HTTP client: {}", chain(&e)))
+                UpstreamError::rejected(&format!(
+                    "could not build the HTTP client: {}",
+                    error_chain(&e)
+                ))
             })?;
         Ok(Upstream {
             inner: Arc::new(Inner {
@@ -315,19 +320,7 @@ fn transport_error(error: reqwest::Error, secrets: &[&str]) -> UpstreamError {
     } else {
         (ErrorKind::Transient, "request failed")
     };
-    UpstreamError::new(kind, &format!("{what} ({})", chain(&error)), secrets)
-}
-
-/// "outer: cause: root cause", for diagnosing TLS and DNS failures.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
+    UpstreamError::new(kind, &format!("{what} ({})", error_chain(&error)), secrets)
 }
 
 fn base_url(name: &str, value: &str) -> Result<Url, UpstreamError> {

@@ -12,6 +12,10 @@ use std::time::Duration;
 use serde::Deserialize;
 use url::Url;
 
+mod smtp;
+
+pub use smtp::{EmailConfig, SmtpConfig, SmtpSecurity};
+
 use crate::cache::CacheConfig;
 use crate::domain::allowlist::AllowedDomains;
 use crate::domain::jsident::JsIdentifier;
@@ -151,8 +155,8 @@ pub struct Config {
     pub token_encryption_key: Option<Secret>,
     pub feed_cache_ttl: Duration,
     pub feed_stale_ttl: Duration,
-    pub notify_email: Option<String>,
-    pub smtp_url: Option<Secret>,
+    /// NOTIFY_EMAIL through SMTP_URL.
+    pub email: Option<EmailConfig>,
     pub notify_webhook_url: Option<Url>,
     pub allow_empty_referer: bool,
     pub upstream: UpstreamConfig,
@@ -314,31 +318,19 @@ impl Config {
 
         let notify_email = present(raw.notify_email);
         let smtp_url = present(raw.smtp_url);
-        if let Some(email) = &notify_email {
-            if !email.contains('@') {
-                return Err(bad(
-                    "NOTIFY_EMAIL",
-                    format!("must be an e-mail address, got {email:?}"),
-                ));
-            }
-            if smtp_url.is_none() {
+        let email = match (&notify_email, &smtp_url) {
+            (Some(to), Some(smtp)) => Some(EmailConfig::parse(to, smtp)?),
+            (Some(to), None) => {
+                EmailConfig::address(to)?;
                 return Err(bad(
                     "SMTP_URL",
                     "must be set when NOTIFY_EMAIL is (e.g. smtps://user:pass@smtp.example.com)",
                 ));
             }
-        }
-        if let Some(smtp) = &smtp_url {
-            let scheme_ok = Url::parse(smtp)
-                .map(|u| matches!(u.scheme(), "smtp" | "smtps"))
-                .unwrap_or(false);
-            if !scheme_ok {
-                return Err(bad(
-                    "SMTP_URL",
-                    "must look like smtps://user:pass@host:465 or smtp://host:587",
-                ));
-            }
-        }
+            // Checked even without NOTIFY_EMAIL, so a typo shows before it is needed.
+            (None, Some(smtp)) => SmtpConfig::parse(smtp).map(|_| None)?,
+            (None, None) => None,
+        };
 
         let defaults = UpstreamConfig::default();
         let timeout = Duration::from_millis(parse_number(
@@ -395,8 +387,7 @@ impl Config {
             token_encryption_key: present(raw.token_encryption_key).map(Secret),
             feed_cache_ttl: parse_seconds("FEED_CACHE_TTL", raw.feed_cache_ttl, 300)?,
             feed_stale_ttl: parse_seconds("FEED_STALE_TTL", raw.feed_stale_ttl, 86_400)?,
-            notify_email,
-            smtp_url: smtp_url.map(Secret),
+            email,
             notify_webhook_url: present(raw.notify_webhook_url)
                 .map(|u| parse_http_url("NOTIFY_WEBHOOK_URL", &u))
                 .transpose()?,
@@ -723,6 +714,33 @@ mod tests {
     fn notify_email_needs_an_smtp_url() {
         assert!(error(&[("NOTIFY_EMAIL", "me@example.com")]).starts_with("SMTP_URL "));
         assert!(error(&[("NOTIFY_EMAIL", "nobody")]).starts_with("NOTIFY_EMAIL "));
+        let smtp = ("SMTP_URL", "smtps://u:p@smtp.example.com");
+        assert!(error(&[("NOTIFY_EMAIL", "not-an-address"), smtp]).starts_with("NOTIFY_EMAIL "));
+        let c = config(&[("NOTIFY_EMAIL", "me@example.com"), smtp]).unwrap();
+        assert_eq!(c.email.unwrap().smtp.port, 465);
+    }
+
+    #[test]
+    fn a_bad_smtp_url_stops_start_up_without_echoing_it() {
+        let e = error(&[("SMTP_URL", "smtp://user:hunter2@smtp.example.com?tls=none")]);
+        assert!(e.starts_with("SMTP_URL "), "{e}");
+        assert!(!e.contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn a_memcachier_password_the_client_cannot_send_stops_start_up() {
+        let e = error(&[
+            ("MEMCACHIER_SERVERS", "mc.example.com:11211"),
+            ("MEMCACHIER_USERNAME", "user"),
+            ("MEMCACHIER_PASSWORD", "p@ss word"),
+        ]);
+        assert!(e.starts_with("MEMCACHIER_PASSWORD "), "{e}");
+        assert!(!e.contains("p@ss"), "{e}");
+        let e = error(&[
+            ("MEMCACHIER_SERVERS", "mc.example.com:11211"),
+            ("MEMCACHIER_USERNAME", "user"),
+        ]);
+        assert!(e.starts_with("MEMCACHIER_PASSWORD "), "{e}");
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! and `npm ci` in tests/browser; .ci/run installs them. A missing piece is a
 //! failure that says what to install, never a silent skip.
 
+#[path = "api/common/mod.rs"]
 mod common;
 
 use std::path::{Path, PathBuf};

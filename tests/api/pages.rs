@@ -1,12 +1,10 @@
 //! The HTML pages, called directly: headers, what each page shows, and
 //! what it must never show (tokens, secrets, unescaped stored text).
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 
+use crate::common::{Backend, World};
 use chrono::Duration;
-use common::{Backend, World};
 use token_agent::app::App;
 use token_agent::pages::{self, DeletionInfo};
 use token_agent::store::Attempt;

@@ -13,9 +13,9 @@ fn read(path: &str) -> String {
     std::fs::read_to_string(format!("{ROOT}/{path}")).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-/// The variables `Config` reads: the fields of `RawEnv` in src/config.rs.
+/// The variables `Config` reads: the fields of `RawEnv` in src/config/mod.rs.
 fn variables_the_code_reads() -> BTreeSet<String> {
-    let source = read("src/config.rs");
+    let source = read("src/config/mod.rs");
     let start = source.find("struct RawEnv {").expect("RawEnv in config.rs");
     let body = &source[start..source[start..].find('}').map(|e| start + e).unwrap()];
     let vars: BTreeSet<String> = body

@@ -1,12 +1,10 @@
 //! The `token-agent` binary as a user runs it: sub-commands, start-up
 //! errors, logs, graceful shutdown, and a refresh killed mid-call.
 
-mod common;
-
 use std::process::{Child, Command, Output};
 
+use crate::common::{Backend, World, agent_command as agent};
 use chrono::Duration;
-use common::{Backend, World, agent_command as agent};
 use token_agent::fake::{Fault, TokenStatus};
 use token_agent::refresher::{self, Outcome};
 

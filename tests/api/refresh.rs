@@ -1,9 +1,7 @@
 //! The refresher against the fake Graph API, on both databases.
 
-mod common;
-
+use crate::common::{Backend, World};
 use chrono::Duration;
-use common::{Backend, World};
 use token_agent::cli::status_table;
 use token_agent::fake::{Fault, TokenStatus};
 use token_agent::refresher::{self, Outcome};
@@ -297,7 +295,7 @@ async fn an_overdue_token_request_wakes_the_refresher_without_waiting(backend: B
     let runner = tokio::spawn(refresher::run(app.clone(), async {
         let _ = stopped.await;
     }));
-    let server = common::Server::start(app.clone()).await;
+    let server = crate::common::Server::start(app.clone()).await;
     // The loop's first run already refreshed it (it was overdue at start).
     wait_for(|| app.board.get("default").unwrap().token != old).await;
     let current = app.board.get("default").unwrap().token.clone();

@@ -1,12 +1,10 @@
 //! The feed and hashtag proxy against the fake Graph API: shape, paging,
 //! no token in any body, one upstream call per key, stale copies, limits.
 
-mod common;
-
 use std::sync::Arc;
 
+use crate::common::{Backend, Server, World};
 use chrono::Duration;
-use common::{Backend, Server, World};
 use futures_util::future::join_all;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -432,7 +430,7 @@ async fn high_upstream_usage_keeps_the_agent_on_its_cached_copy(backend: Backend
 /// Two agents (two dynos) on one memcached: the second is served what the
 /// first fetched, without an upstream call of its own.
 async fn feed_pages_are_shared_through_memcached(backend: Backend) {
-    let memcached = common::memcached::Memcached::start();
+    let memcached = crate::common::memcached::Memcached::start();
     let servers = memcached.addr();
     let s = setup(backend, &[("MEMCACHE_SERVERS", &servers)]).await;
     assert_eq!(s.app.cache.backend(), "memcached");
@@ -452,7 +450,7 @@ async fn feed_pages_are_shared_through_memcached(backend: Backend) {
 
 /// MemCachier's path: SASL PLAIN over the binary protocol.
 async fn feed_pages_are_shared_through_a_sasl_memcached(backend: Backend) {
-    let memcached = common::memcached::Memcached::start_sasl(&[("agent", "s3cret-Pass")]);
+    let memcached = crate::common::memcached::Memcached::start_sasl(&[("agent", "s3cret-Pass")]);
     let env = [
         ("MEMCACHIER_SERVERS", memcached.addr()),
         ("MEMCACHIER_USERNAME", "agent".to_string()),
@@ -475,7 +473,7 @@ async fn feed_pages_are_shared_through_a_sasl_memcached(backend: Backend) {
 }
 
 async fn killing_memcached_keeps_the_feed_answering(backend: Backend) {
-    let mut memcached = common::memcached::Memcached::start();
+    let mut memcached = crate::common::memcached::Memcached::start();
     let servers = memcached.addr();
     let s = setup(backend, &[("MEMCACHE_SERVERS", &servers)]).await;
     let (_, first, _) = s.json("/feed.json").await;

@@ -4,16 +4,14 @@
 //! Everything runs on loopback with random ports; time moves by the injected
 //! clock except where a real process, socket or timeout is the point.
 
-mod common;
-
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration as StdDuration, Instant};
 
+use crate::common::memcached::{self, Memcached};
+use crate::common::{Backend, Server, World};
 use chrono::{Duration, Utc};
-use common::memcached::{self, Memcached};
-use common::{Backend, Server, World};
 use reqwest::StatusCode;
 use serde_json::Value;
 use token_agent::app::App;
@@ -73,7 +71,7 @@ fn is_valid(world: &World, token: &str) -> bool {
 /// The binary with its output discarded: killed or long-running children
 /// here are never read from, and a full pipe would stall them.
 fn agent_command(world: &World, args: &[&str], extra: &[(&str, &str)]) -> Command {
-    let mut cmd = common::agent_command(world, args, extra);
+    let mut cmd = crate::common::agent_command(world, args, extra);
     cmd.stdout(Stdio::null()).stderr(Stdio::null());
     cmd
 }
@@ -692,7 +690,7 @@ async fn memcached_killed_under_concurrent_load_keeps_the_feed_answering() {
 
 async fn pg_admin() -> sqlx::PgConnection {
     use sqlx::Connection;
-    sqlx::PgConnection::connect(&common::postgres_admin_url())
+    sqlx::PgConnection::connect(&crate::common::postgres_admin_url())
         .await
         .expect("PostgreSQL admin connection")
 }

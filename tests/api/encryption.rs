@@ -1,9 +1,7 @@
 //! Tokens encrypted at rest with TOKEN_ENCRYPTION_KEY.
 
-mod common;
-
+use crate::common::{Backend, World};
 use chrono::Duration;
-use common::{Backend, World};
 use sqlx::Connection;
 
 /// The token column exactly as stored.

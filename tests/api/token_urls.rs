@@ -1,9 +1,7 @@
 //! The token URLs over real HTTP: allow-list, formats, CORS, caching.
 
-mod common;
-
+use crate::common::{Backend, Server, World};
 use chrono::Duration;
-use common::{Backend, Server, World};
 use reqwest::StatusCode;
 
 struct Setup {

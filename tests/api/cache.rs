@@ -9,9 +9,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use token_agent::cache::{Cache, CacheConfig, CacheError};
 
-mod common;
-
-use common::memcached::{Memcached, blackhole_server, closed_port};
+use crate::common::memcached::{Memcached, blackhole_server, closed_port};
 
 const OP_TIMEOUT: Duration = Duration::from_millis(500);
 /// Scheduling slack on a busy CI machine.

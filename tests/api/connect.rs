@@ -1,13 +1,11 @@
 //! Connect flows, the admin gate and actions, Meta's callbacks, the refresh
 //! hook, expiry warnings and metrics, end to end against the fake.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 
+use crate::common::{Backend, Server, World};
 use base64::Engine;
 use chrono::Duration;
-use common::{Backend, Server, World};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use token_agent::app::App;

@@ -1,0 +1,19 @@
+//! The integration tests, one binary so the crate is linked once: a module
+//! per surface, each test on SQLite and PostgreSQL where a database is
+//! involved, against the real server and the project's fake Graph API.
+//! `tests/properties.rs` and `tests/browser.rs` are separate binaries.
+
+#[macro_use]
+mod common;
+
+mod cache;
+mod connect;
+mod database;
+mod deploy_files;
+mod encryption;
+mod faults;
+mod feed;
+mod pages;
+mod process;
+mod refresh;
+mod token_urls;

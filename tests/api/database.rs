@@ -207,7 +207,8 @@ async fn a_broken_database_shows_no_driver_text_in_any_response(backend: Backend
 
     if backend == Backend::Postgres {
         // Now PostgreSQL refuses the agent altogether.
-        refuse_connections(&world.db.url).await;
+        // The test database is dropped WITH (FORCE) afterwards all the same.
+        crate::common::take_database_down(&crate::common::pg_name(&world)).await;
         let res = get("/healthz").send().await.unwrap();
         assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
         let body = res.text().await.unwrap();
@@ -215,29 +216,6 @@ async fn a_broken_database_shows_no_driver_text_in_any_response(backend: Backend
         assert!(body.contains("request id"), "{body}");
     }
     server.stop().await;
-}
-
-/// Refuses new connections to the test database and ends the open ones
-/// (the test database is dropped WITH (FORCE) afterwards all the same).
-async fn refuse_connections(db_url: &str) {
-    let name = url::Url::parse(db_url).unwrap().path()[1..].to_string();
-    let mut admin = sqlx::PgConnection::connect(&crate::common::postgres_admin_url())
-        .await
-        .unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "ALTER DATABASE {name} ALLOW_CONNECTIONS false"
-    )))
-    .execute(&mut admin)
-    .await
-    .unwrap();
-    sqlx::query(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-         WHERE datname = $1 AND pid <> pg_backend_pid()",
-    )
-    .bind(name)
-    .execute(&mut admin)
-    .await
-    .unwrap();
 }
 
 on_both_backends!(a_broken_database_shows_no_driver_text_in_any_response);

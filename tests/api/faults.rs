@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration as StdDuration, Instant};
 
 use crate::common::memcached::{self, Memcached};
-use crate::common::{Backend, Server, World};
+use crate::common::{Backend, Server, World, bring_database_back, pg_name, take_database_down};
 use chrono::{Duration, Utc};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -687,50 +687,6 @@ async fn memcached_killed_under_concurrent_load_keeps_the_feed_answering() {
 
 // ---------------------------------------------------------------------------
 // PostgreSQL going away while serving
-
-async fn pg_admin() -> sqlx::PgConnection {
-    use sqlx::Connection;
-    sqlx::PgConnection::connect(&crate::common::postgres_admin_url())
-        .await
-        .expect("PostgreSQL admin connection")
-}
-
-fn pg_name(world: &World) -> String {
-    url::Url::parse(&world.db.url)
-        .unwrap()
-        .path()
-        .trim_start_matches('/')
-        .to_string()
-}
-
-/// Refuses new connections to the test database and ends the open ones.
-async fn take_database_down(name: &str) {
-    let mut admin = pg_admin().await;
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "ALTER DATABASE {name} ALLOW_CONNECTIONS false"
-    )))
-    .execute(&mut admin)
-    .await
-    .unwrap();
-    sqlx::query(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-         WHERE datname = $1 AND pid <> pg_backend_pid()",
-    )
-    .bind(name)
-    .execute(&mut admin)
-    .await
-    .unwrap();
-}
-
-async fn bring_database_back(name: &str) {
-    let mut admin = pg_admin().await;
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "ALTER DATABASE {name} ALLOW_CONNECTIONS true"
-    )))
-    .execute(&mut admin)
-    .await
-    .unwrap();
-}
 
 /// Brings the database back even when an assertion fails first, so that
 /// the test database can be dropped.

@@ -259,6 +259,52 @@ impl Server {
     }
 }
 
+// PostgreSQL going away while serving.
+
+pub async fn pg_admin() -> sqlx::PgConnection {
+    use sqlx::Connection;
+    sqlx::PgConnection::connect(&postgres_admin_url())
+        .await
+        .expect("PostgreSQL admin connection")
+}
+
+pub fn pg_name(world: &World) -> String {
+    url::Url::parse(&world.db.url)
+        .unwrap()
+        .path()
+        .trim_start_matches('/')
+        .to_string()
+}
+
+/// Refuses new connections to the test database and ends the open ones.
+pub async fn take_database_down(name: &str) {
+    let mut admin = pg_admin().await;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "ALTER DATABASE {name} ALLOW_CONNECTIONS false"
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = $1 AND pid <> pg_backend_pid()",
+    )
+    .bind(name)
+    .execute(&mut admin)
+    .await
+    .unwrap();
+}
+
+pub async fn bring_database_back(name: &str) {
+    let mut admin = pg_admin().await;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "ALTER DATABASE {name} ALLOW_CONNECTIONS true"
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+}
+
 /// Declares one async test body and runs it once per backend.
 #[macro_export]
 macro_rules! on_both_backends {

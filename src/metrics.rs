@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 
@@ -30,6 +30,19 @@ const STATUSES: [u16; 18] = [
     200, 204, 302, 303, 304, 400, 401, 403, 404, 405, 409, 413, 429, 500, 502, 503, 504, 0,
 ];
 
+/// Connections closed by the limits since start, for /metrics and the soak.
+#[derive(Debug, Default)]
+pub struct ServerStats {
+    /// Closed because headers took too long.
+    pub header_timeouts: AtomicU64,
+    /// Closed because they sat idle too long.
+    pub idle_timeouts: AtomicU64,
+    /// Refused because HTTP_MAX_CONNECTIONS were open.
+    pub refused: AtomicU64,
+    /// Open right now.
+    pub open: AtomicU64,
+}
+
 /// Counters kept in memory since start.
 pub struct Metrics {
     /// [route][status] request counts; lock-free for the token URLs.
@@ -38,6 +51,8 @@ pub struct Metrics {
     cache_hits: AtomicU64,
     cache_misses: AtomicU64,
     cache_stale: AtomicU64,
+    /// Connections open and closed by the server's limits.
+    pub server: Arc<ServerStats>,
 }
 
 impl Default for Metrics {
@@ -50,6 +65,7 @@ impl Default for Metrics {
             cache_hits: AtomicU64::new(0),
             cache_misses: AtomicU64::new(0),
             cache_stale: AtomicU64::new(0),
+            server: Arc::default(),
         }
     }
 }
@@ -170,6 +186,33 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "token_agent_feed_cache_total{{result=\"{result}\"}} {}",
+                counter.load(Ordering::Relaxed)
+            );
+        }
+        let server = &self.server;
+        let _ = writeln!(
+            out,
+            "# HELP token_agent_connections_open Client connections open now."
+        );
+        let _ = writeln!(out, "# TYPE token_agent_connections_open gauge");
+        let _ = writeln!(
+            out,
+            "token_agent_connections_open {}",
+            server.open.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP token_agent_connections_closed_total Client connections the server's limits closed or refused, by reason."
+        );
+        let _ = writeln!(out, "# TYPE token_agent_connections_closed_total counter");
+        for (reason, counter) in [
+            ("header_timeout", &server.header_timeouts),
+            ("idle_timeout", &server.idle_timeouts),
+            ("too_many_connections", &server.refused),
+        ] {
+            let _ = writeln!(
+                out,
+                "token_agent_connections_closed_total{{reason=\"{reason}\"}} {}",
                 counter.load(Ordering::Relaxed)
             );
         }

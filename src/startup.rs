@@ -88,44 +88,59 @@ impl Application {
                 let _ = stopped.wait_for(|s| *s).await;
             }
         };
-        let mut tasks = [
+        let tasks = vec![
             (
                 "the refresher",
-                Some(tokio::spawn(refresher::run(app.clone(), until_stopped()))),
+                tokio::spawn(refresher::run(app.clone(), until_stopped())),
             ),
             (
                 "the HTTP server",
-                Some(tokio::spawn(http::serve(
-                    app.clone(),
-                    listener,
-                    until_stopped(),
-                ))),
+                tokio::spawn(http::serve(app.clone(), listener, until_stopped())),
             ),
         ];
-        let ended = tokio::select! {
-            () = stop => None,
-            (which, outcome) = first_to_end(&mut tasks) => Some((which, outcome)),
-        };
-        if ended.is_none() {
-            tracing::info!("shutting down");
-        }
-        let _ = stopping.send(true);
-        for (_, task) in &mut tasks {
-            if let Some(task) = task.take() {
-                let _ = task.await;
-            }
-        }
+        let outcome = supervise(tasks, stop, move || {
+            let _ = stopping.send(true);
+        })
+        .await;
         app.store.close().await;
-        match ended {
-            None => Ok(()),
-            Some((which, Ok(()))) => {
-                tracing::error!("{which} stopped unexpectedly");
-                anyhow::bail!("{which} stopped unexpectedly")
-            }
-            Some((which, Err(error))) => {
-                tracing::error!(%error, "{which} failed");
-                anyhow::bail!("{which} failed: {error}")
-            }
+        outcome
+    }
+}
+
+/// Runs `tasks` until `stop` completes, then calls `stopping` and waits for
+/// them all. A task that ends first (returning or panicking) is an error
+/// naming it; the others are stopped the same way.
+pub async fn supervise(
+    tasks: Vec<(&'static str, JoinHandle<()>)>,
+    stop: impl Future<Output = ()>,
+    stopping: impl FnOnce(),
+) -> anyhow::Result<()> {
+    let mut tasks: Vec<_> = tasks
+        .into_iter()
+        .map(|(name, task)| (name, Some(task)))
+        .collect();
+    let ended = tokio::select! {
+        () = stop => None,
+        ended = first_to_end(&mut tasks) => Some(ended),
+    };
+    if ended.is_none() {
+        tracing::info!("shutting down");
+    }
+    stopping();
+    for (_, task) in &mut tasks {
+        if let Some(task) = task.take() {
+            let _ = task.await;
+        }
+    }
+    match ended {
+        None => Ok(()),
+        Some((which, Ok(()))) => {
+            tracing::error!("{which} stopped unexpectedly");
+            anyhow::bail!("{which} stopped unexpectedly")
+        }
+        Some((which, Err(error))) => {
+            tracing::error!(%error, "{which} failed");
+            anyhow::bail!("{which} failed: {error}")
         }
     }
 }
@@ -163,4 +178,62 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn waits_for(mut stop: tokio::sync::watch::Receiver<bool>) -> JoinHandle<()> {
+        tokio::spawn(async move {
+            let _ = stop.wait_for(|s| *s).await;
+        })
+    }
+
+    #[tokio::test]
+    async fn a_task_that_ends_early_stops_the_others_and_is_an_error_naming_it() {
+        let (stopping, stopped) = tokio::sync::watch::channel(false);
+        let tasks = vec![
+            ("the refresher", waits_for(stopped.clone())),
+            ("the HTTP server", tokio::spawn(async {})),
+        ];
+        let outcome = supervise(tasks, std::future::pending(), move || {
+            let _ = stopping.send(true);
+        })
+        .await;
+        let error = outcome.unwrap_err().to_string();
+        assert_eq!(error, "the HTTP server stopped unexpectedly");
+    }
+
+    #[tokio::test]
+    async fn a_task_that_panics_is_an_error_naming_it() {
+        let (stopping, stopped) = tokio::sync::watch::channel(false);
+        let tasks = vec![
+            (
+                "the change listener",
+                tokio::spawn(async { panic!("boom") }),
+            ),
+            ("the HTTP server", waits_for(stopped.clone())),
+        ];
+        let outcome = supervise(tasks, std::future::pending(), move || {
+            let _ = stopping.send(true);
+        })
+        .await;
+        let error = outcome.unwrap_err().to_string();
+        assert!(error.starts_with("the change listener failed"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_stop_ends_every_task_and_is_no_error() {
+        let (stopping, stopped) = tokio::sync::watch::channel(false);
+        let tasks = vec![
+            ("the refresher", waits_for(stopped.clone())),
+            ("the HTTP server", waits_for(stopped.clone())),
+        ];
+        supervise(tasks, async {}, move || {
+            let _ = stopping.send(true);
+        })
+        .await
+        .unwrap();
+    }
 }

@@ -128,6 +128,34 @@ impl Default for UpstreamConfig {
     }
 }
 
+/// How the HTTP server bounds its clients (see `http/limits.rs`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// HTTP_HEADER_TIMEOUT_SECONDS: from a request's first byte to its last
+    /// header line.
+    pub header_timeout: Duration,
+    /// HTTP_IDLE_TIMEOUT_SECONDS: a kept-alive connection between requests.
+    pub idle_timeout: Duration,
+    /// HTTP_MAX_HEADER_BYTES: a larger request head is answered 431.
+    pub max_header_bytes: usize,
+    /// HTTP_MAX_CONNECTIONS: more are answered 503 and closed.
+    pub max_connections: usize,
+    /// How often the deadlines are checked; tests make it short.
+    pub sweep_every: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            header_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(75),
+            max_header_bytes: 16 * 1024,
+            max_connections: 512,
+            sweep_every: Duration::from_secs(1),
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct AppCredentials {
     pub id: String,
@@ -137,6 +165,8 @@ pub struct AppCredentials {
 #[derive(Clone, Debug)]
 pub struct Config {
     pub port: u16,
+    /// The HTTP server's timeouts and bounds.
+    pub server: ServerConfig,
     pub database: DatabaseUrl,
     /// MEMCACHIER_SERVERS or MEMCACHE_SERVERS and MemCachier's credentials;
     /// no servers: the in-process cache only.
@@ -219,6 +249,10 @@ struct RawEnv {
     facebook_dialog_url: Option<String>,
     upstream_timeout_ms: Option<String>,
     refresh_check_seconds: Option<String>,
+    http_header_timeout_seconds: Option<String>,
+    http_idle_timeout_seconds: Option<String>,
+    http_max_header_bytes: Option<String>,
+    http_max_connections: Option<String>,
 }
 
 fn present(value: Option<String>) -> Option<String> {
@@ -253,6 +287,12 @@ impl Config {
             })?,
         };
         let database = parse_database_url(present(raw.database_url))?;
+        let server = parse_server(
+            raw.http_header_timeout_seconds,
+            raw.http_idle_timeout_seconds,
+            raw.http_max_header_bytes,
+            raw.http_max_connections,
+        )?;
 
         let (memcache_servers, memcache_var) = match (
             present(raw.memcachier_servers),
@@ -372,6 +412,7 @@ impl Config {
 
         Ok(Config {
             port,
+            server,
             database,
             cache,
             starting_token: present(raw.starting_token).map(Secret),
@@ -416,6 +457,53 @@ fn user_agent(app_url: &Url) -> String {
         env!("CARGO_PKG_VERSION"),
         app_url.as_str().trim_end_matches('/')
     )
+}
+
+fn parse_server(
+    header_timeout: Option<String>,
+    idle_timeout: Option<String>,
+    max_header_bytes: Option<String>,
+    max_connections: Option<String>,
+) -> Result<ServerConfig, ConfigError> {
+    let defaults = ServerConfig::default();
+    let within = |var: &'static str, raw: Option<String>, default: u64, range: (u64, u64)| {
+        let value = parse_number(var, raw, default)?;
+        if (range.0..=range.1).contains(&value) {
+            Ok(value)
+        } else {
+            Err(bad(
+                var,
+                format!("must be from {} to {}, got {value}", range.0, range.1),
+            ))
+        }
+    };
+    Ok(ServerConfig {
+        header_timeout: Duration::from_secs(within(
+            "HTTP_HEADER_TIMEOUT_SECONDS",
+            header_timeout,
+            defaults.header_timeout.as_secs(),
+            (1, 300),
+        )?),
+        idle_timeout: Duration::from_secs(within(
+            "HTTP_IDLE_TIMEOUT_SECONDS",
+            idle_timeout,
+            defaults.idle_timeout.as_secs(),
+            (1, 3600),
+        )?),
+        max_header_bytes: within(
+            "HTTP_MAX_HEADER_BYTES",
+            max_header_bytes,
+            defaults.max_header_bytes as u64,
+            (1024, 1024 * 1024),
+        )? as usize,
+        max_connections: within(
+            "HTTP_MAX_CONNECTIONS",
+            max_connections,
+            defaults.max_connections as u64,
+            (1, 100_000),
+        )? as usize,
+        sweep_every: defaults.sweep_every,
+    })
 }
 
 fn parse_database_url(raw: Option<String>) -> Result<DatabaseUrl, ConfigError> {
@@ -718,6 +806,32 @@ mod tests {
         assert!(error(&[("NOTIFY_EMAIL", "not-an-address"), smtp]).starts_with("NOTIFY_EMAIL "));
         let c = config(&[("NOTIFY_EMAIL", "me@example.com"), smtp]).unwrap();
         assert_eq!(c.email.unwrap().smtp.port, 465);
+    }
+
+    #[test]
+    fn server_limits_have_defaults_and_bounds() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.server, ServerConfig::default());
+        let c = config(&[
+            ("HTTP_HEADER_TIMEOUT_SECONDS", "10"),
+            ("HTTP_IDLE_TIMEOUT_SECONDS", "20"),
+            ("HTTP_MAX_HEADER_BYTES", "8192"),
+            ("HTTP_MAX_CONNECTIONS", "100"),
+        ])
+        .unwrap();
+        assert_eq!(c.server.header_timeout, Duration::from_secs(10));
+        assert_eq!(c.server.idle_timeout, Duration::from_secs(20));
+        assert_eq!(c.server.max_header_bytes, 8192);
+        assert_eq!(c.server.max_connections, 100);
+        for (var, value) in [
+            ("HTTP_HEADER_TIMEOUT_SECONDS", "0"),
+            ("HTTP_IDLE_TIMEOUT_SECONDS", "soon"),
+            ("HTTP_MAX_HEADER_BYTES", "100"),
+            ("HTTP_MAX_CONNECTIONS", "0"),
+        ] {
+            let e = error(&[(var, value)]);
+            assert!(e.starts_with(var), "{e}");
+        }
     }
 
     #[test]

@@ -93,9 +93,17 @@ impl FakeGraph {
             format!("http://{addr}"),
         ));
         let (stop, stopped) = oneshot::channel::<()>();
+        // Connection limits by the wall clock: tests move the fake's clock
+        // by days, which must not close the agent's pooled connections.
+        let limits = crate::http::limits::Limits::new(
+            crate::config::ServerConfig::default(),
+            Clock::System,
+            Arc::default(),
+        );
         let task = tokio::spawn(crate::http::server::serve(
             server::routes(shared.clone()),
             listener,
+            limits,
             async {
                 let _ = stopped.await;
             },

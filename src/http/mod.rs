@@ -10,6 +10,7 @@
 //! * `health.rs` — `/healthz`, `/metrics`
 //! * `error.rs` — every error answer, and the one `recover`
 //! * `server.rs` — the HTTP/1.1 server under the routes
+//! * `limits.rs` — header and idle timeouts, the connection bound
 
 pub mod admin;
 pub mod callbacks;
@@ -18,6 +19,7 @@ pub mod error;
 pub mod feed;
 pub mod guard;
 pub mod health;
+pub mod limits;
 pub mod pages;
 pub mod server;
 pub mod token;
@@ -31,6 +33,7 @@ use warp::Filter;
 
 use crate::app::App;
 pub use error::ApiError;
+use limits::Limits;
 
 fn with_app(app: Arc<App>) -> impl Filter<Extract = (Arc<App>,), Error = Infallible> + Clone {
     warp::any().map(move || app.clone())
@@ -78,11 +81,27 @@ pub fn routes(
         }))
 }
 
-/// Serves `app` on `listener` until `shutdown` completes.
+/// Serves `app` on `listener` until `shutdown` completes, with the limits
+/// of its configuration judged by the wall clock.
 pub async fn serve(
     app: Arc<App>,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    server::serve(routes(app), listener, shutdown).await;
+    let limits = Limits::new(
+        app.config.server.clone(),
+        crate::clock::Clock::System,
+        app.metrics.server.clone(),
+    );
+    serve_with(app, listener, limits, shutdown).await;
+}
+
+/// [`serve`] with the given limits (tests judge them by a manual clock).
+pub async fn serve_with(
+    app: Arc<App>,
+    listener: tokio::net::TcpListener,
+    limits: Arc<Limits>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    server::serve(routes(app), listener, limits, shutdown).await;
 }

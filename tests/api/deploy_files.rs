@@ -27,8 +27,9 @@ fn variables_the_code_reads() -> BTreeSet<String> {
     vars
 }
 
-/// Read by the code but set by the platform or meant for tests; not
-/// prompted for on Heroku.
+/// Read by the code but set by the platform, meant for tests, or tuning
+/// with safe defaults (documented in the README only); not prompted for on
+/// Heroku.
 const INTERNAL: &[&str] = &[
     "PORT",
     "DATABASE_URL",
@@ -44,6 +45,10 @@ const INTERNAL: &[&str] = &[
     "FACEBOOK_DIALOG_URL",
     "UPSTREAM_TIMEOUT_MS",
     "REFRESH_CHECK_SECONDS",
+    "HTTP_HEADER_TIMEOUT_SECONDS",
+    "HTTP_IDLE_TIMEOUT_SECONDS",
+    "HTTP_MAX_HEADER_BYTES",
+    "HTTP_MAX_CONNECTIONS",
 ];
 
 fn app_json() -> Value {

@@ -13,6 +13,7 @@ mod deploy_files;
 mod encryption;
 mod faults;
 mod feed;
+mod limits;
 mod pages;
 mod process;
 mod refresh;

@@ -14,6 +14,7 @@ use token_agent::app::App;
 use token_agent::clock::Clock;
 use token_agent::config::Config;
 use token_agent::fake::{FakeGraph, FakeUser};
+use token_agent::http::limits::Limits;
 use token_agent::store::{AccountKind, NewToken};
 
 /// Where PostgreSQL tests create their databases.
@@ -232,12 +233,27 @@ pub struct Server {
 
 impl Server {
     pub async fn start(app: Arc<App>) -> Server {
+        let limits = Limits::new(
+            app.config.server.clone(),
+            Clock::System,
+            app.metrics.server.clone(),
+        );
+        Server::start_with(app, limits).await
+    }
+
+    /// The server with the given limits (a manual clock's, say).
+    pub async fn start_with(app: Arc<App>, limits: Arc<Limits>) -> Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(token_agent::http::serve(app, listener, async {
-            let _ = stopped.await;
-        }));
+        let task = tokio::spawn(token_agent::http::serve_with(
+            app,
+            listener,
+            limits,
+            async {
+                let _ = stopped.await;
+            },
+        ));
         Server {
             addr,
             stop: Some(stop),

@@ -45,6 +45,37 @@ pub enum SignedRequestError {
     /// Correctly signed, but the payload is not a JSON object with a usable `user_id`.
     #[error("signed_request payload is invalid: {0}")]
     InvalidPayload(String),
+    /// Correctly signed, but issued too long ago (or in the future), or past
+    /// its own `expires`: a replay of an old request.
+    #[error("signed_request is stale: {0}")]
+    Stale(&'static str),
+}
+
+/// How old a `signed_request` may be: Meta posts its callbacks as they
+/// happen, so an hour leaves room for retries and nothing for replays.
+pub const MAX_AGE_SECONDS: i64 = 60 * 60;
+/// How far the issuer's clock may run ahead of ours.
+pub const CLOCK_SKEW_SECONDS: i64 = 5 * 60;
+
+impl SignedRequest {
+    /// Refuses a request without `issued_at`, issued more than
+    /// [`MAX_AGE_SECONDS`] before `now` (Unix seconds) or more than
+    /// [`CLOCK_SKEW_SECONDS`] after it, or past its `expires`.
+    pub fn check_fresh(&self, now: i64) -> Result<(), SignedRequestError> {
+        let issued = self
+            .issued_at
+            .ok_or(SignedRequestError::Stale("it has no issued_at"))?;
+        if issued < now.saturating_sub(MAX_AGE_SECONDS) {
+            return Err(SignedRequestError::Stale("it was issued over an hour ago"));
+        }
+        if issued > now.saturating_add(CLOCK_SKEW_SECONDS) {
+            return Err(SignedRequestError::Stale("it was issued in the future"));
+        }
+        if self.expires.is_some_and(|expires| expires <= now) {
+            return Err(SignedRequestError::Stale("it has expired"));
+        }
+        Ok(())
+    }
 }
 
 /// Verifies `signed_request` with one app secret and returns its payload.
@@ -175,6 +206,34 @@ fn string_or_integer<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Strin
         serde_json::Value::String(s) => Ok(s),
         serde_json::Value::Number(n) if n.is_u64() || n.is_i64() => Ok(n.to_string()),
         _ => Err(D::Error::custom("user_id must be a string or an integer")),
+    }
+}
+
+#[cfg(test)]
+mod freshness {
+    use super::*;
+
+    fn request(issued_at: Option<i64>, expires: Option<i64>) -> SignedRequest {
+        SignedRequest {
+            user_id: "1".into(),
+            algorithm: ALGORITHM.into(),
+            issued_at,
+            expires,
+        }
+    }
+
+    #[test]
+    fn an_old_or_future_or_expired_request_is_stale() {
+        let now = 1_780_000_000;
+        assert!(request(Some(now), None).check_fresh(now).is_ok());
+        assert!(request(Some(now - 3600), None).check_fresh(now).is_ok());
+        assert!(request(Some(now + 300), None).check_fresh(now).is_ok());
+        assert!(request(Some(now - 3601), None).check_fresh(now).is_err());
+        assert!(request(Some(1_291_836_800), None).check_fresh(now).is_err());
+        assert!(request(Some(now + 301), None).check_fresh(now).is_err());
+        assert!(request(None, None).check_fresh(now).is_err());
+        assert!(request(Some(now), Some(now)).check_fresh(now).is_err());
+        assert!(request(Some(now), Some(now + 60)).check_fresh(now).is_ok());
     }
 }
 

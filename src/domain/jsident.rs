@@ -65,6 +65,48 @@ const RESERVED: &[&str] = &[
     "undefined",
     "NaN",
     "Infinity",
+    // Browser globals: `const window = …` throws (the global object's own
+    // unforgeable properties), `const Object = …` shadows what page code needs.
+    "window",
+    "self",
+    "globalThis",
+    "document",
+    "location",
+    "top",
+    "parent",
+    "frames",
+    "opener",
+    "navigator",
+    "history",
+    "name",
+    "status",
+    "origin",
+    "length",
+    "event",
+    "console",
+    "alert",
+    "fetch",
+    "localStorage",
+    "sessionStorage",
+    "Object",
+    "Array",
+    "Function",
+    "String",
+    "Number",
+    "Boolean",
+    "Symbol",
+    "BigInt",
+    "Math",
+    "JSON",
+    "Date",
+    "RegExp",
+    "Error",
+    "Promise",
+    "Map",
+    "Set",
+    "WeakMap",
+    "Reflect",
+    "Proxy",
 ];
 
 /// A JavaScript identifier safe to emit as `const Name = …;`: ASCII letters, digits, `_` and
@@ -230,6 +272,21 @@ mod tests {
                 "{word}"
             );
         }
+    }
+
+    #[test]
+    fn the_browsers_globals_are_refused() {
+        for name in [
+            "window", "document", "location", "top", "self", "Object", "JSON",
+        ] {
+            assert_eq!(
+                JsIdentifier::parse(name),
+                Err(JsIdentError::Reserved),
+                "{name}"
+            );
+        }
+        assert!(JsIdentifier::parse("InstagramToken").is_ok());
+        assert!(JsIdentifier::parse("windowToken").is_ok());
     }
 
     #[test]

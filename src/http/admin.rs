@@ -69,9 +69,11 @@ fn client_ip(forwarded: Option<&str>, peer: Option<SocketAddr>) -> IpAddr {
 
 /// The password from `Authorization: Basic …`, whatever the user name.
 fn basic_password(authorization: &str) -> Option<String> {
-    let encoded = authorization
-        .strip_prefix("Basic ")
-        .or_else(|| authorization.strip_prefix("basic "))?;
+    // The scheme is case-insensitive (RFC 9110 §11.1): `Basic`, `basic`, `BASIC`.
+    let (scheme, encoded) = authorization.trim_start().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(encoded.trim())
         .ok()?;
@@ -131,7 +133,7 @@ pub fn routes(
 ) -> BoxedFilter<(Response,)> {
     let with_app = with_app(app);
     let page = warp::path!("admin")
-        .and(warp::get())
+        .and(warp::get().or(warp::head()).unify())
         .and(gate.clone())
         .and(with_app.clone())
         .then(|app: Arc<App>| async move {
@@ -307,6 +309,8 @@ mod tests {
             base64::engine::general_purpose::STANDARD.encode("anyone:pa:ss")
         );
         assert_eq!(basic_password(&header).as_deref(), Some("pa:ss"));
+        let shouted = header.replacen("Basic", "BASIC", 1);
+        assert_eq!(basic_password(&shouted).as_deref(), Some("pa:ss"));
         assert_eq!(basic_password("Bearer abc"), None);
         assert_eq!(basic_password("Basic !!!"), None);
     }

@@ -36,7 +36,7 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .then(data_deletion)
         .map(Reply::into_response);
     let deletion_status = warp::path!("callbacks" / "data-deletion" / String)
-        .and(warp::get())
+        .and(warp::get().or(warp::head()).unify())
         .and(with_app.clone())
         .then(deletion_status);
     let hook = warp::path!("hooks" / "refresh" / String)
@@ -114,17 +114,25 @@ async fn delete_user_data(
             "The form has no signed_request.",
         ));
     };
-    let request = signed_request::verify_any(raw, &secrets).map_err(|e| {
-        tracing::warn!(error = %e, "refused a Meta callback");
-        match e {
-            SignedRequestError::BadSignature => ApiError::new(
-                StatusCode::FORBIDDEN,
-                "bad_signature",
-                "The signed_request is not signed with this app's secret.",
-            ),
-            other => ApiError::bad_request("malformed_signed_request", other.to_string()),
-        }
-    })?;
+    let request = signed_request::verify_any(raw, &secrets)
+        .and_then(|request| {
+            request.check_fresh(app.clock.now().timestamp())?;
+            Ok(request)
+        })
+        .map_err(|e| {
+            tracing::warn!(error = %e, "refused a Meta callback");
+            match e {
+                SignedRequestError::BadSignature => ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "bad_signature",
+                    "The signed_request is not signed with this app's secret.",
+                ),
+                stale @ SignedRequestError::Stale(_) => {
+                    ApiError::bad_request("stale_signed_request", stale.to_string())
+                }
+                other => ApiError::bad_request("malformed_signed_request", other.to_string()),
+            }
+        })?;
     let unavailable =
         |e: anyhow::Error| ApiError::unavailable("a Meta data deletion request could not run", e);
     let names = app

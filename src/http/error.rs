@@ -133,6 +133,17 @@ pub async fn recover(rejection: warp::Rejection) -> Result<Response, Infallible>
             .is_some()
     {
         ApiError::bad_request("invalid_form", "The form could not be read.")
+    } else if rejection.find::<warp::reject::LengthRequired>().is_some() {
+        // A chunked or length-less body: the forms need a Content-Length.
+        ApiError::new(
+            StatusCode::LENGTH_REQUIRED,
+            "length_required",
+            "Send the form with a Content-Length.",
+        )
+    } else if rejection.find::<warp::reject::InvalidHeader>().is_some() {
+        // A header that is not text (a non-ASCII Origin, say): refused
+        // quietly, as a script can send one on every request.
+        ApiError::bad_request("invalid_header", "A request header could not be read.")
     } else if rejection.find::<warp::reject::InvalidQuery>().is_some() {
         ApiError::bad_request("invalid_query", "The query string could not be read.")
     } else {

@@ -23,6 +23,8 @@ use crate::domain::allowlist::Access;
 pub struct Site {
     method: Method,
     cors_origin: Option<String>,
+    /// No Origin header came, so the Referer decided: caches must key on it.
+    by_referer: bool,
 }
 
 /// Extracts the calling [`Site`], or rejects with the 403 that says why.
@@ -32,10 +34,12 @@ pub fn site(app: Arc<App>) -> impl Filter<Extract = (Site,), Error = Rejection> 
         .and(warp::header::optional::<String>("referer"))
         .and_then(
             move |method: Method, origin: Option<String>, referer: Option<String>| {
+                let by_referer = origin.is_none() && referer.is_some();
                 let checked = check_origin(&app, origin.as_deref(), referer.as_deref())
                     .map(|cors_origin| Site {
                         method,
                         cors_origin,
+                        by_referer,
                     })
                     .map_err(warp::reject::custom);
                 future::ready(checked)
@@ -82,7 +86,7 @@ impl Site {
             Method::GET | Method::HEAD => handler().unwrap_or_else(Reply::into_response),
             _ => ApiError::method_not_allowed("This URL answers GET only.").into_response(),
         };
-        with_cors(response, self.cors_origin)
+        with_cors(response, self.cors_origin, self.by_referer)
     }
 
     /// [`Site::answer_now`] for a handler that has to wait.
@@ -119,11 +123,16 @@ fn preflight() -> Response {
     response
 }
 
-/// Adds the CORS answer for an allowed origin; `Vary: Origin` always, as
-/// the answer depends on it.
-fn with_cors(mut response: Response, origin: Option<String>) -> Response {
+/// Adds the CORS answer for an allowed origin, and a `Vary` naming every
+/// header that decided: `Origin`, and `Referer` when it stood in for one.
+fn with_cors(mut response: Response, origin: Option<String>, by_referer: bool) -> Response {
     let headers = response.headers_mut();
-    headers.insert(header::VARY, HeaderValue::from_static("Origin"));
+    let vary = if by_referer {
+        "Origin, Referer"
+    } else {
+        "Origin"
+    };
+    headers.insert(header::VARY, HeaderValue::from_static(vary));
     if let Some(origin) = origin.and_then(|o| HeaderValue::from_str(&o).ok()) {
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
     }

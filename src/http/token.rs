@@ -164,7 +164,9 @@ pub fn respond(app: &App, req: &TokenRequest<'_>) -> Result<Response, ApiError> 
     if let Ok(etag) = HeaderValue::from_str(&served.etag) {
         headers.insert(header::ETAG, etag);
     }
-    if let Ok(cache) = HeaderValue::from_str(&format!("public, max-age={}", max_age(&served, now)))
+    // Private: a shared cache in front would hand one site's token to every
+    // site and keep a rotated or removed one.
+    if let Ok(cache) = HeaderValue::from_str(&format!("private, max-age={}", max_age(&served, now)))
     {
         headers.insert(header::CACHE_CONTROL, cache);
     }

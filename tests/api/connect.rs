@@ -389,10 +389,10 @@ async fn admin_actions_add_refresh_and_remove_accounts(backend: Backend) {
     assert!(s.app.board.get("pasted").is_none());
 }
 
-/// Signs a callback payload as Meta does.
-fn signed(secret: &str, user_id: &str) -> String {
+/// Signs a callback payload as Meta does, issued at `issued_at` (Unix s).
+fn signed(secret: &str, user_id: &str, issued_at: i64) -> String {
     token_agent::signed_request::sign(
-        &json!({"algorithm": "HMAC-SHA256", "issued_at": 1_780_000_000, "user_id": user_id}),
+        &json!({"algorithm": "HMAC-SHA256", "issued_at": issued_at, "user_id": user_id}),
         secret.as_bytes(),
     )
 }
@@ -402,6 +402,7 @@ async fn meta_callbacks_delete_a_users_data_only_when_signed(backend: Backend) {
     let callback = s.login_window("instagram", "shop").await;
     s.callback(&callback).await;
     let user_id = s.world.user.app_scoped_id.clone();
+    let now = s.world.clock.now().timestamp();
     let post = |path: &'static str, body: String| {
         s.http
             .post(s.server.url(path))
@@ -411,7 +412,7 @@ async fn meta_callbacks_delete_a_users_data_only_when_signed(backend: Backend) {
     // Forged and malformed requests change nothing.
     let res = post(
         "/callbacks/data-deletion",
-        signed("not-the-secret", &user_id),
+        signed("not-the-secret", &user_id, now),
     )
     .await
     .unwrap();
@@ -430,10 +431,25 @@ async fn meta_callbacks_delete_a_users_data_only_when_signed(backend: Backend) {
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     assert!(s.app.store.account("shop").await.unwrap().is_some());
 
+    // A correctly signed but old one is a replay: refused, nothing deleted
+    // (Meta's own example was issued in 2010).
+    for issued_at in [1_291_836_800, now - 3601] {
+        let res = post(
+            "/callbacks/data-deletion",
+            signed(&fake_app().ig_app_secret, &user_id, issued_at),
+        )
+        .await
+        .unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "stale_signed_request");
+    }
+    assert!(s.app.store.account("shop").await.unwrap().is_some());
+
     // A real one deletes the account and answers with a status URL.
     let res = post(
         "/callbacks/data-deletion",
-        signed(&fake_app().ig_app_secret, &user_id),
+        signed(&fake_app().ig_app_secret, &user_id, now),
     )
     .await
     .unwrap();
@@ -467,6 +483,9 @@ async fn the_documented_signed_request_vector_is_accepted(backend: Backend) {
     // instagram-api.md §7.1: secret `key`, user "0".
     let s = setup(backend, &[("INSTAGRAM_APP_SECRET", "key")]).await;
     let vector = "Mf_s6nTb38UYqioBmPqu0Ewm9souPZB9I2fIGwV729U.eyJ1c2VyX2lkIjoiMCIsImFsZ29yaXRobSI6IkhNQUMtU0hBMjU2IiwiaXNzdWVkX2F0IjoxNjI0MjQ0MTU2fQ";
+    // The vector was issued at 1624244156; it arrives a minute later.
+    let issued = chrono::DateTime::from_timestamp(1_624_244_156, 0).unwrap();
+    s.world.clock.set(issued + Duration::minutes(1));
     let res = s
         .http
         .post(s.server.url("/callbacks/deauthorize"))

@@ -17,4 +17,5 @@ mod limits;
 mod pages;
 mod process;
 mod refresh;
+mod strangers;
 mod token_urls;

@@ -251,7 +251,7 @@ async fn an_unchanged_token_answers_304_and_caching_is_bounded(backend: Backend)
     let etag = header(&res, "etag").unwrap().to_string();
     let cache = header(&res, "cache-control").unwrap().to_string();
     let max_age: i64 = cache
-        .strip_prefix("public, max-age=")
+        .strip_prefix("private, max-age=")
         .unwrap()
         .parse()
         .unwrap();

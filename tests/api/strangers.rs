@@ -1,0 +1,161 @@
+//! What a stranger's script can do with a running agent, and what it can no
+//! longer do: replay an old Meta callback, get a token into a shared cache,
+//! break pages with HEAD or a chunked body, flood the log with a non-ASCII
+//! Origin, or make token.js shadow a browser global.
+
+use base64::Engine;
+use chrono::Duration;
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, HeaderValue};
+use serde_json::Value;
+
+use crate::common::{Backend, Server, World};
+
+const PASSWORD: &str = "stranger-test-admin-pw";
+
+struct Rig {
+    _world: World,
+    server: Server,
+    http: reqwest::Client,
+}
+
+async fn rig() -> Rig {
+    let world = World::new(Backend::Sqlite).await;
+    let app = world.app(&[("ADMIN_PASSWORD", PASSWORD)]).await;
+    world.give_token(&app, "default", Duration::days(3)).await;
+    let server = Server::start(app).await;
+    Rig {
+        _world: world,
+        server,
+        http: reqwest::Client::new(),
+    }
+}
+
+fn basic(scheme: &str) -> String {
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("me:{PASSWORD}"));
+    format!("{scheme} {encoded}")
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+#[tokio::test]
+async fn token_urls_are_private_and_vary_on_whatever_decided() {
+    let r = rig().await;
+    let by_origin = r
+        .http
+        .get(r.server.url("/token.json"))
+        .header("Origin", "https://example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_origin.status(), StatusCode::OK);
+    assert!(header(by_origin.headers(), "cache-control").starts_with("private, max-age="));
+    assert_eq!(header(by_origin.headers(), "vary"), "Origin");
+
+    let by_referer = r
+        .http
+        .get(r.server.url("/token.js"))
+        .header("Referer", "https://example.com/blog/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_referer.status(), StatusCode::OK);
+    assert!(header(by_referer.headers(), "cache-control").starts_with("private, "));
+    assert_eq!(header(by_referer.headers(), "vary"), "Origin, Referer");
+
+    let feed = r
+        .http
+        .get(r.server.url("/feed.json"))
+        .header("Referer", "https://example.com/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(feed.status(), StatusCode::OK);
+    assert!(header(feed.headers(), "cache-control").starts_with("public, max-age="));
+    assert_eq!(header(feed.headers(), "vary"), "Origin, Referer");
+}
+
+#[tokio::test]
+async fn token_js_refuses_to_shadow_the_browsers_globals() {
+    let r = rig().await;
+    for name in ["window", "document", "location", "top", "self", "Object"] {
+        let res = r
+            .http
+            .get(r.server.url(&format!("/token.js?const={name}")))
+            .header("Origin", "https://example.com")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{name}");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "invalid_const", "{name}");
+    }
+}
+
+#[tokio::test]
+async fn head_on_pages_is_get_without_a_body() {
+    let r = rig().await;
+    for path in ["/", "/status", "/static/style.css"] {
+        let res = r.http.head(r.server.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        assert!(res.bytes().await.unwrap().is_empty(), "{path}");
+    }
+    let res = r
+        .http
+        .head(r.server.url("/admin"))
+        .header("Authorization", basic("Basic"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_chunked_form_gets_411_and_a_shouted_basic_scheme_signs_in() {
+    let r = rig().await;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut conn = tokio::net::TcpStream::connect(r.server.addr).await.unwrap();
+    let request = format!(
+        "POST /admin/accounts HTTP/1.1\r\nHost: agent\r\nAuthorization: {}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n\
+         6\r\nname=x\r\n0\r\n\r\n",
+        basic("Basic")
+    );
+    conn.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = vec![0u8; 4096];
+    let n = conn.read(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 411"), "{answer}");
+
+    let res = r
+        .http
+        .get(r.server.url("/admin"))
+        .header("Authorization", basic("BASIC"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_non_ascii_origin_is_a_quiet_400() {
+    let r = rig().await;
+    let origin = HeaderValue::from_bytes(b"https://\xc3\xa9xample.com").unwrap();
+    for path in ["/token.json", "/feed.json"] {
+        let res = r
+            .http
+            .get(r.server.url(path))
+            .header("Origin", origin.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{path}");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "invalid_header", "{path}");
+    }
+}

@@ -16,20 +16,36 @@ impl Flights {
             let mut keys = self.keys.lock().expect("flight map");
             keys.entry(key.to_string()).or_default().clone()
         };
-        let out = {
-            let _turn = lock.lock().await;
-            work.await
+        // Leaves the map when this caller is done, also when its request is
+        // dropped half way (the client hung up): no entry outlives its callers.
+        let _leave = Leave {
+            flights: self,
+            key,
+            lock: &lock,
         };
-        let mut keys = self.keys.lock().expect("flight map");
-        // Only the map and this caller hold it: nobody is waiting.
-        if Arc::strong_count(&lock) == 2 {
-            keys.remove(key);
-        }
-        out
+        let _turn = lock.lock().await;
+        work.await
     }
 
     pub fn in_flight(&self) -> usize {
         self.keys.lock().expect("flight map").len()
+    }
+}
+
+/// Removes a key's entry once its last caller leaves.
+struct Leave<'a> {
+    flights: &'a Flights,
+    key: &'a str,
+    lock: &'a Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Drop for Leave<'_> {
+    fn drop(&mut self) {
+        let mut keys = self.flights.keys.lock().unwrap_or_else(|p| p.into_inner());
+        // Only the map and this caller hold it: nobody else is waiting.
+        if Arc::strong_count(self.lock) == 2 {
+            keys.remove(self.key);
+        }
     }
 }
 
@@ -59,6 +75,30 @@ mod tests {
         for task in tasks {
             assert_eq!(task.await.unwrap(), 0, "two callers were inside at once");
         }
+        assert_eq!(flights.in_flight(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_caller_dropped_half_way_leaves_no_entry_behind() {
+        let flights = Flights::default();
+        {
+            let never = flights.run("k", std::future::pending::<()>());
+            let mut never = std::pin::pin!(never);
+            // Started: it holds the key's turn and waits for ever.
+            assert!(futures_util::poll!(never.as_mut()).is_pending());
+            assert_eq!(flights.in_flight(), 1);
+        }
+        assert_eq!(flights.in_flight(), 0, "the dropped caller's entry stayed");
+
+        // With a waiter queued behind it, the entry stays for the waiter.
+        let mut first = Box::pin(flights.run("k", std::future::pending::<()>()));
+        assert!(futures_util::poll!(first.as_mut()).is_pending());
+        let second = flights.run("k", async { 7 });
+        let mut second = std::pin::pin!(second);
+        assert!(futures_util::poll!(second.as_mut()).is_pending());
+        drop(first);
+        assert_eq!(flights.in_flight(), 1);
+        assert_eq!(second.await, 7);
         assert_eq!(flights.in_flight(), 0);
     }
 }

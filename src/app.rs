@@ -12,7 +12,7 @@ use tokio::sync::Notify;
 use crate::board::Board;
 use crate::cache::Cache;
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{Config, Secret};
 use crate::crypto::TokenCipher;
 use crate::domain::DEFAULT_ACCOUNT;
 use crate::feed::{FeedHandles, FeedSettings, Feeds};
@@ -22,6 +22,13 @@ use crate::store::{AccountKind, NewToken, Store};
 use crate::upstream::Upstream;
 
 const STARTING_TOKEN_KEY: &str = "starting_token_sha256";
+const FORM_KEY: &str = "admin_form_key";
+
+/// The admin forms' key: made once, at random, and shared through the database.
+async fn store_form_key(store: &Store) -> anyhow::Result<String> {
+    let fresh = hex::encode(rand::random::<[u8; 32]>());
+    Ok(store.setting_or_insert(FORM_KEY, &fresh).await?)
+}
 
 pub struct App {
     pub config: Config,
@@ -40,6 +47,9 @@ pub struct App {
     pub wake: Notify,
     /// Names this process in refresh leases.
     pub instance: String,
+    /// Keys the admin forms' CSRF tokens: random, kept in the database so
+    /// every instance shares it, and never derived from ADMIN_PASSWORD.
+    pub form_key: Secret,
 }
 
 impl App {
@@ -68,6 +78,7 @@ impl App {
             "token-agent",
             clock.clone(),
         )?;
+        let form_key = Secret::new(store_form_key(&store).await?);
         let board = Arc::new(Board::default());
         let metrics = Arc::new(Metrics::default());
         let feeds = Feeds::new(
@@ -99,6 +110,7 @@ impl App {
             metrics,
             wake: Notify::new(),
             instance: format!("{}-{:08x}", std::process::id(), rand::random::<u32>()),
+            form_key,
         });
         app.seed_starting_token().await?;
         app.reload().await?;

@@ -167,16 +167,21 @@ pub fn routes(
         .boxed()
 }
 
+/// How long an admin form stays good after the page was shown.
+const FORM_LIFETIME: chrono::Duration = chrono::Duration::hours(12);
+
 /// The token every admin form carries, so another site cannot make a
-/// signed-in browser post to the admin actions.
+/// signed-in browser post to the admin actions: `EXPIRY.MAC`, the expiry in
+/// Unix seconds and HMAC-SHA256 of it under the app's random form key
+/// (never the password, so a form seen gives nothing to guess it by).
 pub fn csrf_token(app: &App) -> String {
-    let key = app
-        .config
-        .admin_password
-        .as_ref()
-        .map(|p| p.expose().to_string())
-        .unwrap_or_default();
-    crate::signing::hmac_sha256_hex(key.as_bytes(), b"token-agent admin form")
+    let expires = (app.clock.now() + FORM_LIFETIME).timestamp();
+    format!("{expires}.{}", form_mac(app, expires))
+}
+
+fn form_mac(app: &App, expires: i64) -> String {
+    let message = format!("token-agent admin form until {expires}");
+    crate::signing::hmac_sha256_hex(app.form_key.expose().as_bytes(), message.as_bytes())
 }
 
 /// A result page with the way back to the admin page.
@@ -185,8 +190,13 @@ fn back_to_admin(status: StatusCode, title: &str, text: &str) -> Response {
 }
 
 fn csrf_ok(app: &App, form: &HashMap<String, String>) -> bool {
-    form.get("csrf")
-        .is_some_and(|given| same_secret(given, &csrf_token(app)))
+    let Some((expires, mac)) = form.get("csrf").and_then(|t| t.split_once('.')) else {
+        return false;
+    };
+    let Ok(expires) = expires.parse::<i64>() else {
+        return false;
+    };
+    expires > app.clock.now().timestamp() && same_secret(mac, &form_mac(app, expires))
 }
 
 fn bad_form() -> Response {

@@ -22,4 +22,18 @@ impl Store {
         });
         Ok(())
     }
+
+    /// The stored value of `key`, storing `value` first if there is none:
+    /// of two processes starting at once, both end up with the first one's.
+    pub async fn setting_or_insert(&self, key: &str, value: &str) -> Result<String, StoreError> {
+        const SQL: &str =
+            "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING";
+        on_pool!(self, pool => {
+            sqlx::query(SQL).bind(key).bind(value).execute(pool).await?;
+        });
+        Ok(self
+            .setting(key)
+            .await?
+            .unwrap_or_else(|| value.to_string()))
+    }
 }

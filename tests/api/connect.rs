@@ -364,6 +364,8 @@ async fn admin_actions_add_refresh_and_remove_accounts(backend: Backend) {
     );
 
     s.world.clock.advance(Duration::days(2));
+    // Two days on, the owner opens the admin page again: a new form.
+    let csrf = s.csrf();
     let res = s
         .admin_post("/admin/accounts/pasted/refresh", &[("csrf", &csrf)])
         .await;

@@ -159,3 +159,51 @@ async fn a_non_ascii_origin_is_a_quiet_400() {
         assert_eq!(body["error"]["code"], "invalid_header", "{path}");
     }
 }
+
+#[tokio::test]
+async fn the_admin_form_token_is_random_keyed_and_expires() {
+    let world = World::new(Backend::Sqlite).await;
+    let app = world.app(&[("ADMIN_PASSWORD", PASSWORD)]).await;
+    world.give_token(&app, "default", Duration::days(3)).await;
+    let server = Server::start(app.clone()).await;
+    let http = reqwest::Client::new();
+    let refresh = |csrf: String| {
+        http.post(server.url("/admin/accounts/default/refresh"))
+            .header("Authorization", basic("Basic"))
+            .form(&[("csrf", csrf)])
+            .send()
+    };
+
+    // What the old token was: anyone who saw a form could test password
+    // guesses against it offline.
+    let from_password =
+        token_agent::signing::hmac_sha256_hex(PASSWORD.as_bytes(), b"token-agent admin form");
+    let res = refresh(from_password).await.unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+
+    let token = token_agent::http::admin::csrf_token(&app);
+    assert!(!token.contains(PASSWORD));
+    let res = refresh(token.clone()).await.unwrap();
+    assert_ne!(res.status(), StatusCode::FORBIDDEN, "a fresh token is good");
+
+    // Forged expiry: the MAC covers it.
+    let (_, mac) = token.split_once('.').unwrap();
+    let later = world.clock.now() + Duration::days(365);
+    let res = refresh(format!("{}.{mac}", later.timestamp()))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+
+    world.clock.advance(Duration::hours(13));
+    let res = refresh(token).await.unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN, "an expired form");
+
+    // Another agent, another database: another key.
+    let other = World::new(Backend::Sqlite).await;
+    let other_app = other.app(&[("ADMIN_PASSWORD", PASSWORD)]).await;
+    other.clock.set(world.clock.now());
+    assert_ne!(
+        token_agent::http::admin::csrf_token(&other_app),
+        token_agent::http::admin::csrf_token(&app)
+    );
+}

@@ -259,7 +259,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for TrackedIo<T> {
 }
 
 /// The bytes a connection over HTTP_MAX_CONNECTIONS gets before it is closed.
-pub const REFUSAL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: 98\r\n\r\n{\"error\":{\"code\":\"too_many_connections\",\"message\":\"The agent is busy; try again in a moment.\"}}\n";
+pub const REFUSAL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: 96\r\n\r\n{\"error\":{\"code\":\"too_many_connections\",\"message\":\"The agent is busy; try again in a moment.\"}}\n";
 
 /// How long a refused client may take to read its 503.
 pub const REFUSAL_WRITE: Duration = Duration::from_secs(2);

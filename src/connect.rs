@@ -11,7 +11,7 @@ use crate::app::App;
 use crate::config::AppCredentials;
 use crate::domain::AccountName;
 use crate::schedule;
-use crate::store::{AccountKind, NewToken, StoreError};
+use crate::store::{AccountKind, NewToken, StateClaim, StoreError};
 use crate::upstream::{AppToken, UpstreamError};
 
 /// How long the owner has to finish the login window.
@@ -97,13 +97,28 @@ pub struct ConnectNotice {
     pub message: String,
 }
 
+/// A login begun: where to send the owner's browser, and the value its
+/// cookie must carry back to the callback (a hash of the `state`), so that
+/// only the browser that started the login can finish it.
+#[derive(Debug)]
+pub struct Started {
+    pub authorize_url: String,
+    pub browser_binding: String,
+}
+
+/// The cookie value that ties a `state` to the browser that started it.
+pub fn browser_binding(state: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(state.as_bytes()))
+}
+
 /// Where to send the owner's browser to log in: the authorize window with
 /// a fresh single-use `state`.
 pub async fn start(
     app: &App,
     provider: Provider,
     account: &AccountName,
-) -> Result<String, ConnectError> {
+) -> Result<Started, ConnectError> {
     let credentials = provider.credentials(app).ok_or(match provider {
         Provider::Instagram => ConnectError::NotConfigured(
             "Instagram Login",
@@ -139,7 +154,10 @@ pub async fn start(
         .append_pair("response_type", "code")
         .append_pair("scope", scope)
         .append_pair("state", &state);
-    Ok(url.to_string())
+    Ok(Started {
+        authorize_url: url.to_string(),
+        browser_binding: browser_binding(&state),
+    })
 }
 
 /// The login window's answer, as query parameters of the callback.
@@ -153,25 +171,41 @@ pub struct CallbackParams {
     pub error_message: Option<String>,
 }
 
-/// Finishes a login: checks `state`, exchanges the code for a long-lived
-/// token and stores the account. Whatever happens is recorded for the
-/// status page; on failure nothing else changes.
-pub async fn finish(app: &App, provider: Provider, params: &CallbackParams) -> ConnectNotice {
+/// Finishes a login: checks that `state` is one this agent issued to the
+/// browser that comes back (`binding`, from its cookie), exchanges the code
+/// for a long-lived token and stores the account. What happens to a login
+/// the owner started is recorded for the status page; a callback with a
+/// state this browser was never given changes nothing and records nothing
+/// (`None`), so a stranger can neither attach an account nor write the notice.
+pub async fn finish(
+    app: &App,
+    provider: Provider,
+    params: &CallbackParams,
+    binding: Option<&str>,
+) -> Option<ConnectNotice> {
     let now = app.clock.now();
-    let claimed = match &params.state {
-        Some(state) => {
-            app.store
-                .take_oauth_state(state, provider.as_str(), now)
-                .await
-        }
-        None => Ok(None),
-    };
+    let state = params.state.as_deref()?;
+    let bound = binding.is_some_and(|b| {
+        subtle::ConstantTimeEq::ct_eq(b.as_bytes(), browser_binding(state).as_bytes()).into()
+    });
+    if !bound {
+        tracing::warn!(
+            provider = provider.as_str(),
+            "a connect callback came from a browser that did not start it; ignored"
+        );
+        return None;
+    }
+    let claimed = app
+        .store
+        .take_oauth_state(state, provider.as_str(), now)
+        .await;
     let (account, result) = match claimed {
-        Ok(Some(account)) => {
+        Ok(StateClaim::Account(account)) => {
             let result = exchange(app, provider, &account, params).await;
             (account, result)
         }
-        Ok(None) => (String::new(), Err(ConnectError::BadState)),
+        Ok(StateClaim::Unknown) => return None,
+        Ok(StateClaim::Expired) => (String::new(), Err(ConnectError::BadState)),
         Err(e) => (String::new(), Err(e.into())),
     };
     let notice = match &result {
@@ -216,7 +250,7 @@ pub async fn finish(app: &App, provider: Provider, params: &CallbackParams) -> C
     if let Err(e) = app.store.set_setting(LAST_CONNECT, &json).await {
         tracing::warn!(error = %e, "could not record the connect result");
     }
-    notice
+    Some(notice)
 }
 
 async fn exchange(

@@ -189,7 +189,7 @@ fn back_to_admin(status: StatusCode, title: &str, text: &str) -> Response {
     pages::message_with_link(status, title, text, "/admin", "Back to the admin page")
 }
 
-fn csrf_ok(app: &App, form: &HashMap<String, String>) -> bool {
+pub(super) fn csrf_ok(app: &App, form: &HashMap<String, String>) -> bool {
     let Some((expires, mac)) = form.get("csrf").and_then(|t| t.split_once('.')) else {
         return false;
     };
@@ -199,7 +199,7 @@ fn csrf_ok(app: &App, form: &HashMap<String, String>) -> bool {
     expires > app.clock.now().timestamp() && same_secret(mac, &form_mac(app, expires))
 }
 
-fn bad_form() -> Response {
+pub(super) fn bad_form() -> Response {
     back_to_admin(
         StatusCode::FORBIDDEN,
         "Form expired",

@@ -10,11 +10,14 @@ use warp::http::{HeaderValue, StatusCode, header};
 use warp::reply::Response;
 use warp::{Filter, Rejection};
 
-use super::with_app;
+use super::{form, with_app};
 use crate::app::App;
 use crate::connect::{self, CallbackParams, Provider};
 use crate::domain::{AccountName, DEFAULT_ACCOUNT};
 use crate::pages;
+
+/// The cookie that ties a login to the browser that started it.
+const COOKIE: &str = "token_agent_connect";
 
 pub fn routes(
     app: Arc<App>,
@@ -27,12 +30,20 @@ pub fn routes(
             _ => Err(warp::reject::not_found()),
         }
     });
-    let start = warp::path("connect")
+    let confirm = warp::path("connect")
         .and(provider)
         .and(warp::path::end())
         .and(warp::get())
-        .and(gate)
+        .and(gate.clone())
         .and(warp::query::<HashMap<String, String>>())
+        .and(with_app(app.clone()))
+        .map(confirm);
+    let start = warp::path("connect")
+        .and(provider)
+        .and(warp::path::end())
+        .and(warp::post())
+        .and(gate)
+        .and(form())
         .and(with_app(app.clone()))
         .then(start);
     let callback = warp::path("connect")
@@ -40,29 +51,94 @@ pub fn routes(
         .and(warp::path!("callback"))
         .and(warp::get())
         .and(warp::query::<CallbackParams>())
+        .and(warp::cookie::optional::<String>(COOKIE))
         .and(with_app(app))
-        .then(|provider, params, app: Arc<App>| async move {
-            connect::finish(&app, provider, &params).await;
-            redirect(StatusCode::SEE_OTHER, "/status")
-        });
-    start.or(callback).unify().boxed()
+        .then(callback);
+    confirm.or(start).unify().or(callback).unify().boxed()
 }
 
-async fn start(provider: Provider, query: HashMap<String, String>, app: Arc<App>) -> Response {
-    let account = query
+fn account_of(form: &HashMap<String, String>) -> Option<AccountName> {
+    let name = form
         .get("account")
         .map(String::as_str)
         .unwrap_or(DEFAULT_ACCOUNT);
-    let Ok(account) = AccountName::parse(account) else {
-        return pages::message(
-            StatusCode::BAD_REQUEST,
-            "Not connected",
-            "Account names are 1 to 64 letters, digits, - or _.",
-        );
+    AccountName::parse(name.trim()).ok()
+}
+
+fn bad_name() -> Response {
+    pages::message(
+        StatusCode::BAD_REQUEST,
+        "Not connected",
+        "Account names are 1 to 64 letters, digits, - or _.",
+    )
+}
+
+/// `GET /connect/{provider}?account=NAME`: a page with one button, so that
+/// a link (from a warning e-mail, say) cannot start a login by itself.
+fn confirm(provider: Provider, query: HashMap<String, String>, app: Arc<App>) -> Response {
+    let Some(account) = account_of(&query) else {
+        return bad_name();
+    };
+    pages::connect(
+        &app,
+        provider.as_str(),
+        account.as_str(),
+        &super::admin::csrf_token(&app),
+    )
+}
+
+/// `POST /connect/{provider}`: to Meta's login window, with the cookie the
+/// callback checks.
+async fn start(provider: Provider, form: HashMap<String, String>, app: Arc<App>) -> Response {
+    if !super::admin::csrf_ok(&app, &form) {
+        return super::admin::bad_form();
+    }
+    let Some(account) = account_of(&form) else {
+        return bad_name();
     };
     match connect::start(&app, provider, &account).await {
-        Ok(url) => redirect(StatusCode::FOUND, &url),
+        Ok(started) => {
+            let mut response = redirect(StatusCode::SEE_OTHER, &started.authorize_url);
+            let secure = if app.config.app_url.scheme() == "https" {
+                "; Secure"
+            } else {
+                ""
+            };
+            let cookie = format!(
+                "{COOKIE}={}; Path=/connect; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
+                started.browser_binding,
+                connect::STATE_LIFETIME.num_seconds()
+            );
+            if let Ok(value) = HeaderValue::from_str(&cookie) {
+                response.headers_mut().insert(header::SET_COOKIE, value);
+            }
+            response
+        }
         Err(e) => pages::message(StatusCode::CONFLICT, "Cannot connect", &e.to_string()),
+    }
+}
+
+/// `GET /connect/{provider}/callback`: Meta sends the owner back here.
+async fn callback(
+    provider: Provider,
+    params: CallbackParams,
+    binding: Option<String>,
+    app: Arc<App>,
+) -> Response {
+    match connect::finish(&app, provider, &params, binding.as_deref()).await {
+        Some(_) => {
+            let mut response = redirect(StatusCode::SEE_OTHER, "/status");
+            let clear = format!("{COOKIE}=; Path=/connect; Max-Age=0; HttpOnly; SameSite=Lax");
+            if let Ok(value) = HeaderValue::from_str(&clear) {
+                response.headers_mut().insert(header::SET_COOKIE, value);
+            }
+            response
+        }
+        None => pages::message(
+            StatusCode::BAD_REQUEST,
+            "Not connected",
+            "This login was not started from this browser, or it was already used. Start again from the admin page.",
+        ),
     }
 }
 

@@ -52,6 +52,34 @@ pub async fn admin(app: &App, csrf: &str, hook_url: Option<&str>) -> Response {
     render(StatusCode::OK, &page, &admin::csp(&app.config))
 }
 
+#[derive(Template)]
+#[template(path = "connect.html")]
+struct ConnectPage<'a> {
+    layout: Layout,
+    provider: &'a str,
+    provider_label: &'a str,
+    account: &'a str,
+    csrf: &'a str,
+}
+
+/// `GET /connect/{provider}?account=NAME` (a reconnect link, as in warning
+/// e-mails): one button that starts the login with a POST carrying `csrf`.
+pub fn connect(app: &App, provider: &str, account: &str, csrf: &str) -> Response {
+    let provider_label = if provider == "facebook" {
+        "Facebook Login"
+    } else {
+        "Instagram Login"
+    };
+    let page = ConnectPage {
+        layout: Layout::for_app(app, "Connect", "admin"),
+        provider,
+        provider_label,
+        account,
+        csrf,
+    };
+    render(StatusCode::OK, &page, &admin::csp(&app.config))
+}
+
 /// What the data deletion status URL reports about one request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeletionInfo {

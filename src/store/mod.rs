@@ -16,6 +16,7 @@ mod settings;
 
 pub use accounts::{Account, AccountKind, Attempt, NewToken};
 pub use history::HistoryRow;
+pub use oauth::StateClaim;
 
 use std::str::FromStr;
 use std::time::Duration;

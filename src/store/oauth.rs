@@ -5,6 +5,17 @@ use chrono::{DateTime, Utc};
 
 use super::{Store, StoreError, on_pool};
 
+/// What a connect `state` turned out to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateClaim {
+    /// Never issued, already used, or issued for the other provider.
+    Unknown,
+    /// Issued, but the owner took too long.
+    Expired,
+    /// Issued for this account, and now used up.
+    Account(String),
+}
+
 impl Store {
     pub async fn save_oauth_state(
         &self,
@@ -35,13 +46,16 @@ impl Store {
         state: &str,
         provider: &str,
         now: DateTime<Utc>,
-    ) -> Result<Option<String>, StoreError> {
+    ) -> Result<StateClaim, StoreError> {
         const SQL: &str =
             "DELETE FROM oauth_states WHERE state = $1 RETURNING provider, account, expires_at";
         let row: Option<(String, String, i64)> =
             on_pool!(self, pool => sqlx::query_as(SQL).bind(state).fetch_optional(pool).await?);
-        Ok(row
-            .filter(|(p, _, expires)| p == provider && *expires > now.timestamp_millis())
-            .map(|(_, account, _)| account))
+        Ok(match row {
+            None => StateClaim::Unknown,
+            Some((p, _, _)) if p != provider => StateClaim::Unknown,
+            Some((_, _, expires)) if expires <= now.timestamp_millis() => StateClaim::Expired,
+            Some((_, account, _)) => StateClaim::Account(account),
+        })
     }
 }

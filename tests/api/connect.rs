@@ -22,6 +22,8 @@ struct Setup {
     server: Server,
     /// Does not follow redirects: each hop is checked.
     http: reqwest::Client,
+    /// The cookie the last connect start set, as the owner's browser keeps it.
+    cookie: Mutex<Option<String>>,
 }
 
 fn fake_app() -> FakeApp {
@@ -64,6 +66,7 @@ async fn setup(backend: Backend, extra: &[(&str, &str)]) -> Setup {
         app,
         server,
         http,
+        cookie: Mutex::new(None),
     }
 }
 
@@ -105,10 +108,21 @@ impl Setup {
     /// Starts a connect flow and walks it through the fake's login window;
     /// returns the callback URL the window sent the browser to (on APP_URL).
     async fn login_window(&self, provider: &str, account: &str) -> String {
+        let csrf = self.csrf();
         let res = self
-            .admin_get(&format!("/connect/{provider}?account={account}"))
+            .admin_post(
+                &format!("/connect/{provider}"),
+                &[("csrf", &csrf), ("account", account)],
+            )
             .await;
-        assert_eq!(res.status(), StatusCode::FOUND);
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        let cookie = res.headers()["set-cookie"].to_str().unwrap();
+        assert!(
+            cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+            "{cookie}"
+        );
+        let pair = cookie.split(';').next().unwrap().to_string();
+        *self.cookie.lock().unwrap() = Some(pair);
         let window = location(&res);
         let res = self.http.get(&window).send().await.unwrap();
         assert_eq!(
@@ -120,13 +134,24 @@ impl Setup {
         location(&res)
     }
 
-    /// Follows a callback URL (on APP_URL) on the test server.
+    /// Follows a callback URL (on APP_URL) on the test server, as the
+    /// owner's browser, with the cookie the start set.
     async fn callback(&self, url: &str) -> reqwest::Response {
+        let cookie = self.cookie.lock().unwrap().clone();
+        self.callback_with(url, cookie.as_deref()).await
+    }
+
+    /// Follows a callback URL with the given cookie (none: a stranger).
+    async fn callback_with(&self, url: &str, cookie: Option<&str>) -> reqwest::Response {
         let path = url
             .strip_prefix(APP_URL)
             .expect("the window returns to APP_URL");
         let path = path.split('#').next().unwrap();
-        self.http.get(self.server.url(path)).send().await.unwrap()
+        let mut request = self.http.get(self.server.url(path));
+        if let Some(cookie) = cookie {
+            request = request.header("Cookie", cookie);
+        }
+        request.send().await.unwrap()
     }
 
     async fn notice(&self) -> ConnectNotice {
@@ -210,19 +235,40 @@ async fn facebook_login_connects_an_account_that_can_search_hashtags(backend: Ba
 
 async fn forged_reused_expired_and_denied_logins_change_nothing(backend: Backend) {
     let s = setup(backend, &[]).await;
-    // Forged state.
+    let no_notice = async || s.app.store.setting(LAST_CONNECT).await.unwrap().is_none();
+    // Forged state: refused, and nothing recorded for it.
     let callback = s.login_window("instagram", "shop").await;
     let forged = regex_replace_state(&callback, "0123456789abcdef");
-    assert_eq!(s.callback(&forged).await.status(), StatusCode::SEE_OTHER);
-    assert_eq!(s.notice().await.outcome, "failed");
+    assert_eq!(s.callback(&forged).await.status(), StatusCode::BAD_REQUEST);
+    assert!(no_notice().await, "a made-up state wrote the notice");
+    assert!(s.app.store.account("shop").await.unwrap().is_none());
+    // The owner's own callback, finished from another browser (one that
+    // saw the URL but has not the cookie): refused, the state kept.
+    let res = s.callback_with(&callback, None).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let res = s
+        .callback_with(&callback, Some("token_agent_connect=00ff"))
+        .await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(no_notice().await);
     assert!(s.app.store.account("shop").await.unwrap().is_none());
     // The real one still works once, and only once.
     s.callback(&callback).await;
     assert_eq!(s.notice().await.outcome, "connected");
     s.app.remove_account("shop").await.unwrap();
-    s.callback(&callback).await;
-    assert_eq!(s.notice().await.outcome, "failed", "a state works once");
-    assert!(s.app.store.account("shop").await.unwrap().is_none());
+    assert_eq!(
+        s.callback(&callback).await.status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        s.notice().await.outcome,
+        "connected",
+        "a used state records nothing"
+    );
+    assert!(
+        s.app.store.account("shop").await.unwrap().is_none(),
+        "a state works once"
+    );
     // Expired: the owner took more than ten minutes.
     let callback = s.login_window("instagram", "shop").await;
     s.world.clock.advance(Duration::minutes(11));

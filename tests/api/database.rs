@@ -156,8 +156,11 @@ async fn a_broken_database_shows_no_driver_text_in_any_response(backend: Backend
             true,
         ),
         (
-            "GET /connect/instagram",
-            get("/connect/instagram?account=shop"),
+            "POST /connect/instagram",
+            post(
+                "/connect/instagram",
+                vec![("csrf", &csrf), ("account", "shop")],
+            ),
             true,
         ),
         (

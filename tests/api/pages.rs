@@ -456,7 +456,7 @@ async fn the_admin_page_offers_connect_when_an_app_is_configured(backend: Backen
 
     assert!(
         page.html
-            .contains("<form method=\"get\" action=\"/connect/instagram\"")
+            .contains("<form method=\"post\" action=\"/connect/instagram\"")
     );
     assert!(!page.html.contains("action=\"/connect/facebook\""));
     assert!(

@@ -1,10 +1,12 @@
 //! Start-up: the whole agent built from a `Config`, bound to its port, and
-//! run until stopped, with the HTTP server and the refresher supervised
-//! together. `serve`, `demo` and the tests all start the agent this way.
+//! run until stopped, with the HTTP server, the refresher and the change
+//! listener supervised together. `serve`, `demo` and the tests all start the
+//! agent this way.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
@@ -60,10 +62,11 @@ impl Application {
         self.run_until_stopped(shutdown_signal()).await
     }
 
-    /// Serves and refreshes until `stop` completes, then lets open requests
-    /// finish and closes the database. Should the server or the refresher
-    /// end before that, the other is stopped too and the error says which
-    /// ended, so the process exits non-zero and the platform restarts it.
+    /// Serves, refreshes and follows changes until `stop` completes, then
+    /// lets open requests finish and closes the database. Should one of
+    /// these tasks end before that, the others are stopped too and the error
+    /// says which ended, so the process exits non-zero and the platform
+    /// restarts it.
     pub async fn run_until_stopped(self, stop: impl Future<Output = ()>) -> anyhow::Result<()> {
         let Application {
             app,
@@ -94,6 +97,10 @@ impl Application {
                 tokio::spawn(refresher::run(app.clone(), until_stopped())),
             ),
             (
+                "the change listener",
+                tokio::spawn(follow_changes(app.clone(), until_stopped())),
+            ),
+            (
                 "the HTTP server",
                 tokio::spawn(http::serve(app.clone(), listener, until_stopped())),
             ),
@@ -104,6 +111,50 @@ impl Application {
         .await;
         app.store.close().await;
         outcome
+    }
+}
+
+/// The first wait after the change listener loses the database; it doubles
+/// up to [`LISTENER_RETRY_MAX`] while the database stays away.
+const LISTENER_RETRY: Duration = Duration::from_millis(500);
+const LISTENER_RETRY_MAX: Duration = Duration::from_secs(15);
+
+/// Re-reads the accounts into memory whenever any process changes them in
+/// the database, until `stop` completes, so that every instance serves a
+/// change within a second. A failed re-read keeps the tokens in memory and
+/// waits for the next change (the refresher's passes re-read too); a lost
+/// database is retried with back-off, and re-read in full once it is back.
+pub async fn follow_changes(app: Arc<App>, stop: impl Future<Output = ()>) {
+    tokio::pin!(stop);
+    let mut retry = LISTENER_RETRY;
+    loop {
+        let error = tokio::select! {
+            () = &mut stop => return,
+            error = reload_on_changes(&app, &mut retry) => error,
+        };
+        tracing::warn!(%error, retry_in = ?retry, "lost the database's change notices; retrying");
+        tokio::select! {
+            () = &mut stop => return,
+            () = tokio::time::sleep(retry) => {}
+        }
+        retry = (retry * 2).min(LISTENER_RETRY_MAX);
+    }
+}
+
+/// Reloads on every change until the store's change notices fail.
+async fn reload_on_changes(app: &App, retry: &mut Duration) -> crate::store::StoreError {
+    let mut changes = match app.store.changes().await {
+        Ok(changes) => changes,
+        Err(error) => return error,
+    };
+    loop {
+        if let Err(error) = changes.next().await {
+            return error;
+        }
+        *retry = LISTENER_RETRY;
+        if let Err(error) = app.reload().await {
+            tracing::warn!(%error, "cannot re-read the accounts after a change; serving the tokens in memory");
+        }
     }
 }
 

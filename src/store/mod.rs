@@ -1,13 +1,15 @@
 //! The database: SQLite (the default) or PostgreSQL, opened, migrated and
 //! closed here, with the cipher that seals tokens at rest. The queries live
 //! beside it, one file per table: `accounts.rs` (accounts and their tokens),
-//! `history.rs`, `settings.rs`, `hashtags.rs`, `oauth.rs` and `deletions.rs`.
+//! `history.rs`, `settings.rs`, `hashtags.rs`, `oauth.rs` and `deletions.rs`;
+//! `changes.rs` tells when another process has changed the accounts.
 //!
 //! Both backends run the same SQL text: times are stored as Unix
 //! milliseconds and placeholders are `$n`, which SQLite also accepts. Each
 //! statement is written once and run on whichever pool is configured.
 
 mod accounts;
+mod changes;
 mod deletions;
 mod hashtags;
 mod history;
@@ -15,6 +17,7 @@ mod oauth;
 mod settings;
 
 pub use accounts::{Account, AccountKind, Attempt, NewToken};
+pub use changes::Changes;
 pub use history::HistoryRow;
 pub use oauth::StateClaim;
 

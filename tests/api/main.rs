@@ -7,6 +7,7 @@
 mod common;
 
 mod cache;
+mod changes;
 mod connect;
 mod database;
 mod deploy_files;

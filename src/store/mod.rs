@@ -21,6 +21,7 @@ pub use changes::Changes;
 pub use history::HistoryRow;
 pub use oauth::StateClaim;
 
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -87,6 +88,11 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("cannot create the SQLite folder {path}: {source}")]
     Folder {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot lock {path} to migrate the SQLite database: {source}")]
+    Lock {
         path: String,
         source: std::io::Error,
     },
@@ -236,11 +242,16 @@ impl Store {
         }
     }
 
-    /// Applies pending migrations. On PostgreSQL sqlx holds an advisory lock
-    /// meanwhile, so two instances starting together migrate once.
+    /// Applies pending migrations, one process at a time, so that processes
+    /// starting together (a server and a `refresh` cron, two replicas)
+    /// migrate once. On PostgreSQL sqlx holds an advisory lock meanwhile;
+    /// SQLite has none, so a file lock beside the database stands in.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match &self.db {
-            Db::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
+            Db::Sqlite(pool) => {
+                let _held = lock_beside(pool.connect_options().get_filename()).await?;
+                SQLITE_MIGRATIONS.run(pool).await?
+            }
             Db::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
         }
         Ok(())
@@ -254,6 +265,30 @@ impl Store {
     pub async fn close(&self) {
         on_pool!(self, pool => pool.close().await)
     }
+}
+
+/// Waits for an exclusive lock on `<database>.lock`, held until the file
+/// is dropped (or the process ends, however it ends).
+async fn lock_beside(database: &Path) -> Result<std::fs::File, StoreError> {
+    let mut path = database.as_os_str().to_owned();
+    path.push(".lock");
+    let path = PathBuf::from(path);
+    let failed = |source| StoreError::Lock {
+        path: path.display().to_string(),
+        source,
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(failed)?;
+    // The wait blocks a thread, not the runtime.
+    tokio::task::spawn_blocking(move || file.lock().map(|()| file))
+        .await
+        .map_err(std::io::Error::other)
+        .and_then(|locked| locked)
+        .map_err(failed)
 }
 
 #[cfg(test)]

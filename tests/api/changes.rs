@@ -1,5 +1,6 @@
 //! Changes made by another process (the command line, a second instance)
-//! are served by a running server within a second.
+//! are served by a running server within a second, and several processes
+//! can start together on a new SQLite file.
 
 use std::process::{Command, Output};
 use std::sync::Arc;
@@ -220,4 +221,30 @@ async fn the_postgresql_listener_survives_its_connection_being_killed() {
         .serves_within(SHOP, StatusCode::NOT_FOUND, None)
         .await;
     server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eight_processes_starting_together_on_a_new_sqlite_file_all_come_up() {
+    // Arrange: a SQLite file that does not exist yet.
+    let world = World::new(Backend::Sqlite).await;
+
+    // Act: eight processes migrate it at once.
+    let children: Vec<_> = (0..8)
+        .map(|_| agent(&world, &["migrate"], &[]).spawn().unwrap())
+        .collect();
+    let outputs = tokio::task::spawn_blocking(move || {
+        children
+            .into_iter()
+            .map(|child| child.wait_with_output().unwrap())
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
+
+    // Assert: every one succeeded, and the database works.
+    for out in &outputs {
+        assert!(out.status.success(), "{}", text(out));
+    }
+    let out = run(agent(&world, &["status"], &[])).await;
+    assert!(out.status.success(), "{}", text(&out));
 }

@@ -50,6 +50,7 @@ pub struct App {
     /// Keys the admin forms' CSRF tokens: random, kept in the database so
     /// every instance shares it, and never derived from ADMIN_PASSWORD.
     pub form_key: Secret,
+    reloading: tokio::sync::Mutex<()>,
 }
 
 impl App {
@@ -111,6 +112,7 @@ impl App {
             wake: Notify::new(),
             instance: format!("{}-{:08x}", std::process::id(), rand::random::<u32>()),
             form_key,
+            reloading: tokio::sync::Mutex::new(()),
         });
         app.seed_starting_token().await?;
         app.reload().await?;
@@ -125,8 +127,11 @@ impl App {
         Ok(removed)
     }
 
-    /// Re-reads every account into memory.
+    /// Re-reads every account into memory. One reload at a time: of two
+    /// that overlap (the change listener's and the refresher's), the one
+    /// that read the database last must be the one the board keeps.
     pub async fn reload(&self) -> anyhow::Result<()> {
+        let _one_at_a_time = self.reloading.lock().await;
         let accounts = self.store.accounts().await?;
         self.board.load(&accounts);
         Ok(())

@@ -3,7 +3,9 @@
 # in-process fake Graph API and seeded accounts) against nginx serving the
 # same bytes as a static file, all on 127.0.0.1, driven by wrk.
 #
-#   bash bench/run.sh
+#   bash bench/run.sh          the benchmark
+#   bash bench/run.sh soak     only the soak (bench/soak.sh, 10 minutes)
+#   bash bench/run.sh all      the benchmark, then the soak
 #
 # Settings (environment): BENCH_DURATION (s per run, 10), BENCH_WARMUP (s, 2),
 # BENCH_ROUNDS (alternating rounds, 2), BENCH_CONNECTIONS (64),
@@ -15,6 +17,13 @@
 #
 # Needs root for `apt-get install -y wrk nginx` when they are missing.
 set -euo pipefail
+
+case "${1:-}" in
+    "") ;;
+    soak) exec bash "$(dirname "$0")/soak.sh" ;;
+    all) bash "$0"; exec bash "$(dirname "$0")/soak.sh" ;;
+    *) echo "usage: bash bench/run.sh [soak|all]" >&2; exit 2 ;;
+esac
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TOOLS="python3 $ROOT/bench/tools.py"

@@ -2,30 +2,15 @@
 //! are served by a running server within a second, and several processes
 //! can start together on a new SQLite file.
 
-use std::process::{Command, Output};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::common::{Backend, Server, World, agent_command as agent, pg_admin, pg_name};
+use crate::common::{Backend, Server, World, agent_command as agent, pg_admin, pg_name, run, text};
 use reqwest::StatusCode;
 use token_agent::app::App;
 
 /// How soon every instance must serve a change.
 const WITHIN: Duration = Duration::from_secs(1);
-
-async fn run(mut cmd: Command) -> Output {
-    tokio::task::spawn_blocking(move || cmd.output().expect("the binary runs"))
-        .await
-        .unwrap()
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
 
 /// A server for `app` that also follows the database's changes, as
 /// `serve` does, without the refresher (whose passes re-read too).

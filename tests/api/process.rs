@@ -3,31 +3,17 @@
 
 use std::process::{Child, Command, Output};
 
-use crate::common::{Backend, World, agent_command as agent};
+use crate::common::{Backend, World, agent_command as agent, run, text};
 use chrono::Duration;
 use token_agent::fake::{Fault, TokenStatus};
 use token_agent::refresher::{self, Outcome};
 
 const REFRESH: &str = "/refresh_access_token";
 
-async fn run(mut cmd: Command) -> Output {
-    tokio::task::spawn_blocking(move || cmd.output().expect("the binary runs"))
-        .await
-        .unwrap()
-}
-
 async fn finish(child: Child) -> Output {
     tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
         .await
         .unwrap()
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 async fn wait_for(what: &str, condition: impl Fn() -> bool) {

@@ -224,6 +224,22 @@ pub fn agent_command(
     cmd
 }
 
+/// Runs the binary to the end, off the async runtime's threads.
+pub async fn run(mut cmd: std::process::Command) -> std::process::Output {
+    tokio::task::spawn_blocking(move || cmd.output().expect("the binary runs"))
+        .await
+        .unwrap()
+}
+
+/// What a finished run printed, stdout then stderr.
+pub fn text(output: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
 /// The agent's HTTP server on a random port.
 pub struct Server {
     pub addr: SocketAddr,

@@ -36,7 +36,8 @@ FEED_TTL=${BENCH_FEED_TTL:-5}
 SERVE=${BENCH_SERVE:-1}
 STARTS=${BENCH_STARTS:-5}
 
-say() { printf '\n== %s\n' "$*" >&2; }
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 
 CORES=$(nproc)
 CPU=$(sed -n 's/^model name\s*:\s*//p' /proc/cpuinfo | head -n 1)
@@ -52,30 +53,10 @@ if ! command -v wrk >/dev/null || [ -z "$NGINX" ]; then
     NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 fi
 
-say "building the release binary"
-(cd "$ROOT" && cargo build --release --quiet)
-BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/token-agent"
-[ -x "$BIN" ] || { echo "no binary at $BIN" >&2; exit 1; }
+build_release
 
 # --- processes and clean-up ---------------------------------------------------
-WORK=$(mktemp -d /tmp/token-agent-bench.XXXXXX)
-chmod 755 "$WORK"
-PIDFILES=()
-cleanup() {
-    local pidfile pid
-    for pidfile in "${PIDFILES[@]}"; do
-        pid=$(cat "$pidfile" 2>/dev/null || true)
-        [ -n "$pid" ] || continue
-        kill -TERM "$pid" 2>/dev/null || true
-        for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null || true
-        # The demo keeps its SQLite file in a folder named after its pid.
-        rm -rf "/tmp/token-agent-demo-$pid"
-    done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+start_workspace token-agent-bench
 
 # Stops one process started here (by its pid file) and waits for it.
 stop() {

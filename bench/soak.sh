@@ -42,34 +42,16 @@ MAX_CONNECTIONS=${BENCH_SOAK_MAX_CONNECTIONS:-512}
 FEED_TTL=${BENCH_SOAK_FEED_TTL:-30}
 FEED_LIMITS=${BENCH_SOAK_FEED_LIMITS:-25,6,12,50}
 
-say() { printf '\n== %s\n' "$*" >&2; }
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 
 CORES=$(nproc)
 say "machine: $CORES cores, $(sed -n 's/^model name\s*:\s*//p' /proc/cpuinfo | head -n 1)"
 
-say "building the release binary"
-(cd "$ROOT" && cargo build --release --quiet)
-BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/token-agent"
-[ -x "$BIN" ] || { echo "no binary at $BIN" >&2; exit 1; }
+build_release
 
 # --- processes and clean-up (as in run.sh) ---------------------------------------
-WORK=$(mktemp -d /tmp/token-agent-soak.XXXXXX)
-PIDFILES=()
-cleanup() {
-    local pidfile pid
-    for pidfile in "${PIDFILES[@]}"; do
-        pid=$(cat "$pidfile" 2>/dev/null || true)
-        [ -n "$pid" ] || continue
-        kill -TERM "$pid" 2>/dev/null || true
-        for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null || true
-        # The demo keeps its SQLite file in a folder named after its pid.
-        rm -rf "/tmp/token-agent-demo-$pid"
-    done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+start_workspace token-agent-soak
 
 # background NAME CMD...: starts CMD in the background, its pid in NAME.pid.
 background() {

@@ -1,0 +1,36 @@
+# Shared by bench/run.sh and bench/soak.sh: messages, the release build, and
+# processes that never outlive the script. Source it after setting ROOT.
+
+say() { printf '\n== %s\n' "$*" >&2; }
+
+# Builds the release binary (honouring CARGO_TARGET_DIR) and sets BIN.
+build_release() {
+    say "building the release binary"
+    (cd "$ROOT" && cargo build --release --quiet)
+    BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/token-agent"
+    [ -x "$BIN" ] || { echo "no binary at $BIN" >&2; exit 1; }
+}
+
+# Makes WORK, a temp folder named after $1, and stops every process whose
+# pid file is listed in PIDFILES when the script ends, however it ends.
+start_workspace() {
+    WORK=$(mktemp -d "/tmp/$1.XXXXXX")
+    chmod 755 "$WORK"
+    PIDFILES=()
+    trap cleanup EXIT
+    trap 'exit 130' INT TERM
+}
+
+cleanup() {
+    local pidfile pid
+    for pidfile in "${PIDFILES[@]}"; do
+        pid=$(cat "$pidfile" 2>/dev/null || true)
+        [ -n "$pid" ] || continue
+        kill -TERM "$pid" 2>/dev/null || true
+        for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null || true
+        # The demo keeps its SQLite file in a folder named after its pid.
+        rm -rf "/tmp/token-agent-demo-$pid"
+    done
+    rm -rf "$WORK"
+}

@@ -1,10 +1,15 @@
-//! What the owner does to accounts, by the CLI or the admin page alike:
-//! paste a token, remove an account.
+//! What the owner does, by the CLI or the admin page alike: paste a token,
+//! allow or withdraw a hashtag.
+
+use std::collections::BTreeSet;
 
 use crate::app::App;
 use crate::domain::AccountName;
 use crate::refresher::{self, Outcome};
-use crate::store::{AccountKind, NewToken, StoreError};
+use crate::store::{AccountKind, NewToken, Store, StoreError};
+
+/// The settings key of the hashtags allowed on the admin page (a JSON list).
+const APPROVED_HASHTAGS: &str = "approved_hashtags";
 
 /// Stores a pasted token under `name` (adding the account or replacing its
 /// token) and, for an Instagram-Login token, tries a first refresh at once
@@ -30,4 +35,26 @@ pub async fn paste_token(
         tracing::warn!(error = %e, "could not reload accounts after a pasted token");
     }
     Ok(outcome)
+}
+
+/// The hashtags allowed on the admin page.
+pub async fn approved_hashtags(store: &Store) -> Result<BTreeSet<String>, StoreError> {
+    let raw = store.setting(APPROVED_HASHTAGS).await?;
+    Ok(raw
+        .and_then(|raw| serde_json::from_str(&raw).ok())
+        .unwrap_or_default())
+}
+
+/// Allows (`allow`) or withdraws a hashtag (already parsed), for every
+/// instance: stored, then read back into memory.
+pub async fn approve_hashtag(app: &App, tag: &str, allow: bool) -> anyhow::Result<()> {
+    let mut tags = approved_hashtags(&app.store).await?;
+    if allow {
+        tags.insert(tag.to_string());
+    } else {
+        tags.remove(tag);
+    }
+    let json = serde_json::to_string(&tags)?;
+    app.store.set_setting(APPROVED_HASHTAGS, &json).await?;
+    app.reload().await
 }

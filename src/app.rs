@@ -97,6 +97,7 @@ impl App {
                 stale_ttl: chrono::Duration::from_std(config.feed_stale_ttl)
                     .unwrap_or(chrono::Duration::days(1)),
                 app_url: config.app_url.clone(),
+                hashtags: config.hashtags.clone(),
             },
         );
         let app = Arc::new(App {
@@ -127,13 +128,16 @@ impl App {
         Ok(removed)
     }
 
-    /// Re-reads every account into memory. One reload at a time: of two
+    /// Re-reads every account, and the hashtags allowed on the admin page,
+    /// into memory. One reload at a time: of two
     /// that overlap (the change listener's and the refresher's), the one
     /// that read the database last must be the one the board keeps.
     pub async fn reload(&self) -> anyhow::Result<()> {
         let _one_at_a_time = self.reloading.lock().await;
         let accounts = self.store.accounts().await?;
         self.board.load(&accounts);
+        self.feeds
+            .set_approved_hashtags(crate::accounts::approved_hashtags(&self.store).await?);
         Ok(())
     }
 

@@ -22,6 +22,10 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     let dir = tempfile_dir()?;
     config.database = DatabaseUrl::Sqlite(dir.join("demo.db"));
     fake.point(&mut config.upstream);
+    if config.hashtags.is_empty() {
+        // The demo's hashtag URL, /hashtags/bakery/top.json.
+        config.hashtags = vec!["bakery".into()];
+    }
     config.starting_token = None;
     let base = format!("http://localhost:{}", config.port);
     if config.allowed_domains.is_none() {

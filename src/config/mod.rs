@@ -174,6 +174,9 @@ pub struct Config {
     pub starting_token: Option<Secret>,
     /// `None` while ALLOWED_DOMAINS is unset: no token is served until it is.
     pub allowed_domains: Option<AllowedDomains>,
+    /// HASHTAGS: the tags the hashtag URLs may look up (more can be approved
+    /// on the admin page); any other tag is a 404 that costs no budget.
+    pub hashtags: Vec<String>,
     pub refresh_mode: RefreshMode,
     pub js_constant_name: JsIdentifier,
     pub hide_help_pages: bool,
@@ -223,6 +226,7 @@ struct RawEnv {
     memcache_servers: Option<String>,
     starting_token: Option<String>,
     allowed_domains: Option<String>,
+    hashtags: Option<String>,
     refresh_mode: Option<String>,
     refresh_frequency: Option<String>,
     js_constant_name: Option<String>,
@@ -323,6 +327,21 @@ impl Config {
             })
             .transpose()?;
 
+        let hashtags = present(raw.hashtags)
+            .unwrap_or_default()
+            .split([',', ' '])
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(|t| {
+                crate::domain::parse_hashtag(t).ok_or_else(|| {
+                    bad(
+                        "HASHTAGS",
+                        format!("entries are hashtags (letters, digits, _), got {t:?}"),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+
         let refresh_mode =
             parse_refresh_mode(present(raw.refresh_mode), present(raw.refresh_frequency))?;
 
@@ -417,6 +436,7 @@ impl Config {
             cache,
             starting_token: present(raw.starting_token).map(Secret),
             allowed_domains,
+            hashtags,
             refresh_mode,
             js_constant_name,
             hide_help_pages: parse_bool("HIDE_HELP_PAGES", raw.hide_help_pages)?,
@@ -806,6 +826,14 @@ mod tests {
         assert!(error(&[("NOTIFY_EMAIL", "not-an-address"), smtp]).starts_with("NOTIFY_EMAIL "));
         let c = config(&[("NOTIFY_EMAIL", "me@example.com"), smtp]).unwrap();
         assert_eq!(c.email.unwrap().smtp.port, 465);
+    }
+
+    #[test]
+    fn hashtags_are_a_list_of_valid_tags() {
+        assert!(config(&[]).unwrap().hashtags.is_empty());
+        let c = config(&[("HASHTAGS", "#Bakery, coffee  sourdough")]).unwrap();
+        assert_eq!(c.hashtags, ["bakery", "coffee", "sourdough"]);
+        assert!(error(&[("HASHTAGS", "ok, not-ok")]).starts_with("HASHTAGS "));
     }
 
     #[test]

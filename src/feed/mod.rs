@@ -14,10 +14,11 @@ mod flights;
 mod page;
 mod usage;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
+use arc_swap::ArcSwap;
 use bytes::Bytes;
 use chrono::Duration;
 use url::Url;
@@ -52,6 +53,10 @@ pub enum FeedError {
     HashtagBudget,
     #[error("Instagram has no hashtag #{0}")]
     NoSuchHashtag(String),
+    #[error(
+        "#{0} is not one of the owner's hashtags: add it to HASHTAGS or allow it on the admin page"
+    )]
+    HashtagNotAllowed(String),
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
     #[error("the page could not be stored: {0}")]
@@ -85,6 +90,8 @@ pub struct FeedSettings {
     pub stale_ttl: Duration,
     /// APP_URL: `paging.next` and `previous` point here.
     pub app_url: Url,
+    /// HASHTAGS: the tags that may cost hashtag budget.
+    pub hashtags: Vec<String>,
 }
 
 /// The handles the proxy works with: the same ones the rest of the agent
@@ -104,6 +111,8 @@ pub struct Feeds {
     settings: FeedSettings,
     flights: Flights,
     usage: UsageGate,
+    /// Tags allowed on the admin page, besides HASHTAGS.
+    approved: ArcSwap<BTreeSet<String>>,
     /// The cache keys written for each account, so that removing an
     /// account (or Meta's data deletion callback) can delete its pages.
     keys: Mutex<HashMap<String, HashSet<String>>>,
@@ -116,8 +125,29 @@ impl Feeds {
             settings,
             flights: Flights::default(),
             usage: UsageGate::default(),
+            approved: ArcSwap::default(),
             keys: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Whether `tag` may cost hashtag budget: in HASHTAGS or allowed on the
+    /// admin page. Anything else is refused before any call or database read,
+    /// so no stranger can spend the 30 tags a week.
+    pub fn allows_hashtag(&self, tag: &str) -> bool {
+        self.settings.hashtags.iter().any(|t| t == tag) || self.approved.load().contains(tag)
+    }
+
+    /// Replaces the tags allowed on the admin page.
+    pub fn set_approved_hashtags(&self, tags: BTreeSet<String>) {
+        self.approved.store(Arc::new(tags));
+    }
+
+    /// The tags from HASHTAGS, and those allowed on the admin page.
+    pub fn hashtags(&self) -> (Vec<String>, BTreeSet<String>) {
+        (
+            self.settings.hashtags.clone(),
+            self.approved.load().as_ref().clone(),
+        )
     }
 
     /// Deletes every page cached for `account` by this process (other
@@ -270,6 +300,9 @@ impl Feeds {
     /// `GET /hashtags/{tag}/recent.json|top.json`: public media for a tag,
     /// through a Facebook-Login account.
     pub async fn hashtag(&self, query: &HashtagQuery) -> Result<Answer, FeedError> {
+        if !self.allows_hashtag(&query.tag) {
+            return Err(FeedError::HashtagNotAllowed(query.tag.clone()));
+        }
         let name = self.facebook_account(query.account.as_deref())?;
         let key = format!(
             "tag:v1:{}:{}:{}:{}:{}",

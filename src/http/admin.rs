@@ -154,11 +154,19 @@ pub fn routes(
         .then(refresh_now);
     let removal = warp::path!("admin" / "accounts" / String / "remove")
         .and(warp::post())
+        .and(gate.clone())
+        .and(with_app.clone())
+        .and(form())
+        .then(remove);
+    let hashtags = warp::path!("admin" / "hashtags")
+        .and(warp::post())
         .and(gate)
         .and(with_app)
         .and(form())
-        .then(remove);
+        .then(hashtag);
     page.or(put)
+        .unify()
+        .or(hashtags)
         .unify()
         .or(refresh)
         .unify()
@@ -256,6 +264,42 @@ async fn remove(name: String, app: Arc<App>, form: HashMap<String, String>) -> R
             StatusCode::SERVICE_UNAVAILABLE,
             "Not removed",
             &internal_message(&log_internal("an admin removal failed", e)),
+        ),
+    }
+}
+
+/// `POST /admin/hashtags` (`tag`, `action=allow|withdraw`): which tags the
+/// hashtag URLs may look up, besides HASHTAGS.
+async fn hashtag(app: Arc<App>, form: HashMap<String, String>) -> Response {
+    if !csrf_ok(&app, &form) {
+        return bad_form();
+    }
+    let Some(tag) = form
+        .get("tag")
+        .and_then(|t| crate::domain::parse_hashtag(t.trim()))
+    else {
+        return back_to_admin(
+            StatusCode::BAD_REQUEST,
+            "Not changed",
+            "A hashtag is 1 to 100 letters, digits or underscores.",
+        );
+    };
+    let allow = form.get("action").map(String::as_str) != Some("withdraw");
+    match accounts::approve_hashtag(&app, &tag, allow).await {
+        Ok(()) if allow => back_to_admin(
+            StatusCode::OK,
+            "Hashtag allowed",
+            &format!("#{tag} may now be looked up."),
+        ),
+        Ok(()) => back_to_admin(
+            StatusCode::OK,
+            "Hashtag withdrawn",
+            &format!("#{tag} is no longer looked up (unless HASHTAGS names it)."),
+        ),
+        Err(e) => back_to_admin(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Not changed",
+            &internal_message(&log_internal("a hashtag could not be allowed", e)),
         ),
     }
 }

@@ -111,6 +111,7 @@ impl From<FeedError> for ApiError {
             }
             FeedError::HashtagBudget => (StatusCode::TOO_MANY_REQUESTS, "hashtag_limit"),
             FeedError::NoSuchHashtag(_) => (StatusCode::NOT_FOUND, "unknown_hashtag"),
+            FeedError::HashtagNotAllowed(_) => (StatusCode::NOT_FOUND, "hashtag_not_allowed"),
             FeedError::Store(_) | FeedError::Encode(_) => {
                 return ApiError::unavailable("a feed request failed inside the agent", &error);
             }

@@ -23,6 +23,36 @@ pub(super) struct AdminPage<'a> {
     deauthorize: String,
     data_deletion: String,
     hook_url: Option<&'a str>,
+    /// Tags from HASHTAGS (fixed here) and allowed on this page.
+    configured_tags: Vec<String>,
+    approved_tags: Vec<String>,
+    /// Per Facebook-Login account: tags used of the weekly budget, and when one frees.
+    budgets: Vec<Budget>,
+    budget_limit: i64,
+}
+
+pub(super) struct Budget {
+    pub account: String,
+    pub used: i64,
+    pub frees: Option<Moment>,
+}
+
+/// The weekly hashtag budget of each Facebook-Login account, from the
+/// database (none when it does not answer).
+pub(super) async fn budgets(app: &App, accounts: &[crate::store::Account]) -> Vec<Budget> {
+    let now = app.clock.now();
+    let mut out = Vec::new();
+    for a in accounts.iter().filter(|a| a.kind == AccountKind::Facebook) {
+        let window = crate::feed::HASHTAG_WINDOW;
+        if let Ok((used, frees)) = app.store.hashtag_budget(&a.name, now, window).await {
+            out.push(Budget {
+                account: a.name.clone(),
+                used,
+                frees: Moment::of(frees, now),
+            });
+        }
+    }
+    out
 }
 
 struct Row {
@@ -57,7 +87,13 @@ pub(super) async fn page<'a>(app: &App, csrf: &'a str, hook_url: Option<&'a str>
         AccountKind::Instagram => ("INSTAGRAM_APP_ID", "INSTAGRAM_APP_SECRET"),
         AccountKind::Facebook => ("FACEBOOK_APP_ID", "FACEBOOK_APP_SECRET"),
     };
-    let (rows, database_down) = match super::accounts(app).await {
+    let listed = super::accounts(app).await;
+    let budgets = match &listed {
+        Some(accounts) => budgets(app, accounts).await,
+        None => Vec::new(),
+    };
+    let (configured_tags, approved_tags) = app.feeds.hashtags();
+    let (rows, database_down) = match listed {
         Some(accounts) => (
             accounts
                 .iter()
@@ -115,10 +151,14 @@ pub(super) async fn page<'a>(app: &App, csrf: &'a str, hook_url: Option<&'a str>
         deauthorize: format!("{base}/callbacks/deauthorize"),
         data_deletion: format!("{base}/callbacks/data-deletion"),
         hook_url,
+        configured_tags,
+        approved_tags: approved_tags.into_iter().collect(),
+        budgets,
+        budget_limit: crate::feed::HASHTAG_LIMIT,
     }
 }
 
-/// The admin page's policy. Its connect forms are GET submissions to
+/// The admin page's policy. Its connect forms are POST submissions to
 /// `/connect/*`, which redirect to Meta's authorization page, and Chrome
 /// applies `form-action` to the redirect too: the configured authorization
 /// hosts are allowed as form targets here, and nowhere else.

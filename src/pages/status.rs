@@ -34,6 +34,8 @@ pub(super) struct StatusPage {
     /// "reachable" / "not reachable" for memcached; `None` in-process.
     cache_state: Option<&'static str>,
     refresh: String,
+    budgets: Vec<super::admin::Budget>,
+    budget_limit: i64,
 }
 
 /// One account, as the status page shows it.
@@ -91,7 +93,12 @@ struct LastConnect {
 
 pub(super) async fn page(app: &App) -> StatusPage {
     let now = app.clock.now();
-    let (cards, memory, database_down) = match super::accounts(app).await {
+    let listed = super::accounts(app).await;
+    let budgets = match &listed {
+        Some(accounts) => super::admin::budgets(app, accounts).await,
+        None => Vec::new(),
+    };
+    let (cards, memory, database_down) = match listed {
         Some(accounts) => (
             accounts.iter().map(|a| card(a, now)).collect(),
             Vec::new(),
@@ -124,6 +131,8 @@ pub(super) async fn page(app: &App) -> StatusPage {
             }
         }),
         refresh: super::home::describe_refresh(&app.config),
+        budgets,
+        budget_limit: crate::feed::HASHTAG_LIMIT,
     }
 }
 

@@ -59,4 +59,26 @@ impl Store {
         });
         Ok(true)
     }
+
+    /// How many distinct hashtags `account` has queried in the window, and
+    /// when the oldest of them leaves it (so another may be queried).
+    pub async fn hashtag_budget(
+        &self,
+        account: &str,
+        now: DateTime<Utc>,
+        window: chrono::Duration,
+    ) -> Result<(i64, Option<DateTime<Utc>>), StoreError> {
+        const SQL: &str = "SELECT COUNT(*), MIN(window_start) FROM hashtag_queries \
+             WHERE account = $1 AND window_start > $2";
+        let since = (now - window).timestamp_millis();
+        let (used, oldest): (i64, Option<i64>) = on_pool!(self, pool => sqlx::query_as(SQL)
+            .bind(account)
+            .bind(since)
+            .fetch_one(pool)
+            .await?);
+        let frees = oldest
+            .and_then(|ms| chrono::TimeZone::timestamp_millis_opt(&Utc, ms).single())
+            .map(|t| t + window);
+        Ok((used, frees))
+    }
 }

@@ -202,7 +202,7 @@ async fn instagram_login_connects_an_account(backend: Backend) {
 }
 
 async fn facebook_login_connects_an_account_that_can_search_hashtags(backend: Backend) {
-    let s = setup(backend, &[]).await;
+    let s = setup(backend, &[("HASHTAGS", "sunrise")]).await;
     let callback = s.login_window("facebook", "brand").await;
     let res = s.callback(&callback).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);

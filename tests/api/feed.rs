@@ -309,8 +309,60 @@ async fn the_feed_obeys_the_allow_list(backend: Backend) {
     assert_eq!(s.world.fake.calls(MEDIA), 1);
 }
 
+async fn only_the_owners_hashtags_may_spend_the_budget(backend: Backend) {
+    let s = setup(backend, &[("HASHTAGS", "coffee")]).await;
+    s.add_facebook_account("brand").await;
+    // A script tries 29 made-up tags: each is a 404 that costs nothing.
+    for i in 0..29 {
+        let (status, body, _) = s.json(&format!("/hashtags/madeup{i}/recent.json")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+        assert_eq!(error_code(&body), "hashtag_not_allowed");
+    }
+    assert_eq!(s.world.fake.total_calls(), 0, "no upstream call for them");
+    let (used, _) = s
+        .app
+        .store
+        .hashtag_budget("brand", s.world.clock.now(), Duration::days(7))
+        .await
+        .unwrap();
+    assert_eq!(used, 0, "none of them counted against the week's 30");
+    // The owner's own tag still works.
+    let (status, body, _) = s.json("/hashtags/coffee/recent.json").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // Allowed on the admin page, a tag works on every instance that reloads.
+    let (status, _, _) = s.json("/hashtags/sourdough/top.json").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    token_agent::accounts::approve_hashtag(&s.app, "sourdough", true)
+        .await
+        .unwrap();
+    let (status, body, _) = s.json("/hashtags/sourdough/top.json").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let other = s.world.app(&[]).await;
+    assert!(other.feeds.allows_hashtag("sourdough"));
+    token_agent::accounts::approve_hashtag(&s.app, "sourdough", false)
+        .await
+        .unwrap();
+    let (status, _, _) = s.json("/hashtags/sourdough/top.json").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (used, frees) = s
+        .app
+        .store
+        .hashtag_budget("brand", s.world.clock.now(), Duration::days(7))
+        .await
+        .unwrap();
+    assert_eq!(used, 2, "coffee and sourdough");
+    assert_eq!(frees, Some(s.world.clock.now() + Duration::days(7)));
+    // The status page shows the budget.
+    let page = s.get("/status").await.text().await.unwrap();
+    assert!(
+        page.contains("Hashtags of brand") && page.contains("2 of 30 used in the last 7 days"),
+        "{page}"
+    );
+}
+
 async fn hashtags_need_a_facebook_login_account(backend: Backend) {
-    let s = setup(backend, &[]).await;
+    let s = setup(backend, &[("HASHTAGS", "coffee")]).await;
     let (status, body, _) = s.json("/hashtags/coffee/recent.json").await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert_eq!(error_code(&body), "facebook_account_required");
@@ -326,7 +378,7 @@ async fn hashtags_need_a_facebook_login_account(backend: Backend) {
 }
 
 async fn a_hashtag_id_is_looked_up_once_across_restarts(backend: Backend) {
-    let s = setup(backend, &[]).await;
+    let s = setup(backend, &[("HASHTAGS", "coffee")]).await;
     s.add_facebook_account("brand").await;
     let (status, body, text) = s.json("/hashtags/coffee/recent.json").await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -337,7 +389,7 @@ async fn a_hashtag_id_is_looked_up_once_across_restarts(backend: Backend) {
     assert_eq!(s.world.fake.calls("/ig_hashtag_search"), 1);
 
     // A new process (empty in-process cache) on the same database.
-    let app = s.world.app(&[]).await;
+    let app = s.world.app(&[("HASHTAGS", "coffee")]).await;
     let server = Server::start(app).await;
     let before = s.world.fake.total_calls();
     let res = s
@@ -361,7 +413,12 @@ async fn a_hashtag_id_is_looked_up_once_across_restarts(backend: Backend) {
 }
 
 async fn the_thirty_first_hashtag_in_a_week_is_refused_before_any_call(backend: Backend) {
-    let s = setup(backend, &[]).await;
+    let tags = (0..30)
+        .map(|i| format!("tag{i}"))
+        .chain(["onemore".to_string()])
+        .collect::<Vec<_>>()
+        .join(" ");
+    let s = setup(backend, &[("HASHTAGS", &tags)]).await;
     s.add_facebook_account("brand").await;
     for i in 0..30 {
         let (status, body, _) = s.json(&format!("/hashtags/tag{i}/recent.json")).await;
@@ -506,6 +563,7 @@ on_both_backends!(
     a_stale_copy_is_never_served_past_its_media_expiry,
     bad_parameters_are_refused_before_any_upstream_call,
     the_feed_obeys_the_allow_list,
+    only_the_owners_hashtags_may_spend_the_budget,
     hashtags_need_a_facebook_login_account,
     a_hashtag_id_is_looked_up_once_across_restarts,
     the_thirty_first_hashtag_in_a_week_is_refused_before_any_call,

@@ -419,7 +419,8 @@ async fn the_admin_page_has_an_action_form_per_account_with_csrf(backend: Backen
     assert!(html.contains("<option value=\"facebook\">"));
     // Every POST form carries the CSRF value.
     let posts = html.matches("method=\"post\"").count();
-    assert_eq!(posts, 5);
+    // Refresh and remove per account, paste a token, allow a hashtag.
+    assert_eq!(posts, 6);
     assert_eq!(
         html.matches("<input type=\"hidden\" name=\"csrf\" value=\"csrf-4f2a\">")
             .count(),

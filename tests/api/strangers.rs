@@ -207,3 +207,51 @@ async fn the_admin_form_token_is_random_keyed_and_expires() {
         token_agent::http::admin::csrf_token(&app)
     );
 }
+
+#[tokio::test]
+async fn the_admin_page_allows_and_withdraws_hashtags() {
+    let world = World::new(Backend::Sqlite).await;
+    let app = world.app(&[("ADMIN_PASSWORD", PASSWORD)]).await;
+    let server = Server::start(app.clone()).await;
+    let http = reqwest::Client::new();
+    let post = |form: Vec<(&'static str, String)>| {
+        http.post(server.url("/admin/hashtags"))
+            .header("Authorization", basic("Basic"))
+            .form(&form)
+            .send()
+    };
+    let csrf = token_agent::http::admin::csrf_token(&app);
+    let without_csrf = post(vec![("tag", "bakery".into())]).await.unwrap();
+    assert_eq!(without_csrf.status(), StatusCode::FORBIDDEN);
+    assert!(!app.feeds.allows_hashtag("bakery"));
+
+    let res = post(vec![("csrf", csrf.clone()), ("tag", "#Bakery".into())])
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(app.feeds.allows_hashtag("bakery"));
+    let admin = http
+        .get(server.url("/admin"))
+        .header("Authorization", basic("Basic"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(admin.contains("<code>#bakery</code>"), "{admin}");
+
+    let bad = post(vec![("csrf", csrf.clone()), ("tag", "not a tag".into())])
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    let res = post(vec![
+        ("csrf", csrf),
+        ("tag", "bakery".into()),
+        ("action", "withdraw".into()),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(!app.feeds.allows_hashtag("bakery"));
+}

@@ -1,15 +1,10 @@
 //! What the owner does, by the CLI or the admin page alike: paste a token,
 //! allow or withdraw a hashtag.
 
-use std::collections::BTreeSet;
-
 use crate::app::App;
 use crate::domain::AccountName;
 use crate::refresher::{self, Outcome};
-use crate::store::{AccountKind, NewToken, Store, StoreError};
-
-/// The settings key of the hashtags allowed on the admin page (a JSON list).
-const APPROVED_HASHTAGS: &str = "approved_hashtags";
+use crate::store::{AccountKind, NewToken, StoreError};
 
 /// Stores a pasted token under `name` (adding the account or replacing its
 /// token) and, for an Instagram-Login token, tries a first refresh at once
@@ -37,24 +32,15 @@ pub async fn paste_token(
     Ok(outcome)
 }
 
-/// The hashtags allowed on the admin page.
-pub async fn approved_hashtags(store: &Store) -> Result<BTreeSet<String>, StoreError> {
-    let raw = store.setting(APPROVED_HASHTAGS).await?;
-    Ok(raw
-        .and_then(|raw| serde_json::from_str(&raw).ok())
-        .unwrap_or_default())
-}
-
 /// Allows (`allow`) or withdraws a hashtag (already parsed), for every
 /// instance: stored, then read back into memory.
 pub async fn approve_hashtag(app: &App, tag: &str, allow: bool) -> anyhow::Result<()> {
-    let mut tags = approved_hashtags(&app.store).await?;
+    let mut tags = app.store.approved_hashtags().await?;
     if allow {
         tags.insert(tag.to_string());
     } else {
         tags.remove(tag);
     }
-    let json = serde_json::to_string(&tags)?;
-    app.store.set_setting(APPROVED_HASHTAGS, &json).await?;
+    app.store.set_approved_hashtags(&tags).await?;
     app.reload().await
 }

@@ -137,7 +137,7 @@ impl App {
         let accounts = self.store.accounts().await?;
         self.board.load(&accounts);
         self.feeds
-            .set_approved_hashtags(crate::accounts::approved_hashtags(&self.store).await?);
+            .set_approved_hashtags(self.store.approved_hashtags().await?);
         Ok(())
     }
 

@@ -3,6 +3,7 @@
 
 use askama::Template;
 
+use super::budget::{Budget, budgets};
 use super::time::Moment;
 use super::{Layout, base_url, kind_label, path_segment};
 use crate::app::App;
@@ -29,30 +30,6 @@ pub(super) struct AdminPage<'a> {
     /// Per Facebook-Login account: tags used of the weekly budget, and when one frees.
     budgets: Vec<Budget>,
     budget_limit: i64,
-}
-
-pub(super) struct Budget {
-    pub account: String,
-    pub used: i64,
-    pub frees: Option<Moment>,
-}
-
-/// The weekly hashtag budget of each Facebook-Login account, from the
-/// database (none when it does not answer).
-pub(super) async fn budgets(app: &App, accounts: &[crate::store::Account]) -> Vec<Budget> {
-    let now = app.clock.now();
-    let mut out = Vec::new();
-    for a in accounts.iter().filter(|a| a.kind == AccountKind::Facebook) {
-        let window = crate::feed::HASHTAG_WINDOW;
-        if let Ok((used, frees)) = app.store.hashtag_budget(&a.name, now, window).await {
-            out.push(Budget {
-                account: a.name.clone(),
-                used,
-                frees: Moment::of(frees, now),
-            });
-        }
-    }
-    out
 }
 
 struct Row {

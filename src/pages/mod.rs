@@ -8,6 +8,7 @@
 
 mod admin;
 mod assets;
+mod budget;
 mod home;
 mod status;
 mod time;

@@ -34,7 +34,7 @@ pub(super) struct StatusPage {
     /// "reachable" / "not reachable" for memcached; `None` in-process.
     cache_state: Option<&'static str>,
     refresh: String,
-    budgets: Vec<super::admin::Budget>,
+    budgets: Vec<super::budget::Budget>,
     budget_limit: i64,
 }
 
@@ -95,7 +95,7 @@ pub(super) async fn page(app: &App) -> StatusPage {
     let now = app.clock.now();
     let listed = super::accounts(app).await;
     let budgets = match &listed {
-        Some(accounts) => super::admin::budgets(app, accounts).await,
+        Some(accounts) => super::budget::budgets(app, accounts).await,
         None => Vec::new(),
     };
     let (cards, memory, database_down) = match listed {

@@ -1,8 +1,14 @@
 //! The `settings` table: small named values the agent keeps for itself,
 //! such as the encryption key's check value, the STARTING_TOKEN last put in
-//! place and the outcome of the last connect.
+//! place, the outcome of the last connect and the hashtags allowed on the
+//! admin page.
+
+use std::collections::BTreeSet;
 
 use super::{Store, StoreError, on_pool};
+
+/// The hashtags allowed on the admin page, as a JSON list.
+const APPROVED_HASHTAGS: &str = "approved_hashtags";
 
 impl Store {
     pub async fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
@@ -35,5 +41,19 @@ impl Store {
             .setting(key)
             .await?
             .unwrap_or_else(|| value.to_string()))
+    }
+
+    /// The hashtags allowed on the admin page.
+    pub async fn approved_hashtags(&self) -> Result<BTreeSet<String>, StoreError> {
+        let raw = self.setting(APPROVED_HASHTAGS).await?;
+        Ok(raw
+            .and_then(|raw| serde_json::from_str(&raw).ok())
+            .unwrap_or_default())
+    }
+
+    /// Replaces the hashtags allowed on the admin page.
+    pub async fn set_approved_hashtags(&self, tags: &BTreeSet<String>) -> Result<(), StoreError> {
+        let json = serde_json::to_string(tags).unwrap_or_else(|_| "[]".into());
+        self.set_setting(APPROVED_HASHTAGS, &json).await
     }
 }

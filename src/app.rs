@@ -15,7 +15,7 @@ use crate::clock::Clock;
 use crate::config::{Config, Secret};
 use crate::crypto::TokenCipher;
 use crate::domain::DEFAULT_ACCOUNT;
-use crate::feed::{FeedHandles, FeedSettings, Feeds};
+use crate::feed::{CursorKey, FeedHandles, FeedSettings, Feeds};
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
 use crate::store::{AccountKind, NewToken, Store};
@@ -23,11 +23,13 @@ use crate::upstream::Upstream;
 
 const STARTING_TOKEN_KEY: &str = "starting_token_sha256";
 const FORM_KEY: &str = "admin_form_key";
+const CURSOR_KEY: &str = "feed_cursor_key";
 
-/// The admin forms' key: made once, at random, and shared through the database.
-async fn store_form_key(store: &Store) -> anyhow::Result<String> {
+/// A key made once, at random, and shared through the database: the admin
+/// forms' and the feed cursors'.
+async fn shared_key(store: &Store, name: &str) -> anyhow::Result<String> {
     let fresh = hex::encode(rand::random::<[u8; 32]>());
-    Ok(store.setting_or_insert(FORM_KEY, &fresh).await?)
+    Ok(store.setting_or_insert(name, &fresh).await?)
 }
 
 pub struct App {
@@ -79,7 +81,8 @@ impl App {
             "token-agent",
             clock.clone(),
         )?;
-        let form_key = Secret::new(store_form_key(&store).await?);
+        let form_key = Secret::new(shared_key(&store, FORM_KEY).await?);
+        let cursor_key = CursorKey::new(shared_key(&store, CURSOR_KEY).await?.as_bytes());
         let board = Arc::new(Board::default());
         let metrics = Arc::new(Metrics::default());
         let feeds = Feeds::new(
@@ -96,8 +99,9 @@ impl App {
                     .unwrap_or(chrono::Duration::minutes(5)),
                 stale_ttl: chrono::Duration::from_std(config.feed_stale_ttl)
                     .unwrap_or(chrono::Duration::days(1)),
-                app_url: config.app_url.clone(),
                 hashtags: config.hashtags.clone(),
+                misses_per_minute: config.guard.feed_misses_per_minute,
+                cursor_key,
             },
         );
         let app = Arc::new(App {

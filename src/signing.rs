@@ -27,6 +27,12 @@ pub fn verify_hmac_sha256(key: &[u8], message: &[u8], tag: &[u8]) -> bool {
     mac(key, message).verify_slice(tag).is_ok()
 }
 
+/// Whether `tag` is the first `tag.len()` bytes (at least 16) of
+/// HMAC-SHA256(key, message), compared in constant time.
+pub fn verify_hmac_sha256_prefix(key: &[u8], message: &[u8], tag: &[u8]) -> bool {
+    tag.len() >= 16 && mac(key, message).verify_truncated_left(tag).is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

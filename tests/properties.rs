@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use token_agent::domain::allowlist::{Access, AllowListError, AllowedDomains};
 use token_agent::domain::is_valid_cursor;
 use token_agent::domain::jsident::JsIdentifier;
+use token_agent::feed::{Links, Page, render};
 use token_agent::signed_request::{self, SignedRequestError};
 use token_agent::upstream::media::{MediaPage, signed_expiry};
 use token_agent::upstream::{
@@ -679,10 +680,18 @@ const MEDIA_KEYS: &[&str] = &[
 
 fn check_served_page(page: &mut MediaPage) -> Result<(), TestCaseError> {
     let _ = page.media_expiry();
-    page.point_paging_at(|param, cursor| {
-        format!("https://agent.example.com/feed.json?{param}={cursor}")
-    });
-    let text = serde_json::to_string(&page).unwrap();
+    let kept = Page::from_media(
+        page,
+        chrono::DateTime::from_timestamp(1_780_000_000, 0).unwrap(),
+    )
+    .unwrap();
+    let links = Links {
+        after: Some("C".into()),
+        next: Some("https://agent.example.com/feed.json?after=C".into()),
+        ..Links::default()
+    };
+    let body = render(kept.items.iter(), &links);
+    let text = String::from_utf8(body.to_vec()).unwrap();
     prop_assert!(
         !text.contains("IGAAsecret"),
         "a token passed through: {}",

@@ -177,6 +177,8 @@ pub struct Config {
     /// HASHTAGS: the tags the hashtag URLs may look up (more can be approved
     /// on the admin page); any other tag is a 404 that costs no budget.
     pub hashtags: Vec<String>,
+    /// Who strangers are, and what they may see and spend.
+    pub guard: GuardConfig,
     pub refresh_mode: RefreshMode,
     pub js_constant_name: JsIdentifier,
     pub hide_help_pages: bool,
@@ -197,6 +199,17 @@ pub struct Config {
     pub refresh_check_interval: Duration,
     /// The least time between two refresh runs that requests set off.
     pub refresh_wake_gap: Duration,
+}
+
+/// The rules for requests from anyone: which proxies to believe about the
+/// client's address, and how many feed cache misses one client may cause.
+#[derive(Clone, Debug)]
+pub struct GuardConfig {
+    /// TRUST_PROXY (on a Heroku dyno, the router by default).
+    pub trust_proxy: crate::domain::TrustProxy,
+    /// FEED_MISSES_PER_MINUTE: cache misses (upstream calls) one client
+    /// address may cause per minute; 0 for no bound.
+    pub feed_misses_per_minute: u32,
 }
 
 /// One bad variable: its name and what is wrong, never its secret value.
@@ -227,6 +240,9 @@ struct RawEnv {
     starting_token: Option<String>,
     allowed_domains: Option<String>,
     hashtags: Option<String>,
+    trust_proxy: Option<String>,
+    dyno: Option<String>,
+    feed_misses_per_minute: Option<String>,
     refresh_mode: Option<String>,
     refresh_frequency: Option<String>,
     js_constant_name: Option<String>,
@@ -342,6 +358,20 @@ impl Config {
             })
             .collect::<Result<Vec<_>, _>>()?;
 
+        let guard = GuardConfig {
+            trust_proxy: crate::domain::TrustProxy::parse(
+                present(raw.trust_proxy).as_deref(),
+                present(raw.dyno).is_some(),
+            )
+            .map_err(|e| bad("TRUST_PROXY", e))?,
+            feed_misses_per_minute: u32::try_from(parse_number(
+                "FEED_MISSES_PER_MINUTE",
+                raw.feed_misses_per_minute,
+                60,
+            )?)
+            .map_err(|_| bad("FEED_MISSES_PER_MINUTE", "is too large"))?,
+        };
+
         let refresh_mode =
             parse_refresh_mode(present(raw.refresh_mode), present(raw.refresh_frequency))?;
 
@@ -437,6 +467,7 @@ impl Config {
             starting_token: present(raw.starting_token).map(Secret),
             allowed_domains,
             hashtags,
+            guard,
             refresh_mode,
             js_constant_name,
             hide_help_pages: parse_bool("HIDE_HELP_PAGES", raw.hide_help_pages)?,
@@ -826,6 +857,27 @@ mod tests {
         assert!(error(&[("NOTIFY_EMAIL", "not-an-address"), smtp]).starts_with("NOTIFY_EMAIL "));
         let c = config(&[("NOTIFY_EMAIL", "me@example.com"), smtp]).unwrap();
         assert_eq!(c.email.unwrap().smtp.port, 465);
+    }
+
+    #[test]
+    fn trust_proxy_and_the_miss_bound_name_their_variable() {
+        use crate::domain::TrustProxy;
+        let c = config(&[]).unwrap();
+        assert_eq!(c.guard.trust_proxy, TrustProxy::Nobody);
+        assert_eq!(c.guard.feed_misses_per_minute, 60);
+        let heroku = config(&[("DYNO", "web.1")]).unwrap();
+        assert_eq!(heroku.guard.trust_proxy, TrustProxy::Hops(1));
+        let named = config(&[("DYNO", "web.1"), ("TRUST_PROXY", "10.0.0.0/8")]).unwrap();
+        assert!(matches!(named.guard.trust_proxy, TrustProxy::Ranges(_)));
+        assert!(error(&[("TRUST_PROXY", "the router")]).starts_with("TRUST_PROXY "));
+        assert!(error(&[("FEED_MISSES_PER_MINUTE", "-1")]).starts_with("FEED_MISSES_PER_MINUTE "));
+        assert_eq!(
+            config(&[("FEED_MISSES_PER_MINUTE", "0")])
+                .unwrap()
+                .guard
+                .feed_misses_per_minute,
+            0
+        );
     }
 
     #[test]

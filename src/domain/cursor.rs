@@ -1,7 +1,8 @@
 //! Paging cursors: `?after=` / `?before=` on the feed and hashtag URLs.
 
 /// Which way a page is asked for, and from where.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Cursor {
     After(String),
     Before(String),
@@ -21,7 +22,7 @@ impl Cursor {
 /// Upstream cursors are opaque base64-like strings; anything else is refused
 /// before it reaches upstream or a cache key.
 pub fn is_valid_cursor(cursor: &str) -> bool {
-    (1..=512).contains(&cursor.len())
+    (1..=2048).contains(&cursor.len())
         && cursor.bytes().all(|b| {
             b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'=' | b'+' | b'/' | b'.')
         })
@@ -34,7 +35,7 @@ mod tests {
     #[test]
     fn cursors_are_opaque_but_plain() {
         assert!(is_valid_cursor("QVFIUkVlZAbc-_=="));
-        for bad in ["", "a b", "a&b", "<script>", &"a".repeat(513)] {
+        for bad in ["", "a b", "a&b", "<script>", &"a".repeat(2049)] {
             assert!(!is_valid_cursor(bad), "{bad}");
         }
     }

@@ -7,14 +7,17 @@
 //! * `hashtag.rs` — a hashtag as Instagram accepts it.
 //! * `host.rs` — which hosts are this machine.
 //! * `cursor.rs` — paging cursors.
+//! * `client.rs` — who a request comes from (TRUST_PROXY), for limits.
 
 pub mod account;
 pub mod allowlist;
+pub mod client;
 pub mod cursor;
 pub mod hashtag;
 pub mod host;
 pub mod jsident;
 
 pub use account::{AccountName, DEFAULT_ACCOUNT};
+pub use client::{ClientKey, TrustProxy};
 pub use cursor::{Cursor, is_valid_cursor};
 pub use hashtag::parse_hashtag;

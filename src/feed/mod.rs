@@ -1,16 +1,28 @@
 //! The feed and hashtag proxy: pages of media fetched with the account's
 //! token (which never leaves the server), cached, and shared.
 //!
-//! Per cache key: fresh for FEED_CACHE_TTL; concurrent misses wait for one
-//! upstream call; when upstream fails, or its usage is above 80%, the last
-//! good copy is served (with its age) for up to FEED_STALE_TTL, but never
-//! once the signed media URLs inside it have expired.
+//! Per upstream page: fresh for FEED_CACHE_TTL; concurrent misses wait for
+//! one upstream call; when upstream fails, or asks the agent to slow down,
+//! the last good copy is served (with its age) for up to FEED_STALE_TTL,
+//! but never once the signed media URLs inside it have expired.
 //!
-//! * `page.rs` — a cached page and its byte form.
+//! Nothing a stranger sends can multiply upstream calls: one upstream page
+//! size serves every `limit` (pages are sliced here), cursors are the
+//! agent's own and signed, a failure stands for its key for a while, a
+//! throttled account is left alone until it regains access, and each client
+//! address may cause only so many misses a minute.
+//!
+//! * `page.rs` — a cached page, its byte form, and the served JSON.
+//! * `cursor.rs` — the agent's signed cursors.
 //! * `flights.rs` — one upstream call per key at a time.
-//! * `usage.rs` — backing off while Instagram reports high usage.
+//! * `failures.rs` — failed fetches, remembered briefly.
+//! * `usage.rs` — no calls while Instagram throttles an account.
+//! * `misses.rs` — the bound on misses per client.
 
+mod cursor;
+mod failures;
 mod flights;
+mod misses;
 mod page;
 mod usage;
 
@@ -19,27 +31,36 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
-use bytes::Bytes;
 use chrono::Duration;
+use sha2::{Digest, Sha256};
 use url::Url;
 
 use crate::board::Board;
 use crate::cache::Cache;
 use crate::clock::Clock;
-use crate::domain::Cursor;
+use crate::domain::{ClientKey, Cursor};
 use crate::metrics::Metrics;
 use crate::store::{Account, AccountKind, Store, StoreError};
 use crate::upstream::{
-    HashtagEdge, MediaOwner, MediaPage, PageRequest, Upstream, UpstreamError, Usage,
+    ErrorKind, HashtagEdge, MediaOwner, MediaPage, PageRequest, Upstream, UpstreamError, Usage,
 };
 
+pub use cursor::{CursorKey, Position};
+pub use failures::FAILURE_TTL;
+use failures::Failures;
 pub use flights::Flights;
-pub use page::{Answer, Page};
-use usage::UsageGate;
+use misses::Misses;
+pub use page::{Answer, Links, Page, render};
+use usage::Quiet;
 
 /// Instagram's budget of distinct hashtags per account and window.
 pub const HASHTAG_LIMIT: i64 = 30;
 pub const HASHTAG_WINDOW: Duration = Duration::days(7);
+
+/// Items asked of upstream per page, whatever `limit` a client asks for:
+/// every `limit` is a slice of the same pages, so the query string cannot
+/// multiply upstream calls. Hashtag edges serve at most 50.
+pub const UPSTREAM_PAGE: u32 = 50;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FeedError {
@@ -57,6 +78,14 @@ pub enum FeedError {
         "#{0} is not one of the owner's hashtags: add it to HASHTAGS or allow it on the admin page"
     )]
     HashtagNotAllowed(String),
+    #[error("the cursor is not one this agent handed out for this feed")]
+    BadCursor,
+    #[error(
+        "Instagram asked the agent to slow down for this account and nothing is cached yet; try again later"
+    )]
+    Throttled { retry_after: Duration },
+    #[error("too many uncached requests from this address; try again in a minute")]
+    TooManyMisses { retry_after: Duration },
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
     #[error("the page could not be stored: {0}")]
@@ -69,7 +98,10 @@ pub enum FeedError {
 pub struct FeedQuery {
     pub account: String,
     pub limit: u32,
-    pub cursor: Option<Cursor>,
+    /// `after=` or `before=`: one of the agent's own cursors.
+    pub cursor: Option<String>,
+    /// Who asks, for the bound on misses; `None` is not bounded.
+    pub client: Option<ClientKey>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,20 +110,23 @@ pub struct HashtagQuery {
     pub edge: HashtagEdge,
     pub account: Option<String>,
     pub limit: u32,
-    pub cursor: Option<Cursor>,
+    pub cursor: Option<String>,
+    pub client: Option<ClientKey>,
 }
 
-/// How long pages live, and where paging links point.
+/// How long pages live, and what bounds strangers.
 #[derive(Debug, Clone)]
 pub struct FeedSettings {
     /// FEED_CACHE_TTL.
     pub ttl: Duration,
     /// FEED_STALE_TTL.
     pub stale_ttl: Duration,
-    /// APP_URL: `paging.next` and `previous` point here.
-    pub app_url: Url,
     /// HASHTAGS: the tags that may cost hashtag budget.
     pub hashtags: Vec<String>,
+    /// FEED_MISSES_PER_MINUTE; 0 for no bound.
+    pub misses_per_minute: u32,
+    /// Signs the cursors handed out.
+    pub cursor_key: CursorKey,
 }
 
 /// The handles the proxy works with: the same ones the rest of the agent
@@ -110,7 +145,9 @@ pub struct Feeds {
     handles: FeedHandles,
     settings: FeedSettings,
     flights: Flights,
-    usage: UsageGate,
+    failures: Failures,
+    quiet: Quiet,
+    misses: Misses,
     /// Tags allowed on the admin page, besides HASHTAGS.
     approved: ArcSwap<BTreeSet<String>>,
     /// The cache keys written for each account, so that removing an
@@ -118,13 +155,88 @@ pub struct Feeds {
     keys: Mutex<HashMap<String, HashSet<String>>>,
 }
 
+/// One of the feeds the proxy serves: what its cursors are scoped to, where
+/// its pages are cached, and where its links point.
+enum Source<'a> {
+    Feed {
+        account: &'a str,
+    },
+    Hashtag {
+        account: &'a str,
+        tag: &'a str,
+        edge: HashtagEdge,
+    },
+}
+
+impl Source<'_> {
+    fn account(&self) -> &str {
+        match self {
+            Source::Feed { account } | Source::Hashtag { account, .. } => account,
+        }
+    }
+
+    /// What a cursor is valid for: this feed alone.
+    fn scope(&self) -> String {
+        match self {
+            Source::Feed { account } => format!("feed\0{account}"),
+            Source::Hashtag { account, tag, edge } => {
+                format!("tag\0{account}\0{tag}\0{}", edge.as_str())
+            }
+        }
+    }
+
+    /// The cache key of the upstream page that starts at `upstream`.
+    fn key(&self, upstream: Option<&Cursor>) -> String {
+        let at = match upstream {
+            None => String::new(),
+            Some(cursor) => {
+                let digest = Sha256::digest(Cursor::key(&Some(cursor.clone())).as_bytes());
+                hex::encode(&digest[..16])
+            }
+        };
+        match self {
+            Source::Feed { account } => format!("feed:v2:{account}:{at}"),
+            Source::Hashtag { account, tag, edge } => {
+                format!("tag:v2:{account}:{tag}:{}:{at}", edge.as_str())
+            }
+        }
+    }
+
+    /// The link to a page of this feed, relative to the agent's URL.
+    fn link(&self, base: &Url, limit: u32, param: &str, cursor: &str) -> String {
+        let path = match self {
+            Source::Feed { .. } => "feed.json".to_string(),
+            Source::Hashtag { tag, edge, .. } => format!(
+                "hashtags/{}/{}.json",
+                percent_encoding::utf8_percent_encode(tag, percent_encoding::NON_ALPHANUMERIC),
+                edge.as_str()
+            ),
+        };
+        let mut link = base.join(&path).expect("a path joins a URL");
+        link.query_pairs_mut()
+            .append_pair("account", self.account())
+            .append_pair("limit", &limit.to_string())
+            .append_pair(param, cursor);
+        link.to_string()
+    }
+}
+
+/// An upstream page as a request gets it.
+struct Served {
+    page: Page,
+    /// From an older copy: upstream failed, or is off limits for now.
+    stale: bool,
+}
+
 impl Feeds {
     pub fn new(handles: FeedHandles, settings: FeedSettings) -> Feeds {
         Feeds {
+            misses: Misses::new(settings.misses_per_minute),
             handles,
             settings,
             flights: Flights::default(),
-            usage: UsageGate::default(),
+            failures: Failures::default(),
+            quiet: Quiet::default(),
             approved: ArcSwap::default(),
             keys: Mutex::new(HashMap::new()),
         }
@@ -161,6 +273,7 @@ impl Feeds {
             .remove(account)
             .unwrap_or_default();
         for key in keys {
+            self.failures.clear(&key);
             self.handles.cache.delete(&key).await;
         }
     }
@@ -174,13 +287,23 @@ impl Feeds {
         }
     }
 
-    fn note_usage(&self, usage: Usage) {
-        self.usage.note(usage, self.handles.clock.now());
+    fn note_usage(&self, account: &str, usage: Usage) {
+        self.quiet
+            .note_usage(account, &usage, self.handles.clock.now());
     }
 
-    /// Answers from the cache when fresh; otherwise one caller per key goes
-    /// upstream (`fetch`) while the rest wait for its result.
-    async fn serve<F, Fut>(&self, account: &str, key: &str, fetch: F) -> Result<Answer, FeedError>
+    /// One upstream page: from the cache when fresh; otherwise one caller
+    /// per key goes upstream (`fetch`) while the rest wait for its result,
+    /// unless upstream is off limits for the account, the key failed a
+    /// moment ago, or `client` has caused its share of misses: then the last
+    /// good copy, or the refusal.
+    async fn serve<F, Fut>(
+        &self,
+        account: &str,
+        key: &str,
+        client: Option<ClientKey>,
+        fetch: F,
+    ) -> Result<Served, FeedError>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<MediaPage, FeedError>>,
@@ -191,174 +314,328 @@ impl Feeds {
             metrics,
             ..
         } = &self.handles;
-        let ttl = self.settings.ttl;
-        let stale_ttl = self.settings.stale_ttl;
+        let (ttl, stale_ttl) = (self.settings.ttl, self.settings.stale_ttl);
         let cached = |now| async move {
             let page = cache.get(key).await.as_ref().and_then(Page::decode);
             page.filter(|p| p.is_servable_stale(now, stale_ttl))
         };
-        let fresh = |page: Page, now| Answer {
-            max_age: (ttl - page.age(now)).num_seconds().max(0),
-            page,
-            stale: false,
+        let fresh = |page: Page| {
+            metrics.record_cache(true, false);
+            Ok(Served { page, stale: false })
         };
-        let stale = |page: Page| Answer {
-            page,
-            max_age: 0,
-            stale: true,
+        // Without calling upstream: the last good copy, or `refusal`.
+        let fallback = |copy: Option<Page>, refusal: FeedError| match copy {
+            Some(page) => {
+                metrics.record_cache(false, true);
+                Ok(Served { page, stale: true })
+            }
+            None => Err(refusal),
+        };
+        // What stops a call now, if anything.
+        let held = |now| {
+            if let Some(until) = self.quiet.until(account, now) {
+                return Some(FeedError::Throttled {
+                    retry_after: until - now,
+                });
+            }
+            self.failures.get(key, now).map(FeedError::Upstream)
         };
 
         let now = clock.now();
         let first = cached(now).await;
-        if let Some(page) = first.clone() {
-            if page.is_fresh(now, ttl) {
-                metrics.record_cache(true, false);
-                return Ok(fresh(page, now));
-            }
-            if self.usage.is_high(now) {
-                metrics.record_cache(false, true);
-                return Ok(stale(page));
-            }
+        if let Some(page) = first.clone().filter(|p| p.is_fresh(now, ttl)) {
+            return fresh(page);
+        }
+        if let Some(refusal) = held(now) {
+            return fallback(first, refusal);
         }
         self.flights
             .run(key, async move {
-                // Someone may have fetched it while we waited our turn.
+                // Someone may have fetched it, or failed, while we waited.
                 let now = clock.now();
                 let latest = cached(now).await.or(first);
-                if let Some(page) = latest.as_ref().filter(|p| p.is_fresh(now, ttl)) {
-                    metrics.record_cache(true, false);
-                    return Ok(fresh(page.clone(), now));
+                if let Some(page) = latest.clone().filter(|p| p.is_fresh(now, ttl)) {
+                    return fresh(page);
+                }
+                if let Some(refusal) = held(now) {
+                    return fallback(latest, refusal);
+                }
+                if let Some(client) = client
+                    && let Err(retry_after) = self.misses.spend(client, now)
+                {
+                    tracing::info!(%client, "a client passed its bound on feed cache misses");
+                    return fallback(latest, FeedError::TooManyMisses { retry_after });
                 }
                 metrics.record_cache(false, false);
-                match fetch().await {
+                let error = match fetch().await {
                     Ok(media) => {
                         let now = clock.now();
-                        let page = Page {
-                            body: Bytes::from(
-                                serde_json::to_vec(&media).map_err(|e| FeedError::Encode(e.to_string()))?,
-                            ),
-                            fetched_at: now,
-                            media_expires_at: media.media_expiry(),
-                        };
+                        let page = Page::from_media(&media, now).map_err(FeedError::Encode)?;
                         self.remember_key(account, key);
-                        let keep = self.settings.stale_ttl.to_std().unwrap_or_default();
+                        let keep = stale_ttl.to_std().unwrap_or_default();
                         cache.set(key, page.encode(), keep).await;
-                        Ok(fresh(page, now))
+                        return Ok(Served { page, stale: false });
                     }
-                    Err(error) => match latest.filter(|p| p.is_servable_stale(clock.now(), stale_ttl)) {
-                        Some(page) => {
-                            metrics.record_cache(false, true);
-                            tracing::warn!(error = %error, age_s = page.age(clock.now()).num_seconds(), "upstream failed; serving the last good copy");
-                            Ok(stale(page))
+                    Err(FeedError::Upstream(error)) => {
+                        let now = clock.now();
+                        if let ErrorKind::Throttled {
+                            retry_after_minutes,
+                        } = error.kind
+                        {
+                            self.quiet.note_throttled(account, retry_after_minutes, now);
                         }
-                        None => Err(error),
-                    },
+                        self.failures.put(key, &error, now);
+                        error
+                    }
+                    Err(other) => return Err(other),
+                };
+                let copy = latest.filter(|p| p.is_servable_stale(clock.now(), stale_ttl));
+                if let Some(page) = &copy {
+                    tracing::warn!(error = %error, age_s = page.age(clock.now()).num_seconds(), "upstream failed; serving the last good copy");
                 }
+                fallback(copy, FeedError::Upstream(error))
             })
             .await
     }
 
-    /// `GET /feed.json`: the account's own media.
-    pub async fn feed(&self, query: &FeedQuery) -> Result<Answer, FeedError> {
+    /// Up to `limit` items from `start` on, across upstream pages where a
+    /// page ends first, with links to the pages before and after.
+    async fn answer(
+        &self,
+        source: &Source<'_>,
+        cursor: Option<&str>,
+        limit: u32,
+        client: Option<ClientKey>,
+        base: &Url,
+    ) -> Result<Answer, FeedError> {
+        let scope = source.scope();
+        let key = &self.settings.cursor_key;
+        let start = match cursor {
+            None => Position::default(),
+            Some(text) => key.open(&scope, text).ok_or(FeedError::BadCursor)?,
+        };
+        let now = self.handles.clock.now();
+        let want = limit as usize;
+        // The upstream pages this answer takes from, each with where in it
+        // the answer starts and the items taken.
+        let mut parts: Vec<(Position, Served, std::ops::Range<usize>)> = Vec::new();
+        let mut at = start;
+        let mut taken = 0;
+        // `limit` spans at most three upstream pages; the bound only guards that.
+        while parts.len() < 4 {
+            let served = self.page(source, at.upstream.as_ref(), client).await?;
+            let len = served.page.items.len();
+            let offset = (at.offset as usize).min(len);
+            let range = offset..offset + (len - offset).min(want - taken);
+            taken += range.len();
+            let next = served.page.around.next.clone();
+            let whole = range.end == len;
+            at.offset = offset as u32;
+            parts.push((at.clone(), served, range));
+            match next {
+                Some(next) if taken < want && whole => {
+                    at = Position {
+                        upstream: Some(next),
+                        offset: 0,
+                    }
+                }
+                _ => break,
+            }
+        }
+
+        // Where the page after this one starts: later in the last upstream
+        // page, or at upstream's next page.
+        let (last_at, last, range) = parts.last().expect("at least one page");
+        let after = if range.end < last.page.items.len() {
+            Some(Position {
+                upstream: last_at.upstream.clone(),
+                offset: range.end as u32,
+            })
+        } else {
+            last.page.around.next.clone().map(|next| Position {
+                upstream: Some(next),
+                offset: 0,
+            })
+        };
+        // And the one before: earlier in the first upstream page, or the
+        // end of upstream's previous page (a whole page).
+        let (first_at, first, _) = &parts[0];
+        let before = if first_at.offset > 0 {
+            Some(Position {
+                upstream: first_at.upstream.clone(),
+                offset: first_at.offset.saturating_sub(limit),
+            })
+        } else {
+            first.page.around.previous.clone().map(|previous| Position {
+                upstream: Some(previous),
+                offset: UPSTREAM_PAGE.saturating_sub(limit),
+            })
+        };
+        let seal = |p: &Position| key.seal(&scope, p);
+        let (after, before) = (after.as_ref().map(seal), before.as_ref().map(seal));
+        let links = Links {
+            next: after.as_ref().map(|c| source.link(base, limit, "after", c)),
+            previous: before
+                .as_ref()
+                .map(|c| source.link(base, limit, "before", c)),
+            after,
+            before,
+        };
+        let items = parts
+            .iter()
+            .flat_map(|(_, served, range)| served.page.items[range.clone()].iter());
+        let body = page::render(items, &links);
+        let stale = parts.iter().any(|(_, s, _)| s.stale);
+        let fetched_at = parts
+            .iter()
+            .map(|(_, s, _)| s.page.fetched_at)
+            .min()
+            .expect("at least one page");
+        let ttl = self.settings.ttl;
+        Ok(Answer {
+            body,
+            fetched_at,
+            max_age: if stale {
+                0
+            } else {
+                (ttl - (now - fetched_at).max(Duration::zero()))
+                    .num_seconds()
+                    .max(0)
+            },
+            stale,
+        })
+    }
+
+    /// The upstream page of `source` that starts at `upstream`.
+    async fn page(
+        &self,
+        source: &Source<'_>,
+        upstream: Option<&Cursor>,
+        client: Option<ClientKey>,
+    ) -> Result<Served, FeedError> {
+        let key = source.key(upstream);
+        let cursor = upstream.cloned();
+        match source {
+            Source::Feed { account } => {
+                self.serve(account, &key, client, || self.fetch_feed(account, cursor))
+                    .await
+            }
+            Source::Hashtag { account, tag, edge } => {
+                self.serve(account, &key, client, || {
+                    self.fetch_hashtag(account, tag, *edge, cursor)
+                })
+                .await
+            }
+        }
+    }
+
+    /// `GET /feed.json`: the account's own media. Links point at `base`.
+    pub async fn feed(&self, query: &FeedQuery, base: &Url) -> Result<Answer, FeedError> {
         // The accounts in memory decide what exists, so that a cache hit
         // costs no database round trip.
         if self.handles.board.get(&query.account).is_none() {
             return Err(FeedError::UnknownAccount(query.account.clone()));
         }
-        let key = format!(
-            "feed:v1:{}:{}:{}",
-            query.account,
+        let source = Source::Feed {
+            account: &query.account,
+        };
+        self.answer(
+            &source,
+            query.cursor.as_deref(),
             query.limit,
-            Cursor::key(&query.cursor)
-        );
-        self.serve(&query.account, &key, || async {
-            let account = self.load_account(&query.account).await?;
-            let ig_user;
-            let owner = match account.kind {
-                AccountKind::Instagram => MediaOwner::InstagramLogin,
-                AccountKind::Facebook => {
-                    ig_user = self.instagram_business_id(&account).await?;
-                    MediaOwner::FacebookLogin { ig_user: &ig_user }
-                }
-            };
-            let request = PageRequest {
-                limit: query.limit,
-                cursor: &query.cursor,
-            };
-            let (mut page, usage) = self
-                .handles
-                .upstream
-                .media_page(owner, &account.token, request)
-                .await?;
-            self.note_usage(usage);
-            self.link_paging_to(&mut page, "feed.json", &account.name, query.limit);
-            Ok(page)
-        })
+            query.client,
+            base,
+        )
         .await
     }
 
     /// `GET /hashtags/{tag}/recent.json|top.json`: public media for a tag,
-    /// through a Facebook-Login account.
-    pub async fn hashtag(&self, query: &HashtagQuery) -> Result<Answer, FeedError> {
+    /// through a Facebook-Login account. Links point at `base`.
+    pub async fn hashtag(&self, query: &HashtagQuery, base: &Url) -> Result<Answer, FeedError> {
         if !self.allows_hashtag(&query.tag) {
             return Err(FeedError::HashtagNotAllowed(query.tag.clone()));
         }
         let name = self.facebook_account(query.account.as_deref())?;
-        let key = format!(
-            "tag:v1:{}:{}:{}:{}:{}",
-            name,
-            query.tag,
-            query.edge.as_str(),
+        let source = Source::Hashtag {
+            account: &name,
+            tag: &query.tag,
+            edge: query.edge,
+        };
+        self.answer(
+            &source,
+            query.cursor.as_deref(),
             query.limit,
-            Cursor::key(&query.cursor)
-        );
-        self.serve(&name, &key, || async {
-            let account = self.load_account(&name).await?;
-            let ig_user = self.instagram_business_id(&account).await?;
-            // The weekly budget counts every upstream query of a tag; the
-            // 31st distinct tag is refused here, before any call.
-            let clock = &self.handles.clock;
-            let counted = self
-                .flights
-                .run(&format!("budget:{}", account.name), async {
-                    self.handles
-                        .store
-                        .count_hashtag_query(
-                            &account.name,
-                            &query.tag,
-                            clock.now(),
-                            HASHTAG_WINDOW,
-                            HASHTAG_LIMIT,
-                        )
-                        .await
-                })
-                .await?;
-            if !counted {
-                return Err(FeedError::HashtagBudget);
-            }
-            let hashtag_id = self.hashtag_id(&account, &ig_user, &query.tag).await?;
-            let request = PageRequest {
-                limit: query.limit,
-                cursor: &query.cursor,
-            };
-            let (mut page, usage) = self
-                .handles
-                .upstream
-                .hashtag_media(&hashtag_id, query.edge, &ig_user, &account.token, request)
-                .await?;
-            self.note_usage(usage);
-            let path = format!(
-                "hashtags/{}/{}.json",
-                percent_encoding::utf8_percent_encode(
-                    &query.tag,
-                    percent_encoding::NON_ALPHANUMERIC
-                ),
-                query.edge.as_str()
-            );
-            self.link_paging_to(&mut page, &path, &account.name, query.limit);
-            Ok(page)
-        })
+            query.client,
+            base,
+        )
         .await
+    }
+
+    async fn fetch_feed(&self, name: &str, cursor: Option<Cursor>) -> Result<MediaPage, FeedError> {
+        let account = self.load_account(name).await?;
+        let ig_user;
+        let owner = match account.kind {
+            AccountKind::Instagram => MediaOwner::InstagramLogin,
+            AccountKind::Facebook => {
+                ig_user = self.instagram_business_id(&account).await?;
+                MediaOwner::FacebookLogin { ig_user: &ig_user }
+            }
+        };
+        let request = PageRequest {
+            limit: UPSTREAM_PAGE,
+            cursor: &cursor,
+        };
+        let (page, usage) = self
+            .handles
+            .upstream
+            .media_page(owner, &account.token, request)
+            .await?;
+        self.note_usage(&account.name, usage);
+        Ok(page)
+    }
+
+    async fn fetch_hashtag(
+        &self,
+        name: &str,
+        tag: &str,
+        edge: HashtagEdge,
+        cursor: Option<Cursor>,
+    ) -> Result<MediaPage, FeedError> {
+        let account = self.load_account(name).await?;
+        let ig_user = self.instagram_business_id(&account).await?;
+        // The weekly budget counts every upstream query of a tag; the
+        // 31st distinct tag is refused here, before any call.
+        let clock = &self.handles.clock;
+        let counted = self
+            .flights
+            .run(&format!("budget:{}", account.name), async {
+                self.handles
+                    .store
+                    .count_hashtag_query(
+                        &account.name,
+                        tag,
+                        clock.now(),
+                        HASHTAG_WINDOW,
+                        HASHTAG_LIMIT,
+                    )
+                    .await
+            })
+            .await?;
+        if !counted {
+            return Err(FeedError::HashtagBudget);
+        }
+        let hashtag_id = self.hashtag_id(&account, &ig_user, tag).await?;
+        let request = PageRequest {
+            limit: UPSTREAM_PAGE,
+            cursor: &cursor,
+        };
+        let (page, usage) = self
+            .handles
+            .upstream
+            .hashtag_media(&hashtag_id, edge, &ig_user, &account.token, request)
+            .await?;
+        self.note_usage(&account.name, usage);
+        Ok(page)
     }
 
     /// The account's full row, read on a cache miss only.
@@ -409,7 +686,7 @@ impl Feeds {
             .upstream
             .hashtag_search(ig_user, tag, &account.token)
             .await?;
-        self.note_usage(usage);
+        self.note_usage(&account.name, usage);
         let id = id.ok_or_else(|| FeedError::NoSuchHashtag(tag.to_string()))?;
         store
             .save_hashtag_id(tag, &id, self.handles.clock.now())
@@ -419,24 +696,6 @@ impl Feeds {
 
     pub fn flights_in_progress(&self) -> usize {
         self.flights.in_flight()
-    }
-
-    /// Points a page's `next`/`previous` at the agent's own `path` (relative
-    /// to APP_URL), keeping the account and page size.
-    fn link_paging_to(&self, page: &mut MediaPage, path: &str, account: &str, limit: u32) {
-        let base = self
-            .settings
-            .app_url
-            .join(path)
-            .expect("a path joins a URL");
-        page.point_paging_at(|param, cursor| {
-            let mut link = base.clone();
-            link.query_pairs_mut()
-                .append_pair("account", account)
-                .append_pair("limit", &limit.to_string())
-                .append_pair(param, cursor);
-            link.to_string()
-        });
     }
 
     /// The Facebook-Login account a hashtag request uses: the one named, or

@@ -1,44 +1,117 @@
-//! A cached page of media: its JSON body, when it was fetched and when the
-//! signed media URLs inside it expire, in the byte form kept in the cache.
+//! A cached upstream page: its items, each already in the JSON form it is
+//! served in, where upstream's next and previous pages start, when it was
+//! fetched and when the signed media URLs inside it expire; and the byte
+//! form kept in the cache, which a hit slices without parsing any JSON.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
 
-/// One served page: the JSON body and how old it is.
+use crate::domain::Cursor;
+use crate::upstream::MediaPage;
+
+/// One upstream page as the proxy keeps it.
 #[derive(Debug, Clone)]
 pub struct Page {
-    pub body: Bytes,
+    /// Each item's JSON, as served.
+    pub items: Vec<Bytes>,
+    /// Upstream's paging, as positions of the pages around this one.
+    pub around: Around,
     pub fetched_at: DateTime<Utc>,
     pub media_expires_at: Option<DateTime<Utc>>,
 }
 
+/// Where upstream's neighbouring pages start.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Around {
+    #[serde(rename = "n", default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<Cursor>,
+    #[serde(rename = "p", default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<Cursor>,
+}
+
 impl Page {
-    /// Cached form: fetched-at and media expiry (ms, big-endian), then the body.
+    /// From a checked upstream page: Graph sends `next` only when there is
+    /// a next page, and `previous` only when there is a previous one.
+    pub fn from_media(media: &MediaPage, fetched_at: DateTime<Utc>) -> Result<Page, String> {
+        let items = media
+            .data
+            .iter()
+            .map(|item| serde_json::to_vec(item).map(Bytes::from))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| e.to_string())?;
+        let around = match &media.paging {
+            None => Around::default(),
+            Some(paging) => {
+                let cursors = paging.cursors.clone().unwrap_or_default();
+                Around {
+                    next: paging.next.as_ref().and(cursors.after).map(Cursor::After),
+                    previous: paging
+                        .previous
+                        .as_ref()
+                        .and(cursors.before)
+                        .map(Cursor::Before),
+                }
+            }
+        };
+        Ok(Page {
+            items,
+            around,
+            fetched_at,
+            media_expires_at: media.media_expiry(),
+        })
+    }
+
+    /// Cached form: fetched-at and media expiry (ms, big-endian), the
+    /// paging's JSON (length first), the item count, then each item
+    /// (length first).
     pub(super) fn encode(&self) -> Bytes {
-        let mut out = BytesMut::with_capacity(16 + self.body.len());
+        let around = serde_json::to_vec(&self.around).expect("positions serialize");
+        let size = 24 + around.len() + self.items.iter().map(|i| 4 + i.len()).sum::<usize>();
+        let mut out = BytesMut::with_capacity(size);
         out.put_i64(self.fetched_at.timestamp_millis());
         out.put_i64(
             self.media_expires_at
                 .map_or(i64::MIN, |t| t.timestamp_millis()),
         );
-        out.put_slice(&self.body);
+        out.put_u32(u32::try_from(around.len()).expect("a small paging object"));
+        out.put_slice(&around);
+        out.put_u32(u32::try_from(self.items.len()).expect("a page holds few items"));
+        for item in &self.items {
+            out.put_u32(u32::try_from(item.len()).expect("an item under 4 GB"));
+            out.put_slice(item);
+        }
         out.freeze()
     }
 
+    /// The page back from its cached form; `None` for anything else (an
+    /// older agent's entry, a cut-off value): a miss, never garbage served.
     pub(super) fn decode(raw: &Bytes) -> Option<Page> {
-        if raw.len() < 16 {
-            return None;
-        }
+        let mut rest = raw.clone();
+        let take = |rest: &mut Bytes, n: usize| (rest.remaining() >= n).then(|| rest.split_to(n));
+        let header = take(&mut rest, 16)?;
         let ms = |b: &[u8]| i64::from_be_bytes(b.try_into().expect("8 bytes"));
-        let fetched_at = Utc.timestamp_millis_opt(ms(&raw[..8])).single()?;
-        let expiry = ms(&raw[8..16]);
+        let fetched_at = Utc.timestamp_millis_opt(ms(&header[..8])).single()?;
+        let expiry = ms(&header[8..16]);
         let media_expires_at = if expiry == i64::MIN {
             None
         } else {
             Some(Utc.timestamp_millis_opt(expiry).single()?)
         };
+        let len = take(&mut rest, 4)?.get_u32() as usize;
+        let around = serde_json::from_slice(&take(&mut rest, len)?).ok()?;
+        let count = take(&mut rest, 4)?.get_u32() as usize;
+        let mut items = Vec::with_capacity(count.min(1000));
+        for _ in 0..count {
+            let len = take(&mut rest, 4)?.get_u32() as usize;
+            items.push(take(&mut rest, len)?);
+        }
+        if rest.has_remaining() {
+            return None;
+        }
         Some(Page {
-            body: raw.slice(16..),
+            items,
+            around,
             fetched_at,
             media_expires_at,
         })
@@ -61,44 +134,169 @@ impl Page {
     }
 }
 
+/// The links of a served page: the agent's own cursors and URLs.
+#[derive(Debug, Default, Serialize)]
+pub struct Links {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub before: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous: Option<String>,
+}
+
+/// `{"data":[…items…],"paging":{…}}` in Graph's shape, from items already
+/// in JSON form: a hit copies bytes and formats no JSON but the links.
+pub fn render<'a>(items: impl Iterator<Item = &'a Bytes> + Clone, links: &Links) -> Bytes {
+    #[derive(Serialize)]
+    struct Cursors<'a> {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        before: &'a Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        after: &'a Option<String>,
+    }
+    #[derive(Serialize)]
+    struct Paging<'a> {
+        cursors: Cursors<'a>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        next: &'a Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        previous: &'a Option<String>,
+    }
+    let size: usize = items.clone().map(|i| i.len() + 1).sum();
+    let mut out = BytesMut::with_capacity(size + 512);
+    out.put_slice(b"{\"data\":[");
+    for (n, item) in items.enumerate() {
+        if n > 0 {
+            out.put_u8(b',');
+        }
+        out.put_slice(item);
+    }
+    out.put_u8(b']');
+    if links.next.is_some() || links.previous.is_some() {
+        out.put_slice(b",\"paging\":");
+        let paging = Paging {
+            cursors: Cursors {
+                before: &links.before,
+                after: &links.after,
+            },
+            next: &links.next,
+            previous: &links.previous,
+        };
+        out.put_slice(&serde_json::to_vec(&paging).expect("links serialize"));
+    }
+    out.put_u8(b'}');
+    out.freeze()
+}
+
 /// The answer to a feed or hashtag request.
 #[derive(Debug, Clone)]
 pub struct Answer {
-    pub page: Page,
+    pub body: Bytes,
+    /// When the (oldest) upstream page in it was fetched.
+    pub fetched_at: DateTime<Utc>,
     /// Seconds a client may keep it.
     pub max_age: i64,
     /// Served from an older copy because upstream failed or is busy.
     pub stale: bool,
 }
 
+impl Answer {
+    pub fn age(&self, now: DateTime<Utc>) -> Duration {
+        (now - self.fetched_at).max(Duration::zero())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{Value, json};
+
+    fn page() -> Page {
+        let media = MediaPage::from_upstream(json!({
+            "data": [
+                {"id": "1", "media_type": "IMAGE", "caption": "a \"quoted\" caption",
+                 "media_url": "https://scontent.cdninstagram.com/1.jpg?oe=6A000000"},
+                {"id": 2, "media_type": "VIDEO"}
+            ],
+            "paging": {
+                "cursors": {"before": "QVFIUk1", "after": "QVFIUk2"},
+                "next": "https://graph.instagram.com/v25.0/1/media?access_token=IGAAx&after=QVFIUk2"
+            }
+        }))
+        .unwrap();
+        Page::from_media(&media, Utc.timestamp_millis_opt(1_780_000_000_123).unwrap()).unwrap()
+    }
 
     #[test]
     fn cached_pages_round_trip() {
-        let page = Page {
-            body: Bytes::from_static(b"{\"data\":[]}"),
-            fetched_at: Utc.timestamp_millis_opt(1_780_000_000_123).unwrap(),
-            media_expires_at: Some(Utc.timestamp_opt(1_780_100_000, 0).unwrap()),
-        };
+        let page = page();
+        assert_eq!(page.items.len(), 2);
+        assert_eq!(
+            page.around,
+            Around {
+                next: Some(Cursor::After("QVFIUk2".into())),
+                previous: None,
+            },
+            "no previous link upstream: no previous page"
+        );
         let back = Page::decode(&page.encode()).unwrap();
-        assert_eq!(back.body, page.body);
+        assert_eq!(back.items, page.items);
+        assert_eq!(back.around, page.around);
         assert_eq!(back.fetched_at, page.fetched_at);
-        assert_eq!(back.media_expires_at, page.media_expires_at);
+        assert_eq!(
+            back.media_expires_at,
+            Utc.timestamp_opt(0x6A00_0000, 0).single()
+        );
         let none = Page {
             media_expires_at: None,
-            ..page
+            ..page.clone()
         };
         assert_eq!(Page::decode(&none.encode()).unwrap().media_expires_at, None);
-        assert!(Page::decode(&Bytes::from_static(b"short")).is_none());
+        let whole = page.encode();
+        for cut in [0, 5, 16, 20, whole.len() - 1] {
+            assert!(Page::decode(&whole.slice(..cut)).is_none(), "cut at {cut}");
+        }
+        let mut longer = BytesMut::from(&whole[..]);
+        longer.put_u8(0);
+        assert!(Page::decode(&longer.freeze()).is_none());
+    }
+
+    #[test]
+    fn rendering_gives_graphs_shape() {
+        let page = page();
+        let links = Links {
+            after: Some("C2".into()),
+            next: Some("https://agent.example.com/feed.json?after=C2".into()),
+            ..Links::default()
+        };
+        let body: Value = serde_json::from_slice(&render(page.items.iter(), &links)).unwrap();
+        assert_eq!(body["data"][0]["caption"], "a \"quoted\" caption");
+        assert_eq!(body["data"][1]["id"], "2");
+        assert_eq!(body["paging"]["cursors"], json!({"after": "C2"}));
+        assert_eq!(
+            body["paging"]["next"],
+            "https://agent.example.com/feed.json?after=C2"
+        );
+        assert!(body["paging"].get("previous").is_none());
+        let last: Value =
+            serde_json::from_slice(&render(page.items[..1].iter(), &Links::default())).unwrap();
+        assert_eq!(
+            last,
+            json!({"data": [serde_json::from_slice::<Value>(&page.items[0]).unwrap()]})
+        );
+        let empty: Value = serde_json::from_slice(&render([].iter(), &Links::default())).unwrap();
+        assert_eq!(empty, json!({"data": []}));
     }
 
     #[test]
     fn freshness_and_staleness_respect_media_expiry() {
         let t0 = Utc.timestamp_opt(1_780_000_000, 0).unwrap();
         let page = Page {
-            body: Bytes::new(),
+            items: Vec::new(),
+            around: Around::default(),
             fetched_at: t0,
             media_expires_at: Some(t0 + Duration::hours(2)),
         };

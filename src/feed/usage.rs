@@ -1,40 +1,62 @@
-//! Backing off while Instagram reports high usage: above 80% the proxy
-//! prefers its cached copies for a while, so the owner's app is never
-//! throttled by its own feed.
+//! Leaving Instagram alone while it asks us to: after a throttled answer,
+//! or a usage reading above 80%, no upstream call is made for that account
+//! until the time Meta gave to regain access (at least a cool-down). The
+//! proxy answers from its cached copies meanwhile, or says when to retry.
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 use chrono::{DateTime, Duration, Utc};
 
 use crate::upstream::Usage;
 
-/// Above this usage percentage the agent prefers its cached copies.
+/// Above this usage percentage the agent stops calling.
 const USAGE_HIGH: u32 = 80;
-/// How long a high-usage reading keeps the agent on cached copies.
-const USAGE_COOL_DOWN: Duration = Duration::minutes(10);
+/// The least time a throttle or high reading keeps the agent off upstream.
+const COOL_DOWN: Duration = Duration::minutes(10);
 
+/// Per account: until when upstream is left alone.
 #[derive(Default)]
-pub(super) struct UsageGate {
-    /// Until when (ms) upstream usage counts as high.
-    high_until: AtomicI64,
+pub(super) struct Quiet {
+    until: Mutex<HashMap<String, DateTime<Utc>>>,
 }
 
-impl UsageGate {
-    pub(super) fn is_high(&self, now: DateTime<Utc>) -> bool {
-        now.timestamp_millis() < self.high_until.load(Ordering::Relaxed)
+impl Quiet {
+    /// Until when upstream is off limits for `account`, if it is now.
+    pub(super) fn until(&self, account: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let mut until = self.until.lock().expect("quiet map");
+        match until.get(account) {
+            Some(t) if now < *t => Some(*t),
+            Some(_) => {
+                until.remove(account);
+                None
+            }
+            None => None,
+        }
     }
 
-    pub(super) fn note(&self, usage: Usage, now: DateTime<Utc>) {
+    fn hold(&self, account: &str, now: DateTime<Utc>, minutes: Option<u32>) {
+        let wait = minutes
+            .map(|m| Duration::minutes(i64::from(m)))
+            .unwrap_or(COOL_DOWN)
+            .max(COOL_DOWN);
+        let mut until = self.until.lock().expect("quiet map");
+        let entry = until.entry(account.to_string()).or_insert(now);
+        *entry = (*entry).max(now + wait);
+    }
+
+    /// A usage reading from a successful call.
+    pub(super) fn note_usage(&self, account: &str, usage: &Usage, now: DateTime<Utc>) {
         if usage.max_percent.is_some_and(|p| p > USAGE_HIGH) {
-            let wait = usage
-                .regain_access_minutes
-                .map(|m| Duration::minutes(i64::from(m)))
-                .unwrap_or(USAGE_COOL_DOWN)
-                .max(USAGE_COOL_DOWN);
-            self.high_until
-                .store((now + wait).timestamp_millis(), Ordering::Relaxed);
-            tracing::warn!(percent = ?usage.max_percent, "Instagram usage is high; serving cached pages where possible");
+            tracing::warn!(account, percent = ?usage.max_percent, "Instagram usage is high; no upstream calls for this account until it regains access");
+            self.hold(account, now, usage.regain_access_minutes);
         }
+    }
+
+    /// A throttled answer: Meta's own estimate, or the cool-down.
+    pub(super) fn note_throttled(&self, account: &str, minutes: Option<u32>, now: DateTime<Utc>) {
+        tracing::warn!(account, regain_minutes = ?minutes, "Instagram throttled this account; no upstream calls until it regains access");
+        self.hold(account, now, minutes);
     }
 }
 
@@ -44,13 +66,37 @@ mod tests {
     use chrono::TimeZone;
 
     #[test]
-    fn high_usage_keeps_the_proxy_on_cached_copies_for_the_cool_down() {
+    fn high_usage_or_a_throttle_stops_calls_for_that_account_until_it_regains() {
         let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
-        let gate = UsageGate::default();
-        gate.note(Usage::parse(Some(r#"{"call_count":50}"#), None, None), now);
-        assert!(!gate.is_high(now));
-        gate.note(Usage::parse(Some(r#"{"call_count":95}"#), None, None), now);
-        assert!(gate.is_high(now + Duration::minutes(9)));
-        assert!(!gate.is_high(now + Duration::minutes(10)));
+        let quiet = Quiet::default();
+        quiet.note_usage(
+            "a",
+            &Usage::parse(Some(r#"{"call_count":50}"#), None, None),
+            now,
+        );
+        assert_eq!(quiet.until("a", now), None);
+        quiet.note_usage(
+            "a",
+            &Usage::parse(Some(r#"{"call_count":95}"#), None, None),
+            now,
+        );
+        assert_eq!(
+            quiet.until("a", now + Duration::minutes(9)),
+            Some(now + COOL_DOWN)
+        );
+        assert_eq!(quiet.until("b", now), None, "other accounts call on");
+        assert_eq!(quiet.until("a", now + Duration::minutes(10)), None);
+
+        quiet.note_throttled("b", Some(45), now);
+        assert_eq!(
+            quiet.until("b", now + Duration::minutes(44)),
+            Some(now + Duration::minutes(45))
+        );
+        // A shorter estimate later never shortens the wait.
+        quiet.note_throttled("b", Some(1), now + Duration::minutes(1));
+        assert_eq!(
+            quiet.until("b", now + Duration::minutes(30)),
+            Some(now + Duration::minutes(45))
+        );
     }
 }

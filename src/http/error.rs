@@ -23,6 +23,8 @@ pub enum ApiError {
         status: StatusCode,
         code: &'static str,
         message: Cow<'static, str>,
+        /// Seconds, for `Retry-After`.
+        retry_after: Option<u64>,
     },
     /// Something inside the agent failed; already logged under `id`.
     Internal { status: StatusCode, id: String },
@@ -38,6 +40,25 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// The same refusal, saying when to try again (at least a second).
+    pub fn retry_after(self, after: chrono::Duration) -> ApiError {
+        match self {
+            ApiError::Refused {
+                status,
+                code,
+                message,
+                ..
+            } => ApiError::Refused {
+                status,
+                code,
+                message,
+                retry_after: Some(u64::try_from(after.num_seconds()).unwrap_or(0).max(1)),
+            },
+            internal => internal,
         }
     }
 
@@ -94,7 +115,17 @@ impl ApiError {
 
 impl warp::Reply for ApiError {
     fn into_response(self) -> Response {
-        json(self.status(), self.code(), &self.message())
+        let mut response = json(self.status(), self.code(), &self.message());
+        if let ApiError::Refused {
+            retry_after: Some(seconds),
+            ..
+        } = self
+        {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
     }
 }
 

@@ -8,11 +8,12 @@ use warp::filters::BoxedFilter;
 use warp::http::{HeaderValue, StatusCode, header};
 use warp::reply::Response;
 
+use super::client::client;
 use super::error::ApiError;
 use super::guard::{self, Site};
 use super::{optional_query, with_app};
 use crate::app::App;
-use crate::domain::{AccountName, Cursor, is_valid_cursor, parse_hashtag};
+use crate::domain::{AccountName, ClientKey, is_valid_cursor, parse_hashtag};
 use crate::feed::{Answer, FeedError, FeedQuery, HashtagQuery};
 use crate::upstream::{ErrorKind, HashtagEdge};
 
@@ -20,13 +21,16 @@ use crate::upstream::{ErrorKind, HashtagEdge};
 pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
     let site = guard::site(app.clone())
         .and(optional_query())
+        .and(client(app.clone()))
         .and(with_app(app));
-    let feed = warp::path!("feed.json")
-        .and(site.clone())
-        .then(|site: Site, query: Option<String>, app: Arc<App>| site.answer(feed(app, query)));
+    let feed = warp::path!("feed.json").and(site.clone()).then(
+        |site: Site, query: Option<String>, client: ClientKey, app: Arc<App>| {
+            site.answer(feed(app, query, client))
+        },
+    );
     let hashtags = warp::path!("hashtags" / String / String).and(site).then(
-        |tag, file, site: Site, query: Option<String>, app: Arc<App>| {
-            site.answer(hashtag(app, tag, file, query))
+        |tag, file, site: Site, query: Option<String>, client: ClientKey, app: Arc<App>| {
+            site.answer(hashtag(app, tag, file, query, client))
         },
     );
     feed.boxed().or(hashtags.boxed()).unify().boxed()
@@ -41,7 +45,8 @@ const MAX_HASHTAG_LIMIT: u32 = 50;
 struct Params {
     account: Option<AccountName>,
     limit: u32,
-    cursor: Option<Cursor>,
+    /// One of the agent's own cursors, from `after` or `before`.
+    cursor: Option<String>,
 }
 
 fn parse_params(query: Option<&str>, max_limit: u32) -> Result<Params, ApiError> {
@@ -88,12 +93,8 @@ fn parse_params(query: Option<&str>, max_limit: u32) -> Result<Params, ApiError>
                         "the cursor is not one this agent handed out",
                     ));
                 }
-                let cursor = value.into_owned();
-                params.cursor = Some(if key == "after" {
-                    Cursor::After(cursor)
-                } else {
-                    Cursor::Before(cursor)
-                });
+                // The direction is inside the (signed) cursor.
+                params.cursor = Some(value.into_owned());
             }
             // Unknown parameters (cache-busters, say) change nothing.
             _ => {}
@@ -112,6 +113,25 @@ impl From<FeedError> for ApiError {
             FeedError::HashtagBudget => (StatusCode::TOO_MANY_REQUESTS, "hashtag_limit"),
             FeedError::NoSuchHashtag(_) => (StatusCode::NOT_FOUND, "unknown_hashtag"),
             FeedError::HashtagNotAllowed(_) => (StatusCode::NOT_FOUND, "hashtag_not_allowed"),
+            FeedError::BadCursor => (StatusCode::BAD_REQUEST, "invalid_cursor"),
+            FeedError::Throttled { retry_after } => {
+                let retry_after = *retry_after;
+                return ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "upstream_throttled",
+                    error.to_string(),
+                )
+                .retry_after(retry_after);
+            }
+            FeedError::TooManyMisses { retry_after } => {
+                let retry_after = *retry_after;
+                return ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_requests",
+                    error.to_string(),
+                )
+                .retry_after(retry_after);
+            }
             FeedError::Store(_) | FeedError::Encode(_) => {
                 return ApiError::unavailable("a feed request failed inside the agent", &error);
             }
@@ -144,8 +164,8 @@ impl From<FeedError> for ApiError {
 }
 
 fn respond(answer: Answer, now: chrono::DateTime<chrono::Utc>) -> Response {
-    let age = answer.page.age(now).num_seconds();
-    let mut response = Response::new(answer.page.body.into());
+    let age = answer.age(now).num_seconds();
+    let mut response = Response::new(answer.body.into());
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -169,7 +189,11 @@ fn respond(answer: Answer, now: chrono::DateTime<chrono::Utc>) -> Response {
     response
 }
 
-async fn feed(app: Arc<App>, query: Option<String>) -> Result<Response, ApiError> {
+async fn feed(
+    app: Arc<App>,
+    query: Option<String>,
+    client: ClientKey,
+) -> Result<Response, ApiError> {
     let params = parse_params(query.as_deref(), MAX_FEED_LIMIT)?;
     let query = FeedQuery {
         account: params
@@ -178,8 +202,9 @@ async fn feed(app: Arc<App>, query: Option<String>) -> Result<Response, ApiError
             .into_string(),
         limit: params.limit,
         cursor: params.cursor,
+        client: Some(client),
     };
-    let answer = app.feeds.feed(&query).await?;
+    let answer = app.feeds.feed(&query, &app.config.app_url).await?;
     Ok(respond(answer, app.clock.now()))
 }
 
@@ -188,6 +213,7 @@ async fn hashtag(
     tag: String,
     file: String,
     query: Option<String>,
+    client: ClientKey,
 ) -> Result<Response, ApiError> {
     let edge = match file.as_str() {
         "recent.json" => HashtagEdge::Recent,
@@ -208,8 +234,9 @@ async fn hashtag(
         account: params.account.map(AccountName::into_string),
         limit: params.limit,
         cursor: params.cursor,
+        client: Some(client),
     };
-    let answer = app.feeds.hashtag(&query).await?;
+    let answer = app.feeds.hashtag(&query, &app.config.app_url).await?;
     Ok(respond(answer, app.clock.now()))
 }
 
@@ -239,7 +266,7 @@ mod tests {
             .unwrap();
         assert_eq!(p.account.as_ref().map(AccountName::as_str), Some("shop"));
         assert_eq!(p.limit, 5);
-        assert_eq!(p.cursor, Some(Cursor::Before("QVFI".into())));
+        assert_eq!(p.cursor.as_deref(), Some("QVFI"));
         assert!(parse_params(Some("limit=51"), MAX_HASHTAG_LIMIT).is_err());
     }
 }

@@ -8,12 +8,14 @@
 //! * `connect.rs` — `/connect/{provider}` and its callback
 //! * `callbacks.rs` — Meta's `/callbacks/…` and `/hooks/refresh/{signature}`
 //! * `health.rs` — `/healthz`, `/metrics`
+//! * `client.rs` — who a request comes from (TRUST_PROXY)
 //! * `error.rs` — every error answer, and the one `recover`
 //! * `server.rs` — the HTTP/1.1 server under the routes
 //! * `limits.rs` — header and idle timeouts, the connection bound
 
 pub mod admin;
 pub mod callbacks;
+pub mod client;
 pub mod connect;
 pub mod error;
 pub mod feed;

@@ -43,7 +43,7 @@ const SECRET_KEYS: &[&str] = &[
 
 /// Every failure of an upstream call. `message` is one short line, already
 /// scrubbed of tokens and secrets, safe to log and to show to the owner.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct UpstreamError {
     pub kind: ErrorKind,
     /// The HTTP status, when an answer arrived.

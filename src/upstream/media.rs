@@ -1,6 +1,7 @@
 //! Instagram media pages as the agent serves them: parsed from upstream
 //! into known fields only (so nothing else, a token least of all, can pass
-//! through), with paging links that point back at the agent.
+//! through). Upstream's paging links carry the token and are never served:
+//! the proxy links to its own pages.
 
 use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -96,23 +97,6 @@ impl MediaPage {
         Ok(page)
     }
 
-    /// Replaces upstream's `next`/`previous` (which carry the access token)
-    /// with links to the agent: `link(cursor_param, cursor)`.
-    pub fn point_paging_at(&mut self, link: impl Fn(&str, &str) -> String) {
-        let Some(paging) = self.paging.as_mut() else {
-            return;
-        };
-        let cursors = paging.cursors.clone().unwrap_or_default();
-        paging.next = match (&paging.next, &cursors.after) {
-            (Some(_), Some(after)) => Some(link("after", after)),
-            _ => None,
-        };
-        paging.previous = match (&paging.previous, &cursors.before) {
-            (Some(_), Some(before)) => Some(link("before", before)),
-            _ => None,
-        };
-    }
-
     /// The earliest signed expiry among the page's media URLs: Instagram
     /// CDN URLs carry `oe=` (hex Unix seconds), after which they answer 403.
     pub fn media_expiry(&self) -> Option<DateTime<Utc>> {
@@ -164,28 +148,17 @@ mod tests {
     }
 
     #[test]
-    fn only_known_fields_survive_and_paging_points_at_the_agent() {
-        let mut p = MediaPage::from_upstream(page()).unwrap();
-        p.point_paging_at(|k, v| format!("https://agent/feed.json?{k}={v}"));
-        let out = serde_json::to_string(&p).unwrap();
+    fn only_known_fields_survive() {
+        let p = MediaPage::from_upstream(page()).unwrap();
+        let out = serde_json::to_string(&p.data).unwrap();
         assert!(
             !out.contains("access_token") && !out.contains("IGAAsecret"),
             "{out}"
         );
-        assert!(out.contains("https://agent/feed.json?after=QVFIUk2"));
-        assert!(out.contains("https://agent/feed.json?before=QVFIUk1"));
         assert_eq!(p.data[1].id, "2", "numeric ids become strings");
         assert!(!out.contains("null"), "absent fields are omitted: {out}");
-    }
-
-    #[test]
-    fn the_last_page_has_no_next_link() {
-        let mut body = page();
-        body["paging"].as_object_mut().unwrap().remove("next");
-        let mut p = MediaPage::from_upstream(body).unwrap();
-        p.point_paging_at(|k, v| format!("/feed.json?{k}={v}"));
-        assert_eq!(p.paging.as_ref().unwrap().next, None);
-        assert!(p.paging.unwrap().previous.is_some());
+        let cursors = p.paging.unwrap().cursors.unwrap();
+        assert_eq!(cursors.after.as_deref(), Some("QVFIUk2"));
     }
 
     #[test]

@@ -32,6 +32,7 @@ fn variables_the_code_reads() -> BTreeSet<String> {
 /// Heroku.
 const INTERNAL: &[&str] = &[
     "PORT",
+    "DYNO",
     "DATABASE_URL",
     "MEMCACHIER_SERVERS",
     "MEMCACHIER_USERNAME",

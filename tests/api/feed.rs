@@ -214,21 +214,27 @@ async fn an_upstream_failure_serves_the_last_good_copy_with_its_age(backend: Bac
     let s = setup(backend, &[]).await;
     let (_, good, _) = s.json("/feed.json").await;
     s.world.clock.advance(Duration::minutes(30));
+    let mut age = 30 * 60;
     for fault in [
         Fault::Html(502),
-        Fault::Throttle { code: 80002 },
         Fault::Truncated,
         Fault::Status(200, "[]".into()),
+        Fault::Throttle { code: 80002 },
     ] {
         s.world.fake.inject(MEDIA, fault, 1);
         let res = s.get("/feed.json").await;
         assert_eq!(res.status(), StatusCode::OK);
-        let age: i64 = res.headers()["age"].to_str().unwrap().parse().unwrap();
-        assert_eq!(age, 30 * 60);
+        let served: i64 = res.headers()["age"].to_str().unwrap().parse().unwrap();
+        assert_eq!(served, age);
         let body: Value = res.json().await.unwrap();
         assert_eq!(body, good, "garbage never replaces good data");
+        // A failure stands for its key for 30 s.
+        s.world.clock.advance(Duration::seconds(31));
+        age += 31;
     }
-    // Upstream back: a fresh copy, no Age to speak of.
+    // Upstream back, once the throttled account has regained access (the
+    // fake estimates 30 minutes): a fresh copy, no Age to speak of.
+    s.world.clock.advance(Duration::minutes(30));
     let res = s.get("/feed.json").await;
     assert_eq!(res.headers()["age"], "0");
 }
@@ -256,15 +262,25 @@ async fn a_stale_copy_is_never_served_past_its_media_expiry(backend: Backend) {
     );
     assert_eq!(error_code(&body), "upstream_unavailable");
 
-    // Without any copy, a failure is a JSON error.
-    let (status, body, _) = s.json("/feed.json?limit=3").await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    // Without any copy, a throttled answer is a JSON error that says when
+    // to retry, and upstream is left alone until then.
+    s.world.clock.advance(Duration::minutes(1));
     s.world
         .fake
         .inject(MEDIA, Fault::Throttle { code: 80002 }, 1);
-    let (status, body, _) = s.json("/feed.json?limit=4").await;
+    let (status, body, _) = s.json("/feed.json").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(error_code(&body), "upstream_throttled");
+    let calls = s.world.fake.calls(MEDIA);
+    let res = s.get("/feed.json?limit=4").await;
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let retry: i64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=1800).contains(&retry), "Retry-After {retry}");
+    assert_eq!(s.world.fake.calls(MEDIA), calls, "no call while throttled");
 }
 
 async fn bad_parameters_are_refused_before_any_upstream_call(backend: Backend) {

@@ -6,6 +6,7 @@
 #[macro_use]
 mod common;
 
+mod budget;
 mod cache;
 mod changes;
 mod connect;

@@ -1,0 +1,80 @@
+//! The client behind a request, as TRUST_PROXY says to read it: the peer,
+//! or the address the operator's proxies report in X-Forwarded-For (every
+//! such header, in order, so a second header of the client's own cannot
+//! stand in for the proxy's).
+
+use std::convert::Infallible;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+use warp::Filter;
+use warp::http::HeaderMap;
+
+use super::server::Peer;
+use crate::app::App;
+use crate::domain::{ClientKey, TrustProxy};
+
+/// The client's address.
+pub fn address(trust: &TrustProxy, peer: Option<Peer>, headers: &HeaderMap) -> IpAddr {
+    let peer = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |Peer(p)| p.ip());
+    if *trust == TrustProxy::Nobody {
+        return peer;
+    }
+    let mut values = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    let first = values.next();
+    match values.next() {
+        None => trust.client(peer, first),
+        Some(second) => {
+            let joined = [first.unwrap_or_default(), second]
+                .into_iter()
+                .chain(values)
+                .collect::<Vec<_>>()
+                .join(",");
+            trust.client(peer, Some(&joined))
+        }
+    }
+}
+
+/// The client of each request, grouped for limits.
+pub fn client(app: Arc<App>) -> impl Filter<Extract = (ClientKey,), Error = Infallible> + Clone {
+    warp::ext::optional::<Peer>()
+        .and(warp::header::headers_cloned())
+        .map(move |peer: Option<Peer>, headers: HeaderMap| {
+            ClientKey::of(address(&app.config.guard.trust_proxy, peer, &headers))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(values: &[&str]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for v in values {
+            map.append("x-forwarded-for", v.parse().unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn every_forwarded_header_counts_in_order() {
+        let peer = Some(Peer("10.0.0.1:5000".parse().unwrap()));
+        let one_hop = TrustProxy::Hops(1);
+        // The client's own header first, the router's appended as a second.
+        assert_eq!(
+            address(&one_hop, peer, &headers(&["::1", "198.51.100.7"])),
+            "198.51.100.7".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            address(&one_hop, peer, &headers(&["::1, 198.51.100.7"])),
+            "198.51.100.7".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            address(&TrustProxy::Nobody, peer, &headers(&["198.51.100.7"])),
+            "10.0.0.1".parse::<IpAddr>().unwrap()
+        );
+    }
+}

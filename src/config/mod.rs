@@ -202,7 +202,8 @@ pub struct Config {
 }
 
 /// The rules for requests from anyone: which proxies to believe about the
-/// client's address, and how many feed cache misses one client may cause.
+/// client's address, how many feed cache misses one client may cause, and
+/// how failed sign-ins are slowed.
 #[derive(Clone, Debug)]
 pub struct GuardConfig {
     /// TRUST_PROXY (on a Heroku dyno, the router by default).
@@ -210,6 +211,9 @@ pub struct GuardConfig {
     /// FEED_MISSES_PER_MINUTE: cache misses (upstream calls) one client
     /// address may cause per minute; 0 for no bound.
     pub feed_misses_per_minute: u32,
+    /// ADMIN_FAILURE_DELAY_MS: how long a failed sign-in's answer is held;
+    /// each further failure from the client doubles it (up to 128 times).
+    pub admin_failure_delay: Duration,
 }
 
 /// One bad variable: its name and what is wrong, never its secret value.
@@ -243,6 +247,7 @@ struct RawEnv {
     trust_proxy: Option<String>,
     dyno: Option<String>,
     feed_misses_per_minute: Option<String>,
+    admin_failure_delay_ms: Option<String>,
     refresh_mode: Option<String>,
     refresh_frequency: Option<String>,
     js_constant_name: Option<String>,
@@ -370,6 +375,11 @@ impl Config {
                 60,
             )?)
             .map_err(|_| bad("FEED_MISSES_PER_MINUTE", "is too large"))?,
+            admin_failure_delay: Duration::from_millis(parse_number(
+                "ADMIN_FAILURE_DELAY_MS",
+                raw.admin_failure_delay_ms,
+                250,
+            )?),
         };
 
         let refresh_mode =

@@ -1,71 +1,28 @@
-//! The admin gate (HTTP Basic auth with ADMIN_PASSWORD, failed logins rate
-//! limited per client) and the admin actions behind it.
+//! The admin gate (HTTP Basic auth with ADMIN_PASSWORD, failed sign-ins
+//! slowed per client: `signin.rs`) and the admin actions behind it.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use base64::Engine;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use warp::filters::BoxedFilter;
-use warp::http::StatusCode;
+use warp::http::{HeaderMap, StatusCode};
 use warp::reply::Response;
 use warp::{Filter, Rejection};
 
+use super::client;
 use super::error::{Refusal, internal_message, log_internal};
 use super::server::Peer;
+use super::signin::SignIns;
 use super::{form, with_app};
 use crate::accounts;
 use crate::app::App;
-use crate::domain::AccountName;
+use crate::domain::{AccountName, ClientKey};
 use crate::pages;
 use crate::refresher;
 use crate::store::AccountKind;
-
-/// Failed logins allowed per client in one window.
-const MAX_FAILURES: u32 = 10;
-const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
-
-/// Failed sign-ins per client address.
-#[derive(Default)]
-pub struct Gate {
-    failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
-}
-
-impl Gate {
-    fn blocked(&self, ip: IpAddr) -> bool {
-        let mut failures = self.failures.lock().expect("gate");
-        match failures.get(&ip) {
-            Some((_, since)) if since.elapsed() > FAILURE_WINDOW => {
-                failures.remove(&ip);
-                false
-            }
-            Some((count, _)) => *count >= MAX_FAILURES,
-            None => false,
-        }
-    }
-
-    fn fail(&self, ip: IpAddr) {
-        let mut failures = self.failures.lock().expect("gate");
-        // Keep the map small: forget stale entries as new ones arrive.
-        if failures.len() > 10_000 {
-            failures.retain(|_, (_, since)| since.elapsed() <= FAILURE_WINDOW);
-        }
-        failures.entry(ip).or_insert((0, Instant::now())).0 += 1;
-    }
-}
-
-/// The client's address: the last X-Forwarded-For entry (the one Heroku's
-/// router adds) when present, else the peer.
-fn client_ip(forwarded: Option<&str>, peer: Option<SocketAddr>) -> IpAddr {
-    forwarded
-        .and_then(|f| f.rsplit(',').next())
-        .and_then(|ip| ip.trim().parse().ok())
-        .or(peer.map(|p| p.ip()))
-        .unwrap_or(IpAddr::from([0, 0, 0, 0]))
-}
 
 /// The password from `Authorization: Basic …`, whatever the user name.
 fn basic_password(authorization: &str) -> Option<String> {
@@ -89,36 +46,43 @@ fn same_secret(given: &str, expected: &str) -> bool {
         .into()
 }
 
-/// Passes only requests signed in with ADMIN_PASSWORD; `failures` counts
-/// the failed sign-ins per client.
+/// Passes only requests signed in with ADMIN_PASSWORD; `sign_ins` slows
+/// each client's failures down.
 pub fn gate(
     app: Arc<App>,
-    failures: Arc<Gate>,
+    sign_ins: Arc<SignIns>,
 ) -> impl Filter<Extract = (), Error = Rejection> + Clone {
     warp::header::optional::<String>("authorization")
-        .and(warp::header::optional::<String>("x-forwarded-for"))
         .and(warp::ext::optional::<Peer>())
+        .and(warp::header::headers_cloned())
         .and_then(
-            move |authorization: Option<String>, forwarded: Option<String>, peer: Option<Peer>| {
+            move |authorization: Option<String>, peer: Option<Peer>, headers: HeaderMap| {
                 let app = app.clone();
-                let failures = failures.clone();
+                let sign_ins = sign_ins.clone();
                 async move {
                     let Some(password) = &app.config.admin_password else {
                         return Err(warp::reject::custom(Refusal::Disabled));
                     };
-                    let ip = client_ip(forwarded.as_deref(), peer.map(|Peer(address)| address));
-                    if failures.blocked(ip) {
+                    // No credentials yet: the browser's first request, which
+                    // asks for them. Nothing to count.
+                    let Some(given) = authorization.as_deref().and_then(basic_password) else {
+                        return Err(warp::reject::custom(Refusal::Unauthorized));
+                    };
+                    let client = ClientKey::of(client::address(
+                        &app.config.guard.trust_proxy,
+                        peer,
+                        &headers,
+                    ));
+                    let Some(attempt) = sign_ins.attempt(client).await else {
                         return Err(warp::reject::custom(Refusal::TooManyFailures));
-                    }
-                    let given = authorization.as_deref().and_then(basic_password);
-                    match given {
-                        Some(given) if same_secret(&given, password.expose()) => Ok(()),
-                        Some(_) => {
-                            failures.fail(ip);
-                            tracing::warn!(%ip, "failed admin sign-in");
-                            Err(warp::reject::custom(Refusal::Unauthorized))
-                        }
-                        None => Err(warp::reject::custom(Refusal::Unauthorized)),
+                    };
+                    if same_secret(&given, password.expose()) {
+                        attempt.succeeded();
+                        Ok(())
+                    } else {
+                        tracing::warn!(%client, "failed admin sign-in");
+                        attempt.failed().await;
+                        Err(warp::reject::custom(Refusal::Unauthorized))
                     }
                 }
             },
@@ -374,29 +338,5 @@ mod tests {
         assert!(same_secret("hunter2", "hunter2"));
         assert!(!same_secret("hunter2", "hunter3"));
         assert!(!same_secret("", "hunter2"));
-    }
-
-    #[test]
-    fn the_client_is_the_last_forwarded_address_or_the_peer() {
-        let peer: SocketAddr = "10.0.0.1:5000".parse().unwrap();
-        assert_eq!(
-            client_ip(Some("1.2.3.4, 5.6.7.8"), Some(peer)),
-            "5.6.7.8".parse::<IpAddr>().unwrap()
-        );
-        assert_eq!(client_ip(None, Some(peer)), peer.ip());
-        assert_eq!(client_ip(Some("garbage"), Some(peer)), peer.ip());
-    }
-
-    #[test]
-    fn ten_failures_block_a_client_and_not_another() {
-        let gate = Gate::default();
-        let a: IpAddr = "1.1.1.1".parse().unwrap();
-        let b: IpAddr = "2.2.2.2".parse().unwrap();
-        for _ in 0..MAX_FAILURES {
-            assert!(!gate.blocked(a));
-            gate.fail(a);
-        }
-        assert!(gate.blocked(a));
-        assert!(!gate.blocked(b));
     }
 }

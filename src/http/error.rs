@@ -223,9 +223,10 @@ impl Refusal {
             }
             Refusal::TooManyFailures => ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
-                "too_many_failures",
-                "Too many failed sign-ins from this address; try again in 15 minutes.",
+                "too_many_attempts",
+                "Too many sign-in attempts from this address are waiting; try again in a minute.",
             )
+            .retry_after(chrono::Duration::minutes(1))
             .into_response(),
         }
     }

@@ -5,6 +5,7 @@
 //! * `guard.rs` — the allow-list and CORS in front of those two
 //! * `pages.rs` — `/`, `/status`, `/static/…`
 //! * `admin.rs` — the admin sign-in gate, `/admin` and its actions
+//! * `signin.rs` — failed sign-ins slow their client down
 //! * `connect.rs` — `/connect/{provider}` and its callback
 //! * `callbacks.rs` — Meta's `/callbacks/…` and `/hooks/refresh/{signature}`
 //! * `health.rs` — `/healthz`, `/metrics`
@@ -24,6 +25,7 @@ pub mod health;
 pub mod limits;
 pub mod pages;
 pub mod server;
+pub mod signin;
 pub mod token;
 
 use std::collections::HashMap;
@@ -56,7 +58,8 @@ fn form() -> impl Filter<Extract = (HashMap<String, String>,), Error = warp::Rej
 pub fn routes(
     app: Arc<App>,
 ) -> impl Filter<Extract = (impl warp::Reply,), Error = Infallible> + Clone {
-    let gate = admin::gate(app.clone(), Arc::new(admin::Gate::default()));
+    let sign_ins = signin::SignIns::new(app.config.guard.admin_failure_delay);
+    let gate = admin::gate(app.clone(), Arc::new(sign_ins));
     let app_for_log = app.clone();
     // Boxed, so that each route's future is a separate allocation and the
     // combined future stays small (deeply nested ones overflow the stack

@@ -1,5 +1,6 @@
 //! What a stranger's script can do with a running agent, and what it can no
-//! longer do: replay an old Meta callback, get a token into a shared cache,
+//! longer do: guess the admin password fast or lock the owner out, replay
+//! an old Meta callback, get a token into a shared cache,
 //! break pages with HEAD or a chunked body, flood the log with a non-ASCII
 //! Origin, or make token.js shadow a browser global.
 
@@ -20,8 +21,14 @@ struct Rig {
 }
 
 async fn rig() -> Rig {
+    rig_with(&[]).await
+}
+
+async fn rig_with(extra: &[(&str, &str)]) -> Rig {
     let world = World::new(Backend::Sqlite).await;
-    let app = world.app(&[("ADMIN_PASSWORD", PASSWORD)]).await;
+    let mut env = vec![("ADMIN_PASSWORD", PASSWORD)];
+    env.extend_from_slice(extra);
+    let app = world.app(&env).await;
     world.give_token(&app, "default", Duration::days(3)).await;
     let server = Server::start(app).await;
     Rig {
@@ -254,4 +261,69 @@ async fn the_admin_page_allows_and_withdraws_hashtags() {
     .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     assert!(!app.feeds.allows_hashtag("bakery"));
+}
+
+async fn sign_in(r: &Rig, password: &str, forwarded: &str) -> StatusCode {
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("me:{password}"));
+    r.http
+        .get(r.server.url("/admin"))
+        .header("Authorization", format!("Basic {encoded}"))
+        .header("X-Forwarded-For", forwarded)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test]
+async fn strangers_failures_never_lock_the_owner_out() {
+    let r = rig_with(&[("ADMIN_FAILURE_DELAY_MS", "1")]).await;
+    // Measured before: ten bad logins claiming to be ::1, then the owner's
+    // right password from there was refused with 429.
+    for _ in 0..10 {
+        assert_eq!(sign_in(&r, "guess", "::1").await, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(sign_in(&r, PASSWORD, "::1").await, StatusCode::OK);
+    assert_eq!(sign_in(&r, PASSWORD, "").await, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_rotated_forwarded_header_buys_no_extra_guesses() {
+    // Measured before: a new X-Forwarded-For per request gave unlimited
+    // guesses (9,000 in 0.9 s). Now, with no proxy named, the header is
+    // ignored: the guesses take turns, each held longer than the last.
+    let r = rig_with(&[("ADMIN_FAILURE_DELAY_MS", "5")]).await;
+    let started = std::time::Instant::now();
+    let guesses = (0..6).map(|i| {
+        let forwarded = format!("198.51.100.{i}");
+        let r = &r;
+        async move { sign_in(r, "guess", &forwarded).await }
+    });
+    for status in futures_util::future::join_all(guesses).await {
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    // 5 + 10 + 20 + 40 + 80 + 160 ms, one after another.
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(315),
+        "{:?}: the guesses ran side by side",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn behind_a_named_proxy_only_its_entry_counts() {
+    let r = rig_with(&[("ADMIN_FAILURE_DELAY_MS", "5"), ("TRUST_PROXY", "1")]).await;
+    let started = std::time::Instant::now();
+    // The script writes its own entries; the proxy appends the address it saw.
+    let guesses = (0..5).map(|i| {
+        let forwarded = format!("10.9.9.{i}, 203.0.113.5");
+        let r = &r;
+        async move { sign_in(r, "guess", &forwarded).await }
+    });
+    for status in futures_util::future::join_all(guesses).await {
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    assert!(started.elapsed() >= std::time::Duration::from_millis(155));
+    // The owner, at another address behind the same proxy, is not held.
+    assert_eq!(sign_in(&r, PASSWORD, "198.51.100.20").await, StatusCode::OK);
 }

@@ -3,6 +3,10 @@
 
 say() { printf '\n== %s\n' "$*" >&2; }
 
+# /metrics answers only a bearer of METRICS_TOKEN (or the admin): the agents
+# the bench starts inherit this one, and bench/tools.py sends it.
+export METRICS_TOKEN="${METRICS_TOKEN:-bench-metrics-$$}"
+
 # Builds the release binary (honouring CARGO_TARGET_DIR) and sets BIN.
 build_release() {
     say "building the release binary"

@@ -24,6 +24,8 @@ def http_get(port, path, origin=None, timeout=1.0):
     request = f"GET {path} HTTP/1.1\r\nHost: localhost:{port}\r\nConnection: close\r\n"
     if origin:
         request += f"Origin: {origin}\r\n"
+    if path.startswith("/metrics") and os.environ.get("METRICS_TOKEN"):
+        request += f"Authorization: Bearer {os.environ['METRICS_TOKEN']}\r\n"
     request += "\r\n"
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:

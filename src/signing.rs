@@ -3,7 +3,8 @@
 //! and webhook bodies.
 
 use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
 fn mac(key: &[u8], message: &[u8]) -> Hmac<Sha256> {
     let mut mac =
@@ -31,6 +32,14 @@ pub fn verify_hmac_sha256(key: &[u8], message: &[u8], tag: &[u8]) -> bool {
 /// HMAC-SHA256(key, message), compared in constant time.
 pub fn verify_hmac_sha256_prefix(key: &[u8], message: &[u8], tag: &[u8]) -> bool {
     tag.len() >= 16 && mac(key, message).verify_truncated_left(tag).is_ok()
+}
+
+/// Whether two secrets are equal, compared in constant time whatever their
+/// lengths (both are hashed first).
+pub fn same_secret(given: &str, expected: &str) -> bool {
+    Sha256::digest(given.as_bytes())
+        .ct_eq(&Sha256::digest(expected.as_bytes()))
+        .into()
 }
 
 #[cfg(test)]

@@ -214,6 +214,12 @@ pub struct GuardConfig {
     /// ADMIN_FAILURE_DELAY_MS: how long a failed sign-in's answer is held;
     /// each further failure from the client doubles it (up to 128 times).
     pub admin_failure_delay: Duration,
+    /// METRICS_TOKEN: `/metrics` answers a request bearing it, as well as
+    /// the signed-in admin.
+    pub metrics_token: Option<Secret>,
+    /// PUBLIC_STATUS: `/status` shows strangers a summary (how many
+    /// accounts, whether all is well); the details are the admin's alone.
+    pub public_status: bool,
 }
 
 /// One bad variable: its name and what is wrong, never its secret value.
@@ -248,6 +254,8 @@ struct RawEnv {
     dyno: Option<String>,
     feed_misses_per_minute: Option<String>,
     admin_failure_delay_ms: Option<String>,
+    metrics_token: Option<String>,
+    public_status: Option<String>,
     refresh_mode: Option<String>,
     refresh_frequency: Option<String>,
     js_constant_name: Option<String>,
@@ -380,6 +388,8 @@ impl Config {
                 raw.admin_failure_delay_ms,
                 250,
             )?),
+            metrics_token: present(raw.metrics_token).map(Secret),
+            public_status: parse_bool("PUBLIC_STATUS", raw.public_status)?,
         };
 
         let refresh_mode =

@@ -5,8 +5,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use base64::Engine;
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 use warp::filters::BoxedFilter;
 use warp::http::{HeaderMap, StatusCode};
 use warp::reply::Response;
@@ -22,6 +20,7 @@ use crate::app::App;
 use crate::domain::{AccountName, ClientKey};
 use crate::pages;
 use crate::refresher;
+use crate::signing::same_secret;
 use crate::store::AccountKind;
 
 /// The password from `Authorization: Basic …`, whatever the user name.
@@ -37,13 +36,6 @@ fn basic_password(authorization: &str) -> Option<String> {
     let text = String::from_utf8(decoded).ok()?;
     text.split_once(':')
         .map(|(_, password)| password.to_string())
-}
-
-/// Compares in constant time, whatever the lengths.
-fn same_secret(given: &str, expected: &str) -> bool {
-    Sha256::digest(given.as_bytes())
-        .ct_eq(&Sha256::digest(expected.as_bytes()))
-        .into()
 }
 
 /// Passes only requests signed in with ADMIN_PASSWORD; `sign_ins` slows

@@ -146,15 +146,23 @@ impl From<FeedError> for ApiError {
                     ErrorKind::Rejected => (StatusCode::BAD_GATEWAY, "upstream_rejected"),
                 };
                 tracing::warn!(code, error = %e, "feed request failed upstream");
-                // Transport and parse failures are the agent's business; Meta's
-                // own verdicts on the token or the request are the owner's.
+                // What Meta said is the owner's to read (in the log; the
+                // refresher shows token verdicts on /status), never a
+                // stranger's: the answer says only what kind of failure it was.
                 let message = match e.kind {
-                    ErrorKind::Transient => "Instagram did not answer; try again shortly.".into(),
+                    ErrorKind::Transient => "Instagram did not answer; try again shortly.",
                     ErrorKind::Garbage => {
                         "Instagram sent an answer the agent could not read; try again shortly."
-                            .into()
                     }
-                    _ => e.to_string(),
+                    ErrorKind::TokenDead => {
+                        "Instagram no longer accepts this account's token; the owner can reconnect it on the admin page."
+                    }
+                    ErrorKind::Throttled { .. } => {
+                        "Instagram asked the agent to slow down; try again later."
+                    }
+                    ErrorKind::Rejected => {
+                        "Instagram refused the request; the agent's log says why."
+                    }
                 };
                 return ApiError::new(status, code, message);
             }

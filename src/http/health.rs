@@ -1,5 +1,6 @@
-//! `GET /healthz` (the process and the database) and `GET /metrics`
-//! (Prometheus text).
+//! `GET /healthz` (the process and the database, for anyone) and
+//! `GET /metrics` (Prometheus text, for a scraper bearing METRICS_TOKEN or
+//! the signed-in owner: it names the accounts).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,15 +8,19 @@ use std::time::Duration;
 use warp::filters::BoxedFilter;
 use warp::http::{HeaderValue, StatusCode, header};
 use warp::reply::Response;
-use warp::{Filter, Reply};
+use warp::{Filter, Rejection, Reply};
 
-use super::error::log_internal;
+use super::error::{Refusal, log_internal};
 use super::with_app;
 use crate::app::App;
 
-pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
+pub fn routes(
+    app: Arc<App>,
+    gate: impl Filter<Extract = (), Error = Rejection> + Clone + Send + Sync + 'static,
+) -> BoxedFilter<(Response,)> {
     let metrics = warp::path!("metrics")
         .and(warp::get())
+        .and(bearer(app.clone()).or(gate).unify())
         .and(with_app(app.clone()))
         .map(|app: Arc<App>| {
             let text = app
@@ -33,6 +38,30 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .and(with_app(app))
         .then(|app: Arc<App>| async move { healthz(&app).await });
     health.or(metrics).unify().boxed()
+}
+
+/// Passes `Authorization: Bearer METRICS_TOKEN` (the scheme in any case).
+fn bearer(app: Arc<App>) -> impl Filter<Extract = (), Error = Rejection> + Clone {
+    warp::header::optional::<String>("authorization")
+        .and_then(move |given: Option<String>| {
+            let app = app.clone();
+            async move {
+                let expected = app.config.guard.metrics_token.as_ref();
+                let presented = given.as_deref().and_then(|value| {
+                    let (scheme, token) = value.trim().split_once(' ')?;
+                    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+                });
+                match (expected, presented) {
+                    (Some(expected), Some(presented))
+                        if crate::signing::same_secret(presented, expected.expose()) =>
+                    {
+                        Ok(())
+                    }
+                    _ => Err(warp::reject::custom(Refusal::Unauthorized)),
+                }
+            }
+        })
+        .untuple_one()
 }
 
 /// 200 when the process and the database answer, 503 otherwise; the cause

@@ -36,13 +36,52 @@ pub async fn home(app: &App) -> Response {
     render(StatusCode::OK, &home::page(app).await, CSP)
 }
 
-/// `GET /status`: every account, its expiry, last refresh and error.
-/// 204 when HIDE_HELP_PAGES is set.
+/// `GET /status` for the signed-in owner: every account, its expiry, last
+/// refresh and error. 204 when HIDE_HELP_PAGES is set.
 pub async fn status(app: &App) -> Response {
     if app.config.hide_help_pages {
         return no_content();
     }
     render(StatusCode::OK, &status::page(app).await, CSP)
+}
+
+/// `GET /status` for anyone else (PUBLIC_STATUS, or no ADMIN_PASSWORD to
+/// sign in with): how many accounts, and whether all is well. No names,
+/// expiries or errors. 204 when HIDE_HELP_PAGES is set.
+pub async fn status_summary(app: &App) -> Response {
+    if app.config.hide_help_pages {
+        return no_content();
+    }
+    let text = match status::summary(app).await {
+        None => "The agent cannot read its accounts right now.".to_string(),
+        Some((0, _)) => "No accounts yet.".to_string(),
+        Some((n, 0)) => format!(
+            "{n} account{}; all are well.",
+            if n == 1 { "" } else { "s" }
+        ),
+        Some((n, k)) => format!(
+            "{n} account{}; {k} need{} the owner's attention.",
+            if n == 1 { "" } else { "s" },
+            if k == 1 { "s" } else { "" }
+        ),
+    };
+    if app.config.admin_password.is_some() {
+        message_with_link(
+            StatusCode::OK,
+            "Status",
+            &text,
+            "/admin",
+            "Sign in for the details",
+        )
+    } else {
+        message(
+            StatusCode::OK,
+            "Status",
+            &format!(
+                "{text} The details (names, expiry, errors) are for the owner: set ADMIN_PASSWORD to see them here, or run `token-agent status`."
+            ),
+        )
+    }
 }
 
 /// `GET /admin`, once the caller has checked the admin password. Every

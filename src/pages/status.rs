@@ -136,6 +136,18 @@ pub(super) async fn page(app: &App) -> StatusPage {
     }
 }
 
+/// What strangers may know: how many accounts, and how many need the
+/// owner. `None` when the database does not answer.
+pub(super) async fn summary(app: &App) -> Option<(usize, usize)> {
+    let now = app.clock.now();
+    let accounts = super::accounts(app).await?;
+    let attention = accounts
+        .iter()
+        .filter(|a| card(a, now).tone != "ok")
+        .count();
+    Some((accounts.len(), attention))
+}
+
 pub(super) fn expires_words(expires_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
     match expires_at {
         None => "not known yet: the agent learns it at the first refresh".into(),

@@ -326,7 +326,11 @@ async fn the_feed_obeys_the_allow_list(backend: Backend) {
 }
 
 async fn only_the_owners_hashtags_may_spend_the_budget(backend: Backend) {
-    let s = setup(backend, &[("HASHTAGS", "coffee")]).await;
+    let s = setup(
+        backend,
+        &[("HASHTAGS", "coffee"), ("ADMIN_PASSWORD", "feed-test-pw")],
+    )
+    .await;
     s.add_facebook_account("brand").await;
     // A script tries 29 made-up tags: each is a 404 that costs nothing.
     for i in 0..29 {
@@ -369,8 +373,17 @@ async fn only_the_owners_hashtags_may_spend_the_budget(backend: Backend) {
         .unwrap();
     assert_eq!(used, 2, "coffee and sourdough");
     assert_eq!(frees, Some(s.world.clock.now() + Duration::days(7)));
-    // The status page shows the budget.
-    let page = s.get("/status").await.text().await.unwrap();
+    // The owner's status page shows the budget.
+    let page = s
+        .http
+        .get(s.server.url("/status"))
+        .basic_auth("owner", Some("feed-test-pw"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(
         page.contains("Hashtags of brand") && page.contains("2 of 30 used in the last 7 days"),
         "{page}"
@@ -394,7 +407,11 @@ async fn hashtags_need_a_facebook_login_account(backend: Backend) {
 }
 
 async fn a_hashtag_id_is_looked_up_once_across_restarts(backend: Backend) {
-    let s = setup(backend, &[("HASHTAGS", "coffee")]).await;
+    let s = setup(
+        backend,
+        &[("HASHTAGS", "coffee"), ("ADMIN_PASSWORD", "feed-test-pw")],
+    )
+    .await;
     s.add_facebook_account("brand").await;
     let (status, body, text) = s.json("/hashtags/coffee/recent.json").await;
     assert_eq!(status, StatusCode::OK, "{body}");

@@ -108,7 +108,13 @@ async fn token_js_refuses_to_shadow_the_browsers_globals() {
 async fn head_on_pages_is_get_without_a_body() {
     let r = rig().await;
     for path in ["/", "/status", "/static/style.css"] {
-        let res = r.http.head(r.server.url(path)).send().await.unwrap();
+        let res = r
+            .http
+            .head(r.server.url(path))
+            .header("Authorization", basic("Basic"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), StatusCode::OK, "{path}");
         assert!(res.bytes().await.unwrap().is_empty(), "{path}");
     }
@@ -326,4 +332,107 @@ async fn behind_a_named_proxy_only_its_entry_counts() {
     assert!(started.elapsed() >= std::time::Duration::from_millis(155));
     // The owner, at another address behind the same proxy, is not held.
     assert_eq!(sign_in(&r, PASSWORD, "198.51.100.20").await, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn metrics_and_the_status_details_are_the_owners() {
+    let r = rig_with(&[
+        ("METRICS_TOKEN", "scrape-me-0123"),
+        ("HIDE_HELP_PAGES", "true"),
+    ])
+    .await;
+    let get = |path: &str, auth: Option<String>| {
+        let mut request = r.http.get(r.server.url(path));
+        if let Some(auth) = auth {
+            request = request.header("Authorization", auth);
+        }
+        async move { request.send().await.unwrap() }
+    };
+    // Measured before: /metrics answered anyone, even with HIDE_HELP_PAGES,
+    // and named the accounts.
+    assert_eq!(
+        get("/metrics", None).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let wrong = Some("Bearer scrape-me".to_string());
+    assert_eq!(
+        get("/metrics", wrong).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    for auth in [
+        "Bearer scrape-me-0123".to_string(),
+        "bearer  scrape-me-0123".to_string(),
+        basic("Basic"),
+    ] {
+        let res = get("/metrics", Some(auth.clone())).await;
+        assert_eq!(res.status(), StatusCode::OK, "{auth}");
+        assert!(res.text().await.unwrap().contains("account=\"default\""));
+    }
+    assert_eq!(get("/healthz", None).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn strangers_see_at_most_a_summary_of_the_status() {
+    // Measured before: /status showed usernames, expiry and upstream
+    // errors to anyone.
+    let r = rig().await;
+    let res = r.http.get(r.server.url("/status")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let owner = r
+        .http
+        .get(r.server.url("/status"))
+        .header("Authorization", basic("Basic"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        owner.contains("sunny_bakery") || owner.contains("Expires"),
+        "{owner}"
+    );
+
+    let public = rig_with(&[("PUBLIC_STATUS", "true")]).await;
+    let res = public
+        .http
+        .get(public.server.url("/status"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("1 account; all are well."), "{page}");
+    for detail in ["sunny_bakery", "default", "Expires", "expires", "refresh"] {
+        assert!(
+            !page.contains(detail),
+            "{detail} shown to a stranger: {page}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn metas_words_on_a_failed_feed_stay_in_the_log() {
+    let r = rig().await;
+    let meta = r#"{"error":{"message":"(#100) Tried accessing nonexisting field (private_detail_17841)","type":"OAuthException","code":100,"fbtrace_id":"AbCdEf"}}"#;
+    r._world.fake.inject(
+        "/me/media",
+        token_agent::fake::Fault::Status(400, meta.into()),
+        1,
+    );
+    let res = r
+        .http
+        .get(r.server.url("/feed.json"))
+        .header("Origin", "https://example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_GATEWAY);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "upstream_rejected");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        !message.contains("private_detail") && !message.contains("AbCdEf"),
+        "{message}"
+    );
 }

@@ -82,7 +82,7 @@ impl App {
             clock.clone(),
         )?;
         let form_key = Secret::new(shared_key(&store, FORM_KEY).await?);
-        let cursor_key = CursorKey::new(shared_key(&store, CURSOR_KEY).await?.as_bytes());
+        let cursor_key = CursorKey::new(&shared_key(&store, CURSOR_KEY).await?);
         let board = Arc::new(Board::default());
         let metrics = Arc::new(Metrics::default());
         let feeds = Feeds::new(

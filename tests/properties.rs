@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use token_agent::domain::allowlist::{Access, AllowListError, AllowedDomains};
 use token_agent::domain::is_valid_cursor;
 use token_agent::domain::jsident::JsIdentifier;
-use token_agent::feed::{Links, Page, render};
+use token_agent::feed::{Links, Page, Paging, render};
 use token_agent::signed_request::{self, SignedRequestError};
 use token_agent::upstream::media::{MediaPage, signed_expiry};
 use token_agent::upstream::{
@@ -683,6 +683,7 @@ fn check_served_page(page: &mut MediaPage) -> Result<(), TestCaseError> {
     let kept = Page::from_media(
         page,
         chrono::DateTime::from_timestamp(1_780_000_000, 0).unwrap(),
+        Paging::Cursors,
     )
     .unwrap();
     let links = Links {

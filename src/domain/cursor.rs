@@ -6,6 +6,10 @@
 pub enum Cursor {
     After(String),
     Before(String),
+    /// Upstream's `paging.next` link, to follow as given: its query without
+    /// the access token (hashtag edges, whose `after` cursor is the same on
+    /// every page).
+    Next(String),
 }
 
 impl Cursor {
@@ -15,6 +19,7 @@ impl Cursor {
             None => String::new(),
             Some(Cursor::After(c)) => format!("a:{c}"),
             Some(Cursor::Before(c)) => format!("b:{c}"),
+            Some(Cursor::Next(q)) => format!("n:{q}"),
         }
     }
 }

@@ -602,8 +602,50 @@ fn hashtag_media(
         tagged.sort_by_key(|m| (std::cmp::Reverse(m.timestamp), m.id.clone()));
     }
     let ids: Vec<String> = tagged.into_iter().map(|m| m.id.clone()).collect();
-    let mut query = page_query(state, request)?;
-    query.limit = query.limit.min(HASHTAG_PAGE_MAX);
-    let path = format!("/{hashtag_id}/{edge}");
-    view(state, request, caller).media_page(&ids, &fields, &query, &path)
+    let limit = page_query(state, request)?.limit.min(HASHTAG_PAGE_MAX);
+    // "A before cursor will not be included … the after cursor value will
+    // always be the same for each page, but can still be used to get the
+    // next page" (IG Hashtag Recent Media / Top Media reference,
+    // https://developers.facebook.com/docs/instagram-platform/instagram-graph-api/reference/ig-hashtag/recent-media).
+    // How the next link tells the pages apart is not documented: the fake
+    // keeps the position in `__after_id` (Graph's name for it on other
+    // edges; UNVERIFIED here). The bare `after` cursor gets the second page
+    // whatever page it came from, as a client that rebuilds links from the
+    // cursor would see.
+    let invalid = || GraphError::param("(#100) The after cursor is invalid");
+    let start = match (request.param("__after_id"), request.param("after")) {
+        (Some(position), _) => position.parse::<usize>().map_err(|_| invalid())?,
+        (None, Some(after)) if after == HASHTAG_AFTER => limit,
+        (None, Some(_)) => return Err(invalid()),
+        (None, None) => 0,
+    }
+    .min(ids.len());
+    let end = (start + limit).min(ids.len());
+    let view = view(state, request, caller);
+    let items = ids[start..end]
+        .iter()
+        .filter_map(|id| state.media.get(id))
+        .map(|media| view.media(media, &fields))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut body = json!({ "data": items });
+    if start < end {
+        let mut paging = json!({ "cursors": { "after": HASHTAG_AFTER } });
+        if end < ids.len() {
+            let mut next = url::Url::parse(&request.link_base(&format!("/{hashtag_id}/{edge}")))
+                .map_err(|_| invalid())?;
+            next.query_pairs_mut()
+                .append_pair("access_token", &caller.token)
+                .append_pair("user_id", request.param("user_id").unwrap_or_default())
+                .append_pair("fields", &super::fields::render(&fields))
+                .append_pair("limit", &limit.to_string())
+                .append_pair("after", HASHTAG_AFTER)
+                .append_pair("__after_id", &end.to_string());
+            paging["next"] = json!(next.to_string());
+        }
+        body["paging"] = paging;
+    }
+    Ok(body)
 }
+
+/// The one `after` cursor of every hashtag page.
+const HASHTAG_AFTER: &str = "QVFIUkhhc2h0YWdQYWdlQ3Vyc29y";

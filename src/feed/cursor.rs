@@ -5,12 +5,16 @@
 //!
 //! Form: `BASE64URL(json).BASE64URL(first 16 bytes of HMAC-SHA256(key,
 //! scope NUL json))`, where the scope names the feed (account, and the tag
-//! and edge for hashtag feeds).
+//! and edge for hashtag feeds). Upstream's next link inside a position is
+//! encrypted as well (XChaCha20-Poly1305 under the same key), so a client
+//! sees nothing of it.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
+use crate::config::Secret;
+use crate::crypto::TokenCipher;
 use crate::domain::Cursor;
 use crate::signing::{hmac_sha256, verify_hmac_sha256_prefix};
 
@@ -35,7 +39,10 @@ fn is_zero(n: &u32) -> bool {
 /// The key cursors are signed with: random, made once, shared by every
 /// instance through the database.
 #[derive(Clone)]
-pub struct CursorKey(Vec<u8>);
+pub struct CursorKey {
+    mac: Vec<u8>,
+    cipher: std::sync::Arc<TokenCipher>,
+}
 
 impl std::fmt::Debug for CursorKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -44,8 +51,13 @@ impl std::fmt::Debug for CursorKey {
 }
 
 impl CursorKey {
-    pub fn new(secret: &[u8]) -> CursorKey {
-        CursorKey(secret.to_vec())
+    pub fn new(secret: &str) -> CursorKey {
+        CursorKey {
+            mac: secret.as_bytes().to_vec(),
+            cipher: std::sync::Arc::new(TokenCipher::from_secret(&Secret::new(format!(
+                "cursor link key {secret}"
+            )))),
+        }
     }
 
     /// What the MAC covers: the feed's scope and the position.
@@ -59,8 +71,19 @@ impl CursorKey {
 
     /// The cursor for `position` in the feed named by `scope`.
     pub fn seal(&self, scope: &str, position: &Position) -> String {
+        let sealed;
+        let position = match &position.upstream {
+            Some(Cursor::Next(query)) => {
+                sealed = Position {
+                    upstream: Some(Cursor::Next(self.cipher.encrypt(query))),
+                    offset: position.offset,
+                };
+                &sealed
+            }
+            _ => position,
+        };
         let payload = serde_json::to_vec(position).expect("a position serializes");
-        let mac = hmac_sha256(&self.0, &Self::message(scope, &payload));
+        let mac = hmac_sha256(&self.mac, &Self::message(scope, &payload));
         format!(
             "{}.{}",
             URL_SAFE_NO_PAD.encode(&payload),
@@ -76,10 +99,14 @@ impl CursorKey {
         if mac.len() != MAC_BYTES {
             return None;
         }
-        if !verify_hmac_sha256_prefix(&self.0, &Self::message(scope, &payload), &mac) {
+        if !verify_hmac_sha256_prefix(&self.mac, &Self::message(scope, &payload), &mac) {
             return None;
         }
-        serde_json::from_slice(&payload).ok()
+        let mut position: Position = serde_json::from_slice(&payload).ok()?;
+        if let Some(Cursor::Next(sealed)) = &position.upstream {
+            position.upstream = Some(Cursor::Next(self.cipher.decrypt(sealed).ok()?));
+        }
+        Some(position)
     }
 }
 
@@ -96,20 +123,20 @@ mod tests {
 
     #[test]
     fn a_sealed_cursor_opens_only_with_its_key_and_scope() {
-        let key = CursorKey::new(b"one key");
+        let key = CursorKey::new("one key");
         let cursor = key.seal("feed:shop", &position());
         assert!(crate::domain::is_valid_cursor(&cursor), "{cursor}");
         assert_eq!(key.open("feed:shop", &cursor), Some(position()));
         assert_eq!(key.open("feed:other", &cursor), None, "another feed's");
         assert_eq!(
-            CursorKey::new(b"another key").open("feed:shop", &cursor),
+            CursorKey::new("another key").open("feed:shop", &cursor),
             None
         );
     }
 
     #[test]
     fn made_up_and_altered_cursors_are_refused() {
-        let key = CursorKey::new(b"k");
+        let key = CursorKey::new("k");
         let cursor = key.seal("feed:shop", &position());
         let (payload, mac) = cursor.split_once('.').unwrap();
         let forged = URL_SAFE_NO_PAD.encode(br#"{"u":{"after":"BOGUS"},"o":0}"#);
@@ -126,8 +153,28 @@ mod tests {
     }
 
     #[test]
+    fn a_next_link_inside_is_sealed_out_of_sight() {
+        let key = CursorKey::new("k");
+        let p = Position {
+            upstream: Some(Cursor::Next(
+                "user_id=17841&after=QVFI&__after_id=50".into(),
+            )),
+            offset: 3,
+        };
+        let cursor = key.seal("tag", &p);
+        let (payload, _) = cursor.split_once('.').unwrap();
+        let shown = String::from_utf8(URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+        assert!(
+            !shown.contains("17841") && !shown.contains("after_id"),
+            "{shown}"
+        );
+        assert_eq!(key.open("tag", &cursor), Some(p));
+        assert_eq!(CursorKey::new("other").open("tag", &cursor), None);
+    }
+
+    #[test]
     fn the_first_page_at_an_offset_is_a_position_too() {
-        let key = CursorKey::new(b"k");
+        let key = CursorKey::new("k");
         let p = Position {
             upstream: None,
             offset: 12,

@@ -50,7 +50,7 @@ pub use failures::FAILURE_TTL;
 use failures::Failures;
 pub use flights::Flights;
 use misses::Misses;
-pub use page::{Answer, Links, Page, render};
+pub use page::{Answer, Links, Page, Paging, render};
 use usage::Quiet;
 
 /// Instagram's budget of distinct hashtags per account and window.
@@ -302,6 +302,7 @@ impl Feeds {
         account: &str,
         key: &str,
         client: Option<ClientKey>,
+        paging: Paging,
         fetch: F,
     ) -> Result<Served, FeedError>
     where
@@ -370,7 +371,7 @@ impl Feeds {
                 let error = match fetch().await {
                     Ok(media) => {
                         let now = clock.now();
-                        let page = Page::from_media(&media, now).map_err(FeedError::Encode)?;
+                        let page = Page::from_media(&media, now, paging).map_err(FeedError::Encode)?;
                         self.remember_key(account, key);
                         let keep = stale_ttl.to_std().unwrap_or_default();
                         cache.set(key, page.encode(), keep).await;
@@ -517,11 +518,13 @@ impl Feeds {
         let cursor = upstream.cloned();
         match source {
             Source::Feed { account } => {
-                self.serve(account, &key, client, || self.fetch_feed(account, cursor))
-                    .await
+                self.serve(account, &key, client, Paging::Cursors, || {
+                    self.fetch_feed(account, cursor)
+                })
+                .await
             }
             Source::Hashtag { account, tag, edge } => {
-                self.serve(account, &key, client, || {
+                self.serve(account, &key, client, Paging::NextLink, || {
                     self.fetch_hashtag(account, tag, *edge, cursor)
                 })
                 .await

@@ -30,10 +30,44 @@ pub struct Around {
     pub previous: Option<Cursor>,
 }
 
+/// How upstream's neighbouring pages are reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Paging {
+    /// By the `after`/`before` cursors (a user's media).
+    Cursors,
+    /// By following `paging.next` as given. Hashtag edges: "a before cursor
+    /// will not be included … the after cursor value will always be the
+    /// same for each page" (IG Hashtag Recent Media reference,
+    /// https://developers.facebook.com/docs/instagram-platform/instagram-graph-api/reference/ig-hashtag/recent-media),
+    /// so a link rebuilt from the cursor cannot tell the pages apart.
+    NextLink,
+}
+
+/// The query of upstream's next link, without the secrets it carries; none
+/// for a link that is not a URL or is absurdly long.
+fn next_query(link: &str) -> Option<String> {
+    let url = url::Url::parse(link).ok()?;
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    for (key, value) in url.query_pairs() {
+        if !matches!(
+            key.as_ref(),
+            "access_token" | "appsecret_proof" | "appsecret_time"
+        ) {
+            query.append_pair(&key, &value);
+        }
+    }
+    let query = query.finish();
+    (query.len() <= 1024).then_some(query)
+}
+
 impl Page {
     /// From a checked upstream page: Graph sends `next` only when there is
     /// a next page, and `previous` only when there is a previous one.
-    pub fn from_media(media: &MediaPage, fetched_at: DateTime<Utc>) -> Result<Page, String> {
+    pub fn from_media(
+        media: &MediaPage,
+        fetched_at: DateTime<Utc>,
+        style: Paging,
+    ) -> Result<Page, String> {
         let items = media
             .data
             .iter()
@@ -42,6 +76,14 @@ impl Page {
             .map_err(|e| e.to_string())?;
         let around = match &media.paging {
             None => Around::default(),
+            Some(paging) if style == Paging::NextLink => Around {
+                next: paging
+                    .next
+                    .as_deref()
+                    .and_then(next_query)
+                    .map(Cursor::Next),
+                previous: None,
+            },
             Some(paging) => {
                 let cursors = paging.cursors.clone().unwrap_or_default();
                 Around {
@@ -227,7 +269,12 @@ mod tests {
             }
         }))
         .unwrap();
-        Page::from_media(&media, Utc.timestamp_millis_opt(1_780_000_000_123).unwrap()).unwrap()
+        Page::from_media(
+            &media,
+            Utc.timestamp_millis_opt(1_780_000_000_123).unwrap(),
+            Paging::Cursors,
+        )
+        .unwrap()
     }
 
     #[test]
@@ -262,6 +309,33 @@ mod tests {
         let mut longer = BytesMut::from(&whole[..]);
         longer.put_u8(0);
         assert!(Page::decode(&longer.freeze()).is_none());
+    }
+
+    #[test]
+    fn a_next_link_is_followed_as_given_without_its_secrets() {
+        let media = MediaPage::from_upstream(json!({
+            "data": [{"id": "1", "media_type": "IMAGE"}],
+            "paging": {
+                "cursors": {"after": "QVFIUkNPTlNU"},
+                "next": "https://graph.facebook.com/v25.0/17843/recent_media?access_token=EAAsecret&user_id=1784&fields=id%2Ccaption&limit=50&after=QVFIUkNPTlNU&__after_id=50&appsecret_proof=abc"
+            }
+        }))
+        .unwrap();
+        let page =
+            Page::from_media(&media, Utc.timestamp_opt(0, 0).unwrap(), Paging::NextLink).unwrap();
+        assert_eq!(
+            page.around.next,
+            Some(Cursor::Next(
+                "user_id=1784&fields=id%2Ccaption&limit=50&after=QVFIUkNPTlNU&__after_id=50".into()
+            ))
+        );
+        assert_eq!(page.around.previous, None);
+        let cursors =
+            Page::from_media(&media, Utc.timestamp_opt(0, 0).unwrap(), Paging::Cursors).unwrap();
+        assert_eq!(
+            cursors.around.next,
+            Some(Cursor::After("QVFIUkNPTlNU".into()))
+        );
     }
 
     #[test]

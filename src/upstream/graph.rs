@@ -5,6 +5,8 @@
 //! Every Graph path, field list and answer shape the agent uses outside the
 //! token exchanges lives here; callers get typed answers.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::Value;
 
@@ -82,8 +84,7 @@ impl Upstream {
                 self.facebook_graph_url(&format!("{ig_user}/media"))
             }
         };
-        let mut params = vec![("fields", FEED_FIELDS.to_string())];
-        params.extend(page_params(page));
+        let params = page_params(page, || vec![("fields".into(), FEED_FIELDS.to_string())]);
         let (body, usage) = self.get_with(&url, &params, token).await?;
         Ok((parse_media_page(body, token)?, usage))
     }
@@ -161,11 +162,12 @@ impl Upstream {
         require("hashtag id", hashtag_id)?;
         require("Instagram user id", ig_user)?;
         let url = self.facebook_graph_url(&format!("{hashtag_id}/{}", edge.path()));
-        let mut params = vec![
-            ("user_id", ig_user.to_string()),
-            ("fields", HASHTAG_FIELDS.to_string()),
-        ];
-        params.extend(page_params(page));
+        let params = page_params(page, || {
+            vec![
+                ("user_id".into(), ig_user.to_string()),
+                ("fields".into(), HASHTAG_FIELDS.to_string()),
+            ]
+        });
         let (body, usage) = self.get_with(&url, &params, token).await?;
         Ok((parse_media_page(body, token)?, usage))
     }
@@ -194,26 +196,38 @@ impl Upstream {
 
     /// A GET of `url` with `params` and the token; its secrets are scrubbed
     /// from any error.
-    async fn get_with(
+    async fn get_with<K: AsRef<str>>(
         &self,
         url: &str,
-        params: &[(&str, String)],
+        params: &[(K, String)],
         token: &str,
     ) -> Result<(Value, Usage), UpstreamError> {
         let mut url = url::Url::parse(url)
             .map_err(|_| UpstreamError::rejected("a Graph URL could not be built"))?;
         url.query_pairs_mut()
-            .extend_pairs(params.iter().map(|(k, v)| (*k, v.as_str())));
+            .extend_pairs(params.iter().map(|(k, v)| (k.as_ref(), v.as_str())));
         self.get_json(url.as_str(), token).await
     }
 }
 
-fn page_params(page: PageRequest<'_>) -> Vec<(&'static str, String)> {
-    let mut params = vec![("limit", page.limit.to_string())];
+/// The query of a page: `first()` (the fields and such) with `limit` and
+/// the cursor; or, for a next link, its own query as upstream gave it
+/// (never rebuilt from its cursor).
+fn page_params(
+    page: PageRequest<'_>,
+    first: impl FnOnce() -> Vec<(Cow<'static, str>, String)>,
+) -> Vec<(Cow<'static, str>, String)> {
+    if let Some(Cursor::Next(query)) = page.cursor {
+        return url::form_urlencoded::parse(query.as_bytes())
+            .map(|(k, v)| (Cow::Owned(k.into_owned()), v.into_owned()))
+            .collect();
+    }
+    let mut params = first();
+    params.push(("limit".into(), page.limit.to_string()));
     match page.cursor {
-        Some(Cursor::After(c)) => params.push(("after", c.clone())),
-        Some(Cursor::Before(c)) => params.push(("before", c.clone())),
-        None => {}
+        Some(Cursor::After(c)) => params.push(("after".into(), c.clone())),
+        Some(Cursor::Before(c)) => params.push(("before".into(), c.clone())),
+        Some(Cursor::Next(_)) | None => {}
     }
     params
 }

@@ -95,9 +95,13 @@ pub struct UpstreamConfig {
     pub facebook_graph_url: String,
     /// FACEBOOK_DIALOG_URL: the Facebook Login window.
     pub facebook_dialog_url: String,
-    /// Used on graph.facebook.com and for media reads; the token endpoints
-    /// of graph.instagram.com are unversioned.
+    /// GRAPH_API_VERSION: used by every versioned call (graph.facebook.com,
+    /// media reads, the Facebook Login window); the token endpoints of
+    /// graph.instagram.com are unversioned.
     pub graph_version: String,
+    /// FACEBOOK_APP_SECRET, when set: every graph.facebook.com call carries
+    /// `appsecret_proof`, which Meta requires with "Require App Secret" on.
+    pub facebook_app_secret: Option<Secret>,
     /// `token-agent/VERSION (+APP_URL)`, sent with every upstream call.
     pub user_agent: String,
     /// Upper bound on one upstream call (UPSTREAM_TIMEOUT_MS).
@@ -111,6 +115,11 @@ pub struct UpstreamConfig {
 /// 2028-07-29 per Meta's changelog).
 pub const DEFAULT_GRAPH_VERSION: &str = "v25.0";
 
+/// The Facebook Login window of a Graph API version.
+fn facebook_dialog_url(version: &str) -> String {
+    format!("https://www.facebook.com/{version}/dialog/oauth")
+}
+
 impl Default for UpstreamConfig {
     fn default() -> Self {
         UpstreamConfig {
@@ -118,8 +127,9 @@ impl Default for UpstreamConfig {
             instagram_oauth_url: "https://api.instagram.com".into(),
             instagram_authorize_url: "https://www.instagram.com/oauth/authorize".into(),
             facebook_graph_url: "https://graph.facebook.com".into(),
-            facebook_dialog_url: "https://www.facebook.com/v25.0/dialog/oauth".into(),
+            facebook_dialog_url: facebook_dialog_url(DEFAULT_GRAPH_VERSION),
             graph_version: DEFAULT_GRAPH_VERSION.into(),
+            facebook_app_secret: None,
             user_agent: concat!("token-agent/", env!("CARGO_PKG_VERSION")).into(),
             timeout: Duration::from_secs(15),
             connect_timeout: Duration::from_secs(5),
@@ -187,6 +197,9 @@ pub struct Config {
     pub webhook_secret: Option<Secret>,
     pub instagram_app: Option<AppCredentials>,
     pub facebook_app: Option<AppCredentials>,
+    /// FACEBOOK_CONFIG_ID: a Facebook Login for Business configuration,
+    /// sent as `config_id` instead of `scope`.
+    pub facebook_config_id: Option<String>,
     pub token_encryption_key: Option<Secret>,
     pub feed_cache_ttl: Duration,
     pub feed_stale_ttl: Duration,
@@ -268,6 +281,8 @@ struct RawEnv {
     instagram_app_secret: Option<String>,
     facebook_app_id: Option<String>,
     facebook_app_secret: Option<String>,
+    facebook_config_id: Option<String>,
+    graph_api_version: Option<String>,
     token_encryption_key: Option<String>,
     feed_cache_ttl: Option<String>,
     feed_stale_ttl: Option<String>,
@@ -425,6 +440,26 @@ impl Config {
             ("FACEBOOK_APP_SECRET", present(raw.facebook_app_secret)),
         )?;
 
+        let facebook_config_id = present(raw.facebook_config_id)
+            .map(|id| {
+                if facebook_app.is_none() {
+                    return Err(bad(
+                        "FACEBOOK_CONFIG_ID",
+                        "must be set together with FACEBOOK_APP_ID and FACEBOOK_APP_SECRET",
+                    ));
+                }
+                if id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                    Ok(id)
+                } else {
+                    Err(bad(
+                        "FACEBOOK_CONFIG_ID",
+                        format!("must be the configuration's id (letters and digits), got {id:?}"),
+                    ))
+                }
+            })
+            .transpose()?;
+        let graph_version = parse_graph_version(present(raw.graph_api_version))?;
+
         let notify_email = present(raw.notify_email);
         let smtp_url = present(raw.smtp_url);
         let email = match (&notify_email, &smtp_url) {
@@ -471,8 +506,10 @@ impl Config {
             facebook_dialog_url: upstream_url(
                 "FACEBOOK_DIALOG_URL",
                 raw.facebook_dialog_url,
-                defaults.facebook_dialog_url,
+                facebook_dialog_url(&graph_version),
             )?,
+            facebook_app_secret: facebook_app.as_ref().map(|app| app.secret.clone()),
+            graph_version,
             user_agent: user_agent(&app_url),
             timeout,
             connect_timeout: timeout.min(defaults.connect_timeout),
@@ -496,6 +533,7 @@ impl Config {
             webhook_secret: present(raw.webhook_secret).map(Secret),
             instagram_app,
             facebook_app,
+            facebook_config_id,
             token_encryption_key: present(raw.token_encryption_key).map(Secret),
             feed_cache_ttl: parse_seconds("FEED_CACHE_TTL", raw.feed_cache_ttl, 300)?,
             feed_stale_ttl: parse_seconds("FEED_STALE_TTL", raw.feed_stale_ttl, 86_400)?,
@@ -528,6 +566,27 @@ fn user_agent(app_url: &Url) -> String {
         env!("CARGO_PKG_VERSION"),
         app_url.as_str().trim_end_matches('/')
     )
+}
+
+/// `v25.0` or `25.0` → `v25.0`.
+fn parse_graph_version(raw: Option<String>) -> Result<String, ConfigError> {
+    let Some(raw) = raw else {
+        return Ok(DEFAULT_GRAPH_VERSION.to_string());
+    };
+    let number = raw.strip_prefix('v').unwrap_or(&raw);
+    let valid = number.split_once('.').is_some_and(|(major, minor)| {
+        [major, minor]
+            .iter()
+            .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()))
+    });
+    if valid {
+        Ok(format!("v{number}"))
+    } else {
+        Err(bad(
+            "GRAPH_API_VERSION",
+            format!("must look like v25.0, got {raw:?}"),
+        ))
+    }
 }
 
 fn parse_server(
@@ -955,6 +1014,49 @@ mod tests {
             ("MEMCACHIER_USERNAME", "user"),
         ]);
         assert!(e.starts_with("MEMCACHIER_PASSWORD "), "{e}");
+    }
+
+    #[test]
+    fn the_graph_api_version_is_one_setting_for_every_versioned_call() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.upstream.graph_version, "v25.0");
+        assert_eq!(
+            c.upstream.facebook_dialog_url,
+            "https://www.facebook.com/v25.0/dialog/oauth"
+        );
+        let c = config(&[("GRAPH_API_VERSION", "26.0")]).unwrap();
+        assert_eq!(c.upstream.graph_version, "v26.0");
+        assert_eq!(
+            c.upstream.facebook_dialog_url,
+            "https://www.facebook.com/v26.0/dialog/oauth"
+        );
+        for bad in ["latest", "v25", "v25.0.1", "v.0"] {
+            assert!(
+                error(&[("GRAPH_API_VERSION", bad)])
+                    .starts_with("GRAPH_API_VERSION must look like v25.0"),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_facebook_login_configuration_needs_the_facebook_app() {
+        let app = [("FACEBOOK_APP_ID", "1"), ("FACEBOOK_APP_SECRET", "s3cret")];
+        let c = config(&[app[0], app[1], ("FACEBOOK_CONFIG_ID", "123456789")]).unwrap();
+        assert_eq!(c.facebook_config_id.as_deref(), Some("123456789"));
+        assert_eq!(
+            c.upstream.facebook_app_secret.as_ref().map(Secret::expose),
+            Some("s3cret")
+        );
+        assert!(
+            error(&[("FACEBOOK_CONFIG_ID", "123")])
+                .starts_with("FACEBOOK_CONFIG_ID must be set together with FACEBOOK_APP_ID")
+        );
+        assert!(
+            error(&[app[0], app[1], ("FACEBOOK_CONFIG_ID", "12 3&x")])
+                .starts_with("FACEBOOK_CONFIG_ID must be the configuration's id")
+        );
+        assert!(config(&[]).unwrap().upstream.facebook_app_secret.is_none());
     }
 
     #[test]

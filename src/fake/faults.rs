@@ -8,7 +8,7 @@ use serde_json::json;
 use super::error::GraphError;
 use super::model::State;
 use super::reply::Reply;
-use super::request::Request;
+use super::request::{Host, Request};
 
 /// A failure for `FakeGraph::inject`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -100,7 +100,10 @@ fn throttle(state: &State, request: &Request, code: i64) -> Reply {
     if !state.options.usage_headers {
         return reply;
     }
-    let full = json!({ "call_count": 100, "total_time": 100, "total_cputime": 100 });
+    let full = match request.host {
+        Host::InstagramGraph => json!({ "call_volume": 100, "cpu_time": 100 }),
+        _ => json!({ "call_count": 100, "total_time": 100, "total_cputime": 100 }),
+    };
     reply = reply.with_header("x-app-usage", full.to_string());
     let owner = request
         .access_token()

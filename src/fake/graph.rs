@@ -37,6 +37,9 @@ pub(crate) fn authenticate(state: &State, request: &Request) -> Result<Caller, G
         .get(&token)
         .filter(|r| r.kind.is_instagram() == (request.host == Host::InstagramGraph))
         .ok_or_else(GraphError::token_unparsable)?;
+    if request.host == Host::FacebookGraph {
+        check_appsecret_proof(state, request, &token)?;
+    }
     match record.standing(state.now()) {
         Standing::Live => Ok(Caller {
             kind: record.kind,
@@ -57,6 +60,37 @@ pub(crate) fn authenticate(state: &State, request: &Request) -> Result<Caller, G
     }
 }
 
+/// `appsecret_proof` on graph.facebook.com: a proof that is sent must be
+/// right, and with "Require App Secret" on it must be sent. Both answers are
+/// 400, code 100, GraphMethodException (instagram-api.md §8; seen by
+/// sromku/android-simple-facebook#160 and markbates/goth#96; Meta's
+/// <https://developers.facebook.com/docs/facebook-login/security/>).
+fn check_appsecret_proof(state: &State, request: &Request, token: &str) -> Result<(), GraphError> {
+    match request.param("appsecret_proof") {
+        Some(proof) => {
+            let expected = crate::signing::hmac_sha256_hex(
+                state.options.app.fb_app_secret.as_bytes(),
+                token.as_bytes(),
+            );
+            if subtle::ConstantTimeEq::ct_eq(proof.as_bytes(), expected.as_bytes()).into() {
+                Ok(())
+            } else {
+                Err(GraphError::new(
+                    100,
+                    "GraphMethodException",
+                    "Invalid appsecret_proof provided in the API argument",
+                ))
+            }
+        }
+        None if state.options.require_app_secret => Err(GraphError::new(
+            100,
+            "GraphMethodException",
+            "API calls from the server require an appsecret_proof argument",
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Authenticates, meters, runs `handler`, and adds usage headers.
 pub(crate) fn call(
     state: &mut State,
@@ -70,10 +104,18 @@ pub(crate) fn call(
     let budget = state.options.hourly_call_budget.max(1) as usize;
     if count > budget {
         let code = throttle_code(state, request.host);
-        return Ok(throttled(state, &caller, code, metering));
+        return Ok(throttled(state, request.host, &caller, code, metering));
     }
     let reply = handler(state, &caller)?;
-    Ok(with_usage(state, &caller, reply, count, metering, 0))
+    Ok(with_usage(
+        state,
+        request.host,
+        &caller,
+        reply,
+        count,
+        metering,
+        0,
+    ))
 }
 
 fn throttle_code(state: &State, host: Host) -> i64 {
@@ -84,7 +126,13 @@ fn throttle_code(state: &State, host: Host) -> i64 {
 }
 
 /// A throttle error whose usage headers say when access comes back.
-pub(crate) fn throttled(state: &State, caller: &Caller, code: i64, metering: Metering) -> Reply {
+pub(crate) fn throttled(
+    state: &State,
+    host: Host,
+    caller: &Caller,
+    code: i64,
+    metering: Metering,
+) -> Reply {
     let now = state.now();
     let budget = state.options.hourly_call_budget.max(1) as usize;
     let regain = state
@@ -93,11 +141,12 @@ pub(crate) fn throttled(state: &State, caller: &Caller, code: i64, metering: Met
         .max(1);
     let reply = GraphError::throttle(code).into_reply();
     let calls = budget.max(state.usage.count(caller.user, now));
-    with_usage(state, caller, reply, calls, metering, regain)
+    with_usage(state, host, caller, reply, calls, metering, regain)
 }
 
 fn with_usage(
     state: &State,
+    host: Host,
     caller: &Caller,
     reply: Reply,
     calls: usize,
@@ -109,9 +158,18 @@ fn with_usage(
     }
     let budget = state.options.hourly_call_budget.max(1) as usize;
     let percent = calls * 100 / budget;
-    let app = json!({ "call_count": percent, "total_time": percent, "total_cputime": percent });
+    // graph.instagram.com names its keys differently (restfb/restfb#1571:
+    // `x-app-usage -> {"call_volume":0,"cpu_time":0}`).
+    let app = match host {
+        Host::InstagramGraph => json!({ "call_volume": percent, "cpu_time": percent }),
+        _ => json!({ "call_count": percent, "total_time": percent, "total_cputime": percent }),
+    };
     let reply = reply.with_header("x-app-usage", app.to_string());
-    if metering == Metering::App {
+    let business = match host {
+        Host::InstagramGraph => state.options.instagram_business_usage_header,
+        _ => true,
+    };
+    if metering == Metering::App || !business {
         return reply;
     }
     let Some(user) = state.users.get(caller.user) else {

@@ -279,6 +279,12 @@ impl FakeGraph {
             .unwrap_or(0)
     }
 
+    /// Requests by the Graph API version in their path, e.g. `{"v25.0": 3}`;
+    /// unversioned requests are not counted.
+    pub fn calls_by_version(&self) -> std::collections::BTreeMap<String, usize> {
+        self.state().versions.clone().into_iter().collect()
+    }
+
     pub fn total_calls(&self) -> usize {
         self.state().total_calls
     }

@@ -248,6 +248,8 @@ pub(crate) struct State {
     /// Requests per host and endpoint path.
     pub host_calls: HashMap<(Host, String), usize>,
     pub total_calls: usize,
+    /// Requests per Graph API version in the path (`v25.0`).
+    pub versions: HashMap<String, usize>,
     pub faults: Vec<PendingFault>,
     pub usage: Usage,
     pub dialog: DialogScript,
@@ -279,6 +281,7 @@ impl State {
             calls: HashMap::new(),
             host_calls: HashMap::new(),
             total_calls: 0,
+            versions: HashMap::new(),
             faults: Vec::new(),
             usage: Usage::default(),
             dialog: DialogScript::default(),

@@ -54,9 +54,13 @@ pub struct FakeOptions {
     /// A rotated-away token dies at once (190/467) instead of living to its own expiry.
     pub invalidate_old_on_refresh: bool,
     pub young_refresh: YoungRefresh,
-    /// Emit `X-App-Usage` and, on graph.instagram.com data calls,
-    /// `X-Business-Use-Case-Usage`.
+    /// Emit `X-App-Usage` (with graph.instagram.com's own keys there) and,
+    /// on data calls, `X-Business-Use-Case-Usage`.
     pub usage_headers: bool,
+    /// Whether graph.instagram.com also sends `X-Business-Use-Case-Usage`:
+    /// UNVERIFIED (instagram-api.md §6.2); only its `X-App-Usage` has been
+    /// seen (restfb/restfb#1571).
+    pub instagram_business_usage_header: bool,
     /// Calls per user (token subject) in a rolling hour before throttling.
     pub hourly_call_budget: u32,
     /// Error code when graph.instagram.com throttles (80002 = Instagram BUC limit).
@@ -73,6 +77,10 @@ pub struct FakeOptions {
     pub code_exchange_shape: CodeExchangeShape,
     /// Distinct hashtags one IG user may query in a rolling 7 days.
     pub hashtag_weekly_limit: usize,
+    /// The app's "Require App Secret" switch (Meta recommends it): every
+    /// graph.facebook.com call with a user or Page token must carry
+    /// `appsecret_proof`. A wrong proof is refused either way.
+    pub require_app_secret: bool,
     pub app: FakeApp,
 }
 
@@ -83,6 +91,7 @@ impl Default for FakeOptions {
             invalidate_old_on_refresh: false,
             young_refresh: YoungRefresh::Error,
             usage_headers: true,
+            instagram_business_usage_header: true,
             hourly_call_budget: 200,
             instagram_throttle_code: 80002,
             facebook_throttle_code: 17,
@@ -91,6 +100,7 @@ impl Default for FakeOptions {
             media_base_url: None,
             code_exchange_shape: CodeExchangeShape::Flat,
             hashtag_weekly_limit: 30,
+            require_app_secret: false,
             app: FakeApp::default(),
         }
     }

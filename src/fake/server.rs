@@ -77,7 +77,13 @@ async fn serve(
         path = %request.path,
         "fake graph request"
     );
-    let fault = shared.lock().record_call(request.host, &request.path);
+    let fault = {
+        let mut state = shared.lock();
+        if let Some(version) = &request.version {
+            *state.versions.entry(version.clone()).or_default() += 1;
+        }
+        state.record_call(request.host, &request.path)
+    };
     match fault.map(|f| faults::effect(&shared.lock(), &request, f)) {
         Some(Effect::Replace(reply)) => return reply.into_response(),
         Some(Effect::Wait(wait)) => tokio::time::sleep(wait).await,

@@ -54,6 +54,8 @@ struct Inner {
     instagram_oauth: Url,
     facebook_graph: Url,
     version: String,
+    /// Keys `appsecret_proof` on graph.facebook.com calls (FACEBOOK_APP_SECRET).
+    facebook_app_secret: Option<crate::config::Secret>,
     max_body_bytes: usize,
     usage: Mutex<Usage>,
     calls: Mutex<HashMap<(String, &'static str), u64>>,
@@ -103,6 +105,7 @@ impl Upstream {
                 instagram_oauth: base_url("instagram_oauth_url", &cfg.instagram_oauth_url)?,
                 facebook_graph: base_url("facebook_graph_url", &cfg.facebook_graph_url)?,
                 version: graph_version(&cfg.graph_version)?,
+                facebook_app_secret: cfg.facebook_app_secret.clone(),
                 max_body_bytes: cfg.max_body_bytes,
                 usage: Mutex::new(Usage::default()),
                 calls: Mutex::new(HashMap::new()),
@@ -151,16 +154,29 @@ impl Upstream {
         }
         let kept: Vec<(String, String)> = url
             .query_pairs()
-            .filter(|(key, _)| key != "access_token")
+            .filter(|(key, _)| key != "access_token" && key != "appsecret_proof")
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect();
-        url.query_pairs_mut()
-            .clear()
-            .extend_pairs(kept)
-            .append_pair("access_token", token);
+        let proof = match &self.inner.facebook_app_secret {
+            Some(secret) if is_under(&self.inner.facebook_graph, &url) => {
+                Some(appsecret_proof(secret.expose(), token))
+            }
+            _ => None,
+        };
+        {
+            let mut query = url.query_pairs_mut();
+            query
+                .clear()
+                .extend_pairs(kept)
+                .append_pair("access_token", token);
+            if let Some(proof) = &proof {
+                query.append_pair("appsecret_proof", proof);
+            }
+        }
         let endpoint = url.path().to_owned();
+        let secrets: Vec<&str> = std::iter::once(token).chain(proof.as_deref()).collect();
         let reply = self
-            .send(&endpoint, self.inner.http.get(url), &[token])
+            .send(&endpoint, self.inner.http.get(url), &secrets)
             .await?;
         Ok((reply.body, reply.usage))
     }
@@ -261,6 +277,25 @@ impl Upstream {
             body: value,
         })
     }
+}
+
+/// Whether `url` lies under `base` (same origin, path below base's path):
+/// tests and the demo serve every host from one origin under path prefixes.
+fn is_under(base: &Url, url: &Url) -> bool {
+    let prefix = base.path().trim_end_matches('/');
+    base.origin() == url.origin()
+        && url
+            .path()
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// Meta's `appsecret_proof`: lower-case hex HMAC-SHA256 of the access token,
+/// keyed with the app secret (instagram-api.md §8). With "Require App
+/// Secret" on, graph.facebook.com refuses user and Page token calls without
+/// it (<https://developers.facebook.com/docs/facebook-login/security/>).
+pub fn appsecret_proof(app_secret: &str, token: &str) -> String {
+    crate::signing::hmac_sha256_hex(app_secret.as_bytes(), token.as_bytes())
 }
 
 /// `/v25.0/17841400000000001/media` → `{id}/media`: versions and host

@@ -590,3 +590,44 @@ async fn empty_credentials_are_refused_without_a_request() {
         .unwrap_err();
     assert_eq!(error.message, "no authorization code given");
 }
+
+#[test]
+fn the_appsecret_proof_is_the_hex_hmac_of_the_token_keyed_with_the_app_secret() {
+    // The vector of instagram-api.md §8, computed independently.
+    assert_eq!(
+        appsecret_proof("app-secret", "EAAtest"),
+        "2b1c5ac80d04360c6d4a6eca59ce64f093223f273d9e6bd7cd46d5b614aeeaac"
+    );
+}
+
+#[tokio::test]
+async fn graph_facebook_calls_carry_the_appsecret_proof_and_instagram_calls_do_not() {
+    let server = Server::start(|_| Canned::json(200, json!({"data": []}))).await;
+    let client = Upstream::new(&UpstreamConfig {
+        facebook_app_secret: Some(crate::config::Secret::new("app-secret")),
+        ..server.config()
+    })
+    .unwrap();
+    // A paging link that already carries a stale proof gets a fresh one.
+    let next = format!(
+        "{}?access_token=EAAold&appsecret_proof=stale&after=QVFI",
+        client.facebook_graph_url("me/accounts")
+    );
+    client.get_json(&next, "EAAtest").await.unwrap();
+    client.facebook_user_id("EAAtest").await.unwrap();
+    client
+        .get_json(&client.instagram_graph_url("me"), "IGAAtoken")
+        .await
+        .unwrap();
+    let seen = server.requests();
+    for fb in &seen[..2] {
+        assert_eq!(
+            fb.query["appsecret_proof"],
+            "2b1c5ac80d04360c6d4a6eca59ce64f093223f273d9e6bd7cd46d5b614aeeaac",
+            "{}",
+            fb.path
+        );
+        assert_eq!(fb.raw_query.matches("appsecret_proof").count(), 1);
+    }
+    assert!(!seen[2].query.contains_key("appsecret_proof"));
+}

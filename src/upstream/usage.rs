@@ -1,6 +1,13 @@
 //! Meta's rate-limit usage headers (instagram-api.md §6.2). Each carries
 //! percentages of an allowance; throttling starts when one reaches 100.
 //! Absent headers mean "not reported", not "zero".
+//!
+//! graph.facebook.com's `X-App-Usage` counts `call_count`, `total_time` and
+//! `total_cputime`; graph.instagram.com's counts `call_volume` and
+//! `cpu_time` (restfb/restfb#1571, 2025-04-30). Both sets are read into the
+//! same `max_percent`, so whatever consumes the usage works for both hosts.
+//! Whether Instagram's values are percentages is not documented; they are
+//! read as such.
 
 use serde_json::Value;
 
@@ -63,7 +70,14 @@ impl Usage {
     }
 
     fn absorb(&mut self, counts: &serde_json::Map<String, Value>) {
-        for key in ["call_count", "total_time", "total_cputime"] {
+        const KEYS: [&str; 5] = [
+            "call_count",
+            "total_time",
+            "total_cputime",
+            "call_volume",
+            "cpu_time",
+        ];
+        for key in KEYS {
             if let Some(percent) = counts.get(key).and_then(whole_number) {
                 self.max_percent = self.max_percent.max(Some(percent));
             }
@@ -107,6 +121,19 @@ mod tests {
             }
         );
         assert!(!usage.is_exhausted());
+    }
+
+    #[test]
+    fn instagram_logins_app_usage_keys_report_the_same_percentage() {
+        // graph.instagram.com's header as restfb/restfb#1571 quotes it.
+        assert_eq!(
+            Usage::parse(Some(r#"{"call_volume":0,"cpu_time":0}"#), None, None).max_percent,
+            Some(0)
+        );
+        let usage = Usage::parse(Some(r#"{"call_volume":91,"cpu_time":12}"#), None, None);
+        assert_eq!(usage.max_percent, Some(91));
+        let usage = Usage::parse(Some(r#"{"call_volume":3,"cpu_time":100}"#), None, None);
+        assert!(usage.is_exhausted());
     }
 
     #[test]

@@ -13,20 +13,20 @@ use token_agent::connect::{ConnectNotice, LAST_CONNECT};
 use token_agent::fake::{CodeExchangeShape, FakeApp, TokenStatus};
 use token_agent::store::{AccountKind, NewToken};
 
-const PASSWORD: &str = "let-me-in-42";
-const APP_URL: &str = "https://agent.example.com";
+pub(crate) const PASSWORD: &str = "let-me-in-42";
+pub(crate) const APP_URL: &str = "https://agent.example.com";
 
-struct Setup {
-    world: World,
-    app: Arc<App>,
-    server: Server,
+pub(crate) struct Setup {
+    pub(crate) world: World,
+    pub(crate) app: Arc<App>,
+    pub(crate) server: Server,
     /// Does not follow redirects: each hop is checked.
-    http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
     /// The cookie the last connect start set, as the owner's browser keeps it.
     cookie: Mutex<Option<String>>,
 }
 
-fn fake_app() -> FakeApp {
+pub(crate) fn fake_app() -> FakeApp {
     FakeApp {
         redirect_uris: vec![
             format!("{APP_URL}/connect/instagram/callback"),
@@ -36,7 +36,7 @@ fn fake_app() -> FakeApp {
     }
 }
 
-async fn setup(backend: Backend, extra: &[(&str, &str)]) -> Setup {
+pub(crate) async fn setup(backend: Backend, extra: &[(&str, &str)]) -> Setup {
     let world = World::new(backend).await;
     world.fake.set_options(|o| o.app = fake_app());
     let app_config = fake_app();
@@ -77,12 +77,12 @@ fn basic(password: &str) -> String {
     )
 }
 
-fn location(res: &reqwest::Response) -> String {
+pub(crate) fn location(res: &reqwest::Response) -> String {
     res.headers()["location"].to_str().unwrap().to_string()
 }
 
 impl Setup {
-    async fn admin_get(&self, path: &str) -> reqwest::Response {
+    pub(crate) async fn admin_get(&self, path: &str) -> reqwest::Response {
         self.http
             .get(self.server.url(path))
             .header("Authorization", basic(PASSWORD))
@@ -91,7 +91,7 @@ impl Setup {
             .unwrap()
     }
 
-    async fn admin_post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    pub(crate) async fn admin_post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
         self.http
             .post(self.server.url(path))
             .header("Authorization", basic(PASSWORD))
@@ -101,13 +101,13 @@ impl Setup {
             .unwrap()
     }
 
-    fn csrf(&self) -> String {
+    pub(crate) fn csrf(&self) -> String {
         token_agent::http::admin::csrf_token(&self.app)
     }
 
     /// Starts a connect flow and walks it through the fake's login window;
     /// returns the callback URL the window sent the browser to (on APP_URL).
-    async fn login_window(&self, provider: &str, account: &str) -> String {
+    pub(crate) async fn login_window(&self, provider: &str, account: &str) -> String {
         let csrf = self.csrf();
         let res = self
             .admin_post(
@@ -136,7 +136,7 @@ impl Setup {
 
     /// Follows a callback URL (on APP_URL) on the test server, as the
     /// owner's browser, with the cookie the start set.
-    async fn callback(&self, url: &str) -> reqwest::Response {
+    pub(crate) async fn callback(&self, url: &str) -> reqwest::Response {
         let cookie = self.cookie.lock().unwrap().clone();
         self.callback_with(url, cookie.as_deref()).await
     }
@@ -154,7 +154,7 @@ impl Setup {
         request.send().await.unwrap()
     }
 
-    async fn notice(&self) -> ConnectNotice {
+    pub(crate) async fn notice(&self) -> ConnectNotice {
         let raw = self
             .app
             .store

@@ -16,6 +16,7 @@ mod encryption;
 mod faults;
 mod feed;
 mod limits;
+mod meta;
 mod pages;
 mod process;
 mod refresh;

@@ -330,3 +330,45 @@ async fn the_facebook_dialog_rejects_an_unknown_redirect_with_an_html_page() {
     assert_eq!(reply.status, 400);
     assert!(reply.text.contains("URL blocked"));
 }
+
+#[tokio::test]
+async fn with_require_app_secret_on_calls_need_a_right_appsecret_proof() {
+    let w = world().await;
+    let token = log_in(&w).await;
+    let (_, secret) = app_params(&w);
+    let me = format!("{}/v25.0/me", w.fake.facebook_graph_url());
+    let proof = crate::signing::hmac_sha256_hex(secret.as_bytes(), token.as_bytes());
+
+    let unsigned_while_optional = get(&me, &[("access_token", &token)]).await;
+    w.fake.set_options(|o| o.require_app_secret = true);
+    let unsigned = get(&me, &[("access_token", &token)]).await;
+    let wrong = get(
+        &me,
+        &[("access_token", &token), ("appsecret_proof", "00ff")],
+    )
+    .await;
+    let signed = get(
+        &me,
+        &[("access_token", &token), ("appsecret_proof", &proof)],
+    )
+    .await;
+
+    assert_eq!(unsigned_while_optional.status, 200);
+    for (reply, message) in [
+        (
+            &unsigned,
+            "API calls from the server require an appsecret_proof argument",
+        ),
+        (
+            &wrong,
+            "Invalid appsecret_proof provided in the API argument",
+        ),
+    ] {
+        assert_eq!(reply.status, 400);
+        let error = &reply.json()["error"];
+        assert_eq!(error["code"], 100);
+        assert_eq!(error["type"], "GraphMethodException");
+        assert_eq!(error["message"], message);
+    }
+    assert_eq!(signed.status, 200, "{}", signed.text);
+}

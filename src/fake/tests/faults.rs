@@ -110,7 +110,7 @@ async fn a_throttle_fault_sends_a_transient_error_and_full_usage() {
     assert_eq!(error["message"], "(#4) Application request limit reached");
     let app: serde_json::Value =
         serde_json::from_str(reply.header("x-app-usage").unwrap()).unwrap();
-    assert_eq!(app["call_count"], 100);
+    assert_eq!(app["call_volume"], 100);
     let buc: serde_json::Value =
         serde_json::from_str(reply.header("x-business-use-case-usage").unwrap()).unwrap();
     assert!(

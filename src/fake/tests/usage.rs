@@ -25,13 +25,46 @@ async fn successes_carry_usage_headers_keyed_by_the_ig_user() {
 
     assert_eq!(
         header_json(&reply, "x-app-usage"),
-        serde_json::json!({"call_count":10,"total_time":10,"total_cputime":10})
+        serde_json::json!({"call_volume":10,"cpu_time":10})
     );
     let buc = header_json(&reply, "x-business-use-case-usage");
     let entry = &buc[&w.user.ig_user_id][0];
     assert_eq!(entry["type"], "instagram");
     assert_eq!(entry["call_count"], 10);
     assert_eq!(entry["estimated_time_to_regain_access"], 0);
+}
+
+#[tokio::test]
+async fn graph_facebook_keeps_its_own_app_usage_keys() {
+    let w = world().await;
+    let token = w
+        .fake
+        .issue_facebook_user_token(&w.user, w.clock.now(), true);
+    let url = format!("{}/v25.0/me", w.fake.facebook_graph_url());
+
+    let reply = get(&url, &[("access_token", &token)]).await;
+
+    let app = header_json(&reply, "x-app-usage");
+    assert!(
+        app.get("call_count").is_some() && app.get("call_volume").is_none(),
+        "{app}"
+    );
+}
+
+#[tokio::test]
+async fn graph_instagram_can_send_the_app_header_alone() {
+    let w = world().await;
+    w.fake
+        .set_options(|o| o.instagram_business_usage_header = false);
+
+    let reply = get(
+        &format!("{}/me/media", w.fake.instagram_graph_url()),
+        &[("access_token", &w.token)],
+    )
+    .await;
+
+    assert!(reply.header("x-app-usage").is_some());
+    assert!(reply.header("x-business-use-case-usage").is_none());
 }
 
 #[tokio::test]

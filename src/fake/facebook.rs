@@ -18,6 +18,9 @@ use super::render::{View, requested_fields};
 use super::reply::Reply;
 use super::request::Request;
 
+/// `/me/accounts` pages at 25 (Graph reference; AceDataCloud/Skills#548).
+const ACCOUNTS_PAGE: usize = 25;
+
 /// Hashtag edges serve at most this many items per page.
 const HASHTAG_PAGE_MAX: usize = 50;
 
@@ -59,7 +62,13 @@ pub(crate) fn dialog(state: &mut State, request: &Request) -> Result<Reply, ApiE
             facebook_page("The fake has no user to log in with"),
         ));
     };
-    let scopes = oauth::split_scopes(request.param("scope").unwrap_or("public_profile"));
+    // Facebook Login for Business: a dashboard configuration stands for the
+    // permissions (Meta's IG-with-Facebook-Login get-started; Nango's guide).
+    let scopes = match request.param("config_id") {
+        Some(id) if *id == *app.fb_login_config.0 => app.fb_login_config.1.clone(),
+        Some(_) => return Ok(Reply::html(400, facebook_page("Invalid configuration ID"))),
+        None => oauth::split_scopes(request.param("scope").unwrap_or("public_profile")),
+    };
     let code = oauth::issue_code(state, Dialog::Facebook, user, redirect_uri, scopes);
     let location = oauth::granted_location(redirect_uri, &code, state_param, Some("_=_"));
     Ok(Reply::redirect(&location))
@@ -310,16 +319,31 @@ enum Object {
 
 fn resolve(state: &State, caller: &Caller, id: &str) -> Result<Object, GraphError> {
     let own = &state.users[caller.user].public;
+    let pages = state.visible_pages(&caller.token);
+    let reached_ig = |ig_id: &str| {
+        state
+            .users
+            .iter()
+            .position(|u| u.public.ig_user_id == ig_id)
+            .filter(|&i| state.reaches(&caller.token, i))
+    };
     let object = match id {
-        "me" if caller.kind == TokenKind::FacebookPage => Object::Page(caller.user),
+        "me" if caller.kind == TokenKind::FacebookPage => match pages.first() {
+            Some(&page) => Object::Page(page),
+            None => return Err(GraphError::nonexisting_object(id, "get")),
+        },
         "me" => Object::FacebookUser(caller.user),
-        _ if id == own.fb_user_id => Object::FacebookUser(caller.user),
-        _ if id == own.page_id => Object::Page(caller.user),
-        _ if id == own.ig_user_id => Object::InstagramUser(caller.user),
+        _ if id == own.fb_user_id && caller.kind != TokenKind::FacebookPage => {
+            Object::FacebookUser(caller.user)
+        }
+        _ if let Some(&page) = pages.iter().find(|&&p| state.pages[p].id == id) => {
+            Object::Page(page)
+        }
+        _ if let Some(user) = reached_ig(id) => Object::InstagramUser(user),
         _ if state
             .media
             .get(id)
-            .is_some_and(|m| m.owner == own.ig_user_id) =>
+            .is_some_and(|m| reached_ig(&m.owner).is_some()) =>
         {
             Object::Media(id.to_string())
         }
@@ -342,9 +366,9 @@ fn node(
             let fields = requested_fields(request, &["id", "name"])?;
             facebook_user(state, user, &fields)?
         }
-        Object::Page(user) => {
+        Object::Page(index) => {
             let fields = requested_fields(request, &["id", "name"])?;
-            page(state, caller, user, &fields)?
+            page(state, caller, index, &fields)?
         }
         Object::InstagramUser(user) => {
             let fields = requested_fields(request, &["id"])?;
@@ -385,16 +409,16 @@ fn facebook_user(state: &State, user: usize, fields: &[Field]) -> Result<Value, 
 fn page(
     state: &mut State,
     caller: &Caller,
-    user: usize,
+    index: usize,
     fields: &[Field],
 ) -> Result<Value, GraphError> {
     let mut out = Map::new();
-    let public = state.users[user].public.clone();
-    out.insert("id".into(), json!(public.page_id));
+    let page = state.pages[index].clone();
+    out.insert("id".into(), json!(page.id));
     for field in fields {
         let value = match field.name.as_str() {
-            "id" => json!(public.page_id),
-            "name" => json!(state.users[user].page_name),
+            "id" => json!(page.id),
+            "name" => json!(page.name),
             "category" => json!("Bakery"),
             "tasks" => json!([
                 "ANALYZE",
@@ -404,8 +428,12 @@ fn page(
                 "CREATE_CONTENT",
                 "MANAGE"
             ]),
-            "access_token" => json!(page_token(state, caller)),
-            "instagram_business_account" => json!({ "id": public.ig_user_id }),
+            "access_token" => json!(page_token(state, caller, index)),
+            // Absent, not null, when no Instagram account is linked.
+            "instagram_business_account" => match page.ig_user {
+                Some(ig) => json!({ "id": state.users[ig].public.ig_user_id }),
+                None => continue,
+            },
             other => return Err(GraphError::nonexisting_field(other, "Page")),
         };
         out.insert(field.name.clone(), value);
@@ -413,14 +441,17 @@ fn page(
     Ok(Value::Object(out))
 }
 
-/// The Page token for the caller's Page: never expires when the caller's
+/// The Page token for Page `index`: never expires when the caller's
 /// user token is long-lived, one hour otherwise. Reused while valid.
-fn page_token(state: &mut State, caller: &Caller) -> String {
+fn page_token(state: &mut State, caller: &Caller, index: usize) -> String {
+    if caller.kind == TokenKind::FacebookPage {
+        return caller.token.clone();
+    }
     let now = state.now();
     let lasts_forever = caller.kind != TokenKind::FacebookUserShort;
     let existing = state.tokens.iter().find(|(_, r)| {
         r.kind == TokenKind::FacebookPage
-            && r.user == caller.user
+            && r.page == Some(index)
             && r.expires_at.is_none() == lasts_forever
             && matches!(r.standing(now), Standing::Live)
     });
@@ -433,8 +464,11 @@ fn page_token(state: &mut State, caller: &Caller) -> String {
         .map(|r| r.scopes.clone())
         .unwrap_or_default();
     let token = state.issue_token(TokenKind::FacebookPage, caller.user, scopes, now);
-    if !lasts_forever && let Some(record) = state.tokens.get_mut(&token) {
-        record.expires_at = Some(now + SHORT_LIVED);
+    if let Some(record) = state.tokens.get_mut(&token) {
+        record.page = Some(index);
+        if !lasts_forever {
+            record.expires_at = Some(now + SHORT_LIVED);
+        }
     }
     token
 }
@@ -448,7 +482,9 @@ fn edge_of(
 ) -> Result<Reply, ApiError> {
     let object = resolve(state, caller, id)?;
     let body = match (object, edge) {
-        (Object::FacebookUser(user), "accounts") => accounts(state, request, caller, user)?,
+        (Object::FacebookUser(_), "accounts") => accounts(state, request, caller)?,
+        // A Page token lists no Pages (AceDataCloud/Skills#548).
+        (Object::Page(_), "accounts") => json!({ "data": [] }),
         (Object::InstagramUser(user), "media") => {
             let fields = requested_fields(request, &["id"])?;
             let query = page_query(state, request)?;
@@ -474,20 +510,26 @@ fn edge_of(
     Ok(Reply::ok(&body))
 }
 
-/// `/me/accounts`: the caller's one Page, with its token and IG account on request.
-fn accounts(
-    state: &mut State,
-    request: &Request,
-    caller: &Caller,
-    user: usize,
-) -> Result<Value, GraphError> {
+/// `/me/accounts`: the Pages the caller sees, 25 a page as Meta pages them.
+fn accounts(state: &mut State, request: &Request, caller: &Caller) -> Result<Value, GraphError> {
     let fields = requested_fields(request, &["name", "access_token", "category", "tasks"])?;
-    let item = page(state, caller, user, &fields)?;
-    let cursor = super::paging::encode_cursor(&state.users[user].public.page_id);
-    Ok(json!({
-        "data": [item],
-        "paging": { "cursors": { "before": cursor.clone(), "after": cursor } },
-    }))
+    let visible = state.visible_pages(&caller.token);
+    let ids: Vec<String> = visible.iter().map(|&p| state.pages[p].id.clone()).collect();
+    let mut query = page_query(state, request)?;
+    if request.param("limit").is_none() {
+        query.limit = ACCOUNTS_PAGE;
+    }
+    let range = super::paging::select(&ids, &query)?;
+    let items = visible[range.clone()]
+        .iter()
+        .map(|&p| page(state, caller, p, &fields))
+        .collect::<Result<Vec<_>, _>>()?;
+    let links = super::paging::Links {
+        endpoint: request.link_base("/me/accounts"),
+        access_token: Some(caller.token.clone()),
+        fields: request.param("fields").map(str::to_string),
+    };
+    Ok(super::paging::envelope(items, &ids, range, &query, &links))
 }
 
 // ---- graph.facebook.com: hashtags --------------------------------------------
@@ -500,16 +542,18 @@ fn hashtag_id(name: &str) -> String {
     format!("178{:014}", u64::from_be_bytes(bytes) % 100_000_000_000_000)
 }
 
-/// The caller must search on behalf of its own IG account (`user_id`).
-fn check_searcher(state: &State, request: &Request, caller: &Caller) -> Result<(), GraphError> {
+/// The caller must search on behalf of an IG account it reaches
+/// (`user_id`); returns that account's index.
+fn check_searcher(state: &State, request: &Request, caller: &Caller) -> Result<usize, GraphError> {
     let user_id = request
         .param("user_id")
         .ok_or_else(|| GraphError::missing_param("user_id"))?;
-    if user_id == state.users[caller.user].public.ig_user_id {
-        Ok(())
-    } else {
-        Err(GraphError::nonexisting_object(user_id, "get"))
-    }
+    state
+        .users
+        .iter()
+        .position(|u| u.public.ig_user_id == user_id)
+        .filter(|&i| state.reaches(&caller.token, i))
+        .ok_or_else(|| GraphError::nonexisting_object(user_id, "get"))
 }
 
 /// Counts `tag` against the rolling 7-day limit of distinct hashtags.
@@ -541,7 +585,7 @@ fn hashtag_search(
     request: &Request,
     caller: &Caller,
 ) -> Result<Reply, ApiError> {
-    check_searcher(state, request, caller)?;
+    let searcher = check_searcher(state, request, caller)?;
     let name = request
         .param("q")
         .ok_or_else(|| GraphError::missing_param("q"))?
@@ -550,7 +594,7 @@ fn hashtag_search(
     if name.is_empty() || !name.chars().all(|c| c.is_alphanumeric() || c == '_') {
         return Err(GraphError::param("(#100) Invalid hashtag name").into());
     }
-    count_hashtag(state, caller.user, &name)?;
+    count_hashtag(state, searcher, &name)?;
     let id = hashtag_id(&name);
     state.hashtags.ids.insert(id.clone(), name);
     Ok(Reply::ok(&json!({ "data": [{ "id": id }] })))
@@ -580,8 +624,8 @@ fn hashtag_media(
     name: &str,
     edge: &str,
 ) -> Result<Value, GraphError> {
-    check_searcher(state, request, caller)?;
-    count_hashtag(state, caller.user, name)?;
+    let searcher = check_searcher(state, request, caller)?;
+    count_hashtag(state, searcher, name)?;
     let fields = requested_fields(request, &["id"])?;
     if fields.iter().any(|f| f.name == "username") {
         return Err(GraphError::nonexisting_field(

@@ -48,6 +48,11 @@ pub(crate) fn handle(state: &mut State, request: &Request) -> Result<Reply, ApiE
     if request.method != Method::GET {
         return Err(wrong_method(route, request).into());
     }
+    if state.options.account_not_permitted {
+        // What Meta answers every GET with when the account may not use the
+        // app (instagram-api.md §13; stevenschobert/instafeed.js#654).
+        return Err(GraphError::unsupported_method("GET").into());
+    }
     match route {
         Route::RefreshAccessToken => {
             graph::call(state, request, Metering::App, |s, c| refresh(s, request, c))
@@ -114,6 +119,12 @@ fn refresh(state: &mut State, request: &Request, caller: &Caller) -> Result<Repl
             YoungRefresh::NoOp => Ok(token_reply(&caller.token, remaining)),
             YoungRefresh::Error => Err(GraphError::param(
                 "(#100) The access token must be at least 24 hours old to be refreshed",
+            )
+            .into()),
+            YoungRefresh::InvalidToken => Err(GraphError::new(
+                190,
+                "OAuthException",
+                "Error validating access token: the token is too new to be refreshed",
             )
             .into()),
         };

@@ -183,6 +183,58 @@ impl FakeGraph {
         seed::add_user(&mut self.state(), username, media_count)
     }
 
+    /// Another Facebook Page that `manager` manages, linked to `linked`'s
+    /// Instagram account (or to none); `business_owned` Pages belong to a
+    /// business portfolio. Returns the Page id.
+    pub fn add_page(
+        &self,
+        manager: &FakeUser,
+        linked: Option<&FakeUser>,
+        business_owned: bool,
+    ) -> String {
+        let mut state = self.state();
+        let manager = user_index(&state, manager);
+        let ig_user = linked.map(|u| user_index(&state, u));
+        let id = state.unique_id("1", 14);
+        let name = format!("Page {}", state.pages.len() + 1);
+        state.pages.push(model::Page {
+            id: id.clone(),
+            name,
+            manager,
+            ig_user,
+            business_owned,
+        });
+        id
+    }
+
+    /// Moves `user`'s own Page into a business portfolio: since Graph v17
+    /// `/me/accounts` lists it only to tokens granted `business_management`.
+    pub fn make_page_business_owned(&self, user: &FakeUser) {
+        let mut state = self.state();
+        if let Some(page) = state.pages.iter_mut().find(|p| p.id == user.page_id) {
+            page.business_owned = true;
+        }
+    }
+
+    /// A Page access token for Page `page_id` (one of `manager`'s), as
+    /// `/me/accounts` hands it to a long-lived user token: it never expires.
+    pub fn issue_page_token(&self, manager: &FakeUser, page_id: &str) -> String {
+        let mut state = self.state();
+        let user = user_index(&state, manager);
+        let page = state
+            .pages
+            .iter()
+            .position(|p| p.id == page_id && p.manager == user)
+            .expect("a Page of this manager");
+        let now = state.now();
+        let scopes = default_scopes(TokenKind::FacebookPage);
+        let token = state.issue_token(TokenKind::FacebookPage, user, scopes, now);
+        if let Some(record) = state.tokens.get_mut(&token) {
+            record.page = Some(page);
+        }
+        token
+    }
+
     /// Publishes a new post at the fake's now; it becomes the newest.
     pub fn add_post(
         &self,
@@ -193,6 +245,20 @@ impl FakeGraph {
         let mut state = self.state();
         let index = user_index(&state, user);
         seed::add_post_now(&mut state, index, media_type, caption)
+    }
+
+    /// Meta leaves out `media_url` for a video or reel with copyrighted or
+    /// licensed audio, and `permalink` for copyrighted or flagged media
+    /// (IG Media and Business Discovery references, instagram-api.md §1.5,
+    /// §2.5); album children can lack `media_url` the same way.
+    pub fn withhold(&self, media_id: &str, media_url: bool, permalink: bool) {
+        let mut state = self.state();
+        if media_url {
+            state.without_media_url.insert(media_id.to_string());
+        }
+        if permalink {
+            state.without_permalink.insert(media_id.to_string());
+        }
     }
 
     /// The user's top-level media, newest first, as the fake serves them.

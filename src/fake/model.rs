@@ -134,6 +134,8 @@ pub(crate) struct TokenRecord {
     /// `None` never expires (Page tokens from long-lived user tokens).
     pub expires_at: Option<DateTime<Utc>>,
     pub invalidated: Option<Invalidation>,
+    /// For a Page token: index into `State::pages`.
+    pub page: Option<usize>,
 }
 
 /// How a known token stands right now.
@@ -228,6 +230,21 @@ impl Usage {
     }
 }
 
+/// A Facebook Page: every seeded user manages one linked to its own
+/// Instagram account; `FakeGraph::add_page` adds more.
+#[derive(Clone, Debug)]
+pub(crate) struct Page {
+    pub id: String,
+    pub name: String,
+    /// Index into `State::users` of the Facebook user who manages it.
+    pub manager: usize,
+    /// Index into `State::users` of the linked Instagram account.
+    pub ig_user: Option<usize>,
+    /// Owned through a business portfolio: since Graph v17 `/me/accounts`
+    /// lists it only to tokens granted `business_management`.
+    pub business_owned: bool,
+}
+
 /// Hashtag searches per IG user: tag → first query time (rolling 7 days).
 #[derive(Default)]
 pub(crate) struct HashtagLog {
@@ -239,6 +256,7 @@ pub(crate) struct State {
     pub clock: Clock,
     pub options: FakeOptions,
     pub users: Vec<User>,
+    pub pages: Vec<Page>,
     pub media: HashMap<String, FakeMedia>,
     pub tokens: HashMap<String, TokenRecord>,
     pub codes: HashMap<String, AuthCode>,
@@ -254,6 +272,10 @@ pub(crate) struct State {
     pub usage: Usage,
     pub dialog: DialogScript,
     pub hashtags: HashtagLog,
+    /// Media whose `media_url` Meta leaves out.
+    pub without_media_url: std::collections::HashSet<String>,
+    /// Media whose `permalink` Meta leaves out.
+    pub without_permalink: std::collections::HashSet<String>,
 }
 
 /// A user as stored: the public identity plus profile numbers and media order.
@@ -274,6 +296,7 @@ impl State {
             clock,
             options,
             users: Vec::new(),
+            pages: Vec::new(),
             media: HashMap::new(),
             tokens: HashMap::new(),
             codes: HashMap::new(),
@@ -286,6 +309,8 @@ impl State {
             usage: Usage::default(),
             dialog: DialogScript::default(),
             hashtags: HashtagLog::default(),
+            without_media_url: Default::default(),
+            without_permalink: Default::default(),
         }
     }
 
@@ -306,11 +331,45 @@ impl State {
         })
     }
 
+    /// The Pages `token` shows: its own Page for a Page token; for a user
+    /// token those its user manages, business-owned ones only with
+    /// `business_management`.
+    pub(crate) fn visible_pages(&self, token: &str) -> Vec<usize> {
+        let Some(record) = self.tokens.get(token) else {
+            return Vec::new();
+        };
+        if let Some(page) = record.page {
+            return vec![page];
+        }
+        let business = record.scopes.iter().any(|s| s == "business_management");
+        (0..self.pages.len())
+            .filter(|&i| {
+                let page = &self.pages[i];
+                page.manager == record.user && (business || !page.business_owned)
+            })
+            .collect()
+    }
+
+    /// Whether `token` may read Instagram account `ig_user`: its own, or
+    /// one linked to a Page it sees.
+    pub(crate) fn reaches(&self, token: &str, ig_user: usize) -> bool {
+        let Some(record) = self.tokens.get(token) else {
+            return false;
+        };
+        (record.page.is_none() && record.user == ig_user)
+            || self
+                .visible_pages(token)
+                .into_iter()
+                .any(|p| self.pages[p].ig_user == Some(ig_user))
+    }
+
     /// A fresh random id of `digits` digits after `prefix`, unused so far.
     pub(crate) fn unique_id(&self, prefix: &str, digits: usize) -> String {
         loop {
             let id = ids::numeric(prefix, digits);
-            let taken = self.media.contains_key(&id) || self.user_by_id(&id).is_some();
+            let taken = self.media.contains_key(&id)
+                || self.user_by_id(&id).is_some()
+                || self.pages.iter().any(|p| p.id == id);
             if !taken {
                 return id;
             }
@@ -338,6 +397,7 @@ impl State {
             issued_at,
             expires_at: lifetime.map(|l| issued_at + l),
             invalidated: None,
+            page: None,
         };
         self.tokens.insert(value.clone(), record);
         value

@@ -23,6 +23,8 @@ const INSTAGRAM_SCOPES: &[&str] = &[
 ];
 
 const NO_MATCHING_CODE: &str = "Matching code was not found or was already used";
+const REDIRECT_MISMATCH: &str = "Error validating verification code. Please make sure your \
+     redirect_uri is identical to the one you used in the OAuth dialog request";
 
 fn oauth_error(message: impl Into<String>) -> ApiError {
     ApiError::InstagramOAuth(message.into())
@@ -217,7 +219,12 @@ fn exchange_code(state: &mut State, request: &Request) -> Result<Reply, ApiError
         request.param("redirect_uri").unwrap_or(""),
         Dialog::Instagram,
     )
-    .map_err(|_| oauth_error(NO_MATCHING_CODE))?;
+    .map_err(|problem| match problem {
+        // Msameim181/n8n-nodes-instagram-integrations#2 (2025-10): a
+        // redirect_uri mismatch has its own message, not the used-code one.
+        CodeProblem::RedirectMismatch => oauth_error(REDIRECT_MISMATCH),
+        _ => oauth_error(NO_MATCHING_CODE),
+    })?;
     let now = state.now();
     let token = state.issue_token(
         TokenKind::InstagramShort,
@@ -235,7 +242,8 @@ fn exchange_code(state: &mut State, request: &Request) -> Result<Reply, ApiError
     Ok(Reply::ok(&body))
 }
 
-/// Why a code cannot be redeemed (Facebook tells them apart, Instagram does not).
+/// Why a code cannot be redeemed (Facebook tells them apart; Instagram
+/// tells only a redirect_uri mismatch apart).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum CodeProblem {
     Unknown,

@@ -9,6 +9,10 @@ pub enum YoungRefresh {
     Error,
     /// 200 with the same token and its remaining `expires_in`.
     NoOp,
+    /// 400, `OAuthException`, code 190, as if the token were invalid: Meta
+    /// does not document this answer (instagram-api.md §11.3), and a 190
+    /// here must not make a live token look dead.
+    InvalidToken,
 }
 
 /// The body shape of `POST api.instagram.com/oauth/access_token`.
@@ -32,6 +36,9 @@ pub struct FakeApp {
     pub redirect_uris: Vec<String>,
     pub fb_app_id: String,
     pub fb_app_secret: String,
+    /// The app's one Facebook Login for Business configuration: its id (sent
+    /// as `config_id` instead of `scope`) and the permissions it grants.
+    pub fb_login_config: (String, Vec<String>),
 }
 
 impl Default for FakeApp {
@@ -42,6 +49,17 @@ impl Default for FakeApp {
             redirect_uris: vec!["http://127.0.0.1/connect/callback".into()],
             fb_app_id: "1234567890123456".into(),
             fb_app_secret: "fake-fb-app-secret-0123456789abcdef".into(),
+            fb_login_config: (
+                "771122334455667".into(),
+                [
+                    "instagram_basic",
+                    "pages_show_list",
+                    "pages_read_engagement",
+                    "business_management",
+                ]
+                .map(String::from)
+                .to_vec(),
+            ),
         }
     }
 }
@@ -81,6 +99,10 @@ pub struct FakeOptions {
     /// graph.facebook.com call with a user or Page token must carry
     /// `appsecret_proof`. A wrong proof is refused either way.
     pub require_app_secret: bool,
+    /// The Meta app is in Development mode and the account has no accepted
+    /// Instagram Tester role: graph.instagram.com answers every GET with
+    /// IGApiException 100 "Unsupported request - method type: get".
+    pub account_not_permitted: bool,
     pub app: FakeApp,
 }
 
@@ -101,6 +123,7 @@ impl Default for FakeOptions {
             code_exchange_shape: CodeExchangeShape::Flat,
             hashtag_weekly_limit: 30,
             require_app_secret: false,
+            account_not_permitted: false,
             app: FakeApp::default(),
         }
     }

@@ -135,10 +135,12 @@ impl View<'_> {
             "caption" => media.caption.as_ref().map(|c| json!(c)),
             "media_type" => Some(json!(media.media_type.as_str())),
             "media_product_type" => Some(json!(media.media_product_type())),
-            "media_url" => Some(json!(self.media_url(media))),
+            "media_url" => (!self.state.without_media_url.contains(&media.id))
+                .then(|| json!(self.media_url(media))),
             "thumbnail_url" => (media.media_type == MediaType::Video)
                 .then(|| json!(self.image_url(&format!("{}_thumb", media.id)))),
-            "permalink" => Some(json!(media.permalink())),
+            "permalink" => (!self.state.without_permalink.contains(&media.id))
+                .then(|| json!(media.permalink())),
             "shortcode" => Some(json!(media.shortcode)),
             "timestamp" => Some(json!(graph_timestamp(media.timestamp))),
             "username" => self.owner(media).map(|u| json!(u.public.username)),

@@ -34,6 +34,13 @@ pub(crate) fn add_user(state: &mut State, username: &str, media_count: usize) ->
         media: Vec::new(),
     };
     let index = state.users.len();
+    state.pages.push(super::model::Page {
+        id: public.page_id.clone(),
+        name: user.page_name.clone(),
+        manager: index,
+        ig_user: Some(index),
+        business_owned: false,
+    });
     state.users.push(user);
     let now = state.now();
     let media: Vec<String> = (0..media_count)

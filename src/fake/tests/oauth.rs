@@ -128,8 +128,20 @@ async fn expired_codes_and_mismatched_redirects_are_refused() {
     let expired = exchange(&w, &stale, REDIRECT).await;
 
     assert_eq!(wrong_redirect.status, 400);
+    assert!(
+        wrong_redirect.json()["error_message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Error validating verification code. Please make sure your redirect_uri is identical"),
+        "{}",
+        wrong_redirect.text
+    );
     assert_eq!(expired.status, 400);
     assert_eq!(expired.json()["error_type"], "OAuthException");
+    assert_eq!(
+        expired.json()["error_message"],
+        "Matching code was not found or was already used"
+    );
 }
 
 #[tokio::test]

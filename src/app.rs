@@ -172,6 +172,19 @@ impl App {
                 replaced = existing.is_some(),
                 "STARTING_TOKEN put in place"
             );
+            // Whose token it is, at once: Meta's deletion callback names it.
+            let learnt = crate::profile::learn(
+                &self.upstream,
+                &self.store,
+                DEFAULT_ACCOUNT,
+                AccountKind::Instagram,
+                token.expose(),
+                None,
+            )
+            .await;
+            if let Err(e) = learnt {
+                tracing::warn!(account = DEFAULT_ACCOUNT, error = %e, "could not learn whose STARTING_TOKEN is");
+            }
         }
         self.store
             .set_setting(STARTING_TOKEN_KEY, &fingerprint)

@@ -17,7 +17,11 @@ use crate::upstream::{AppToken, UpstreamError};
 /// How long the owner has to finish the login window.
 pub const STATE_LIFETIME: Duration = Duration::minutes(10);
 const INSTAGRAM_SCOPE: &str = "instagram_business_basic";
-const FACEBOOK_SCOPE: &str = "instagram_basic,pages_show_list,pages_read_engagement";
+/// `business_management`: since Graph v17 `/me/accounts` lists Pages owned
+/// through a business portfolio only when it is granted (Graph v17
+/// changelog, quoted in fbsamples/reels_publishing_apis#38).
+const FACEBOOK_SCOPE: &str =
+    "instagram_basic,pages_show_list,pages_read_engagement,business_management";
 /// The settings key the status page reads the last connect result from.
 pub const LAST_CONNECT: &str = "last_connect";
 
@@ -66,7 +70,7 @@ pub enum ConnectError {
     BadState,
     #[error("the login was cancelled{0}")]
     Denied(String),
-    #[error("Meta did not accept the login: {0}")]
+    #[error("Meta did not accept the login: {0}{advice}", advice = advice(.0))]
     Upstream(#[from] UpstreamError),
     #[error("{0}")]
     NoInstagramAccount(String),
@@ -75,6 +79,11 @@ pub enum ConnectError {
         "the agent could not store the account; try again shortly (request id {request_id} in the agent's log)"
     )]
     Store { request_id: String },
+}
+
+/// Meta's refusal, with what to do about it when that is known.
+fn advice(error: &UpstreamError) -> String {
+    error.advice().map(|a| format!("; {a}")).unwrap_or_default()
 }
 
 impl From<StoreError> for ConnectError {
@@ -148,11 +157,17 @@ pub async fn start(
         Provider::Facebook => (&app.config.upstream.facebook_dialog_url, FACEBOOK_SCOPE),
     };
     let mut url = Url::parse(base).map_err(|e| UpstreamError::rejected(&e.to_string()))?;
+    // Facebook Login for Business names a dashboard configuration instead
+    // of the permissions (Meta's IG-with-Facebook-Login get-started guide).
+    let permissions = match (provider, &app.config.facebook_config_id) {
+        (Provider::Facebook, Some(config_id)) => ("config_id", config_id.as_str()),
+        _ => ("scope", scope),
+    };
     url.query_pairs_mut()
         .append_pair("client_id", &credentials.id)
         .append_pair("redirect_uri", &provider.callback_url(app))
         .append_pair("response_type", "code")
-        .append_pair("scope", scope)
+        .append_pair(permissions.0, permissions.1)
         .append_pair("state", &state);
     Ok(Started {
         authorize_url: url.to_string(),
@@ -209,7 +224,7 @@ pub async fn finish(
         Err(e) => (String::new(), Err(e.into())),
     };
     let notice = match &result {
-        Ok(username) => ConnectNotice {
+        Ok(Connected::As(username)) => ConnectNotice {
             at: now.timestamp_millis(),
             account: account.clone(),
             outcome: "connected".into(),
@@ -224,6 +239,14 @@ pub async fn finish(
                     .as_deref()
                     .map(|u| format!(" as @{u}"))
                     .unwrap_or_default()
+            ),
+        },
+        Ok(Connected::Choose(count)) => ConnectNotice {
+            at: now.timestamp_millis(),
+            account: account.clone(),
+            outcome: "choose".into(),
+            message: format!(
+                "Connected {account} with Facebook Login; its Pages have {count} Instagram accounts: choose one on the admin page."
             ),
         },
         Err(e) => ConnectNotice {
@@ -258,7 +281,7 @@ async fn exchange(
     provider: Provider,
     account: &str,
     params: &CallbackParams,
-) -> Result<Option<String>, ConnectError> {
+) -> Result<Connected, ConnectError> {
     if params.error.is_some() || params.error_message.is_some() {
         let why = params
             .error_description
@@ -283,6 +306,7 @@ async fn exchange(
     let redirect = provider.callback_url(app);
     let upstream = &app.upstream;
     let now = app.clock.now();
+    let mut choices = Vec::new();
     let stored = match provider {
         Provider::Instagram => {
             let short = upstream
@@ -331,7 +355,8 @@ async fn exchange(
                     &short.access_token,
                 )
                 .await?;
-            let (ig_user, username, fb_user) = facebook_identity(app, &long.access_token).await?;
+            let identity = facebook_identity(app, &long.access_token).await?;
+            choices = identity.choices;
             let expires_at = match long.expires_in {
                 Some(seconds) => now + Duration::seconds(seconds),
                 None => debug_token_expiry(app, credentials, &long.access_token)
@@ -340,9 +365,9 @@ async fn exchange(
             };
             StoredConnection {
                 token: long.access_token,
-                user_id: Some(ig_user),
-                scoped_user_id: fb_user,
-                username,
+                user_id: identity.user_id,
+                scoped_user_id: identity.scoped_user_id,
+                username: identity.username,
                 expires_at,
                 next_refresh_at: None,
             }
@@ -366,11 +391,25 @@ async fn exchange(
     app.store
         .set_scoped_user_id(account, stored.scoped_user_id.as_deref())
         .await?;
+    let pending = serde_json::to_string(&choices).unwrap_or_else(|_| "[]".into());
+    app.store
+        .set_setting(&crate::profile::choices_key(account), &pending)
+        .await?;
     app.feeds.forget_account(account).await;
     if let Some(stored) = app.store.account(account).await? {
         app.board.put(&stored);
     }
-    Ok(stored.username)
+    if !choices.is_empty() {
+        return Ok(Connected::Choose(choices.len()));
+    }
+    Ok(Connected::As(stored.username))
+}
+
+/// A finished exchange: connected as a username, or waiting for the owner
+/// to choose among this many Instagram accounts on the admin page.
+enum Connected {
+    As(Option<String>),
+    Choose(usize),
 }
 
 struct StoredConnection {
@@ -382,30 +421,25 @@ struct StoredConnection {
     next_refresh_at: Option<DateTime<Utc>>,
 }
 
-/// The Instagram business account behind a Facebook user token, its
-/// username, and the Facebook user's app-scoped id.
+/// The Instagram business account behind a Facebook user token (`None`
+/// when its Pages have several and the owner must choose), its username,
+/// and the Facebook user's app-scoped id.
 async fn facebook_identity(
     app: &App,
     token: &str,
-) -> Result<(String, Option<String>, Option<String>), ConnectError> {
-    let upstream = &app.upstream;
-    let ig_user = upstream
-        .instagram_business_account(token)
-        .await?
-        .ok_or_else(|| {
-            ConnectError::NoInstagramAccount(
-                "none of the Facebook Pages you granted has an Instagram professional account linked; link one in the Page's settings, then connect again".into(),
-            )
+) -> Result<crate::profile::Profile, ConnectError> {
+    let profile = crate::profile::facebook_profile(&app.upstream, token, None)
+        .await
+        .map_err(|e| match e {
+            crate::profile::ProfileError::Upstream(e) => ConnectError::Upstream(e),
+            other => ConnectError::NoInstagramAccount(other.to_string()),
         })?;
-    let username = match upstream.instagram_username(&ig_user, token).await {
-        Ok(username) => username,
-        Err(e) => {
-            tracing::warn!(error = %e, "could not read the Instagram username");
-            None
-        }
-    };
-    let fb_user = upstream.facebook_user_id(token).await.ok().flatten();
-    Ok((ig_user, username, fb_user))
+    if profile.user_id.is_none() && profile.choices.is_empty() {
+        return Err(ConnectError::NoInstagramAccount(
+            "none of the Facebook Pages you granted has an Instagram professional account linked; link one in the Page's settings (for a Page of a business portfolio, also grant business management), then connect again".into(),
+        ));
+    }
+    Ok(profile)
 }
 
 /// The expiry `debug_token` reports, when the exchange did not say.

@@ -28,6 +28,7 @@ pub mod http;
 pub mod metrics;
 pub mod notify;
 pub mod pages;
+pub mod profile;
 pub mod refresher;
 pub mod schedule;
 pub mod signed_request;

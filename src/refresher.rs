@@ -189,9 +189,26 @@ async fn attempt(app: &App, account: &Account) -> Result<Outcome, StoreError> {
         }
         Err(error) => {
             let kind = error.kind;
-            let message = error.to_string();
-            let dead = kind == ErrorKind::TokenDead;
+            let label = error.label();
+            let young = might_be_young(account, now);
+            // Meta does not document its answer to refreshing a token under
+            // 24 hours old; if it is a 190, a token that still reads its
+            // own profile is young, not dead.
+            let dead = kind == ErrorKind::TokenDead
+                && !(young && app.upstream.instagram_me(&account.token).await.is_ok());
+            let message = match error.advice() {
+                Some(advice) => format!("{error}; {advice}"),
+                None if kind == ErrorKind::TokenDead && !dead => format!(
+                    "{error} (the token still works: Instagram refreshes tokens only once they \
+                     are 24 hours old)"
+                ),
+                None => error.to_string(),
+            };
             let retry_at = (!dead).then(|| {
+                if error.is_app_not_permitted() {
+                    // Only the owner can fix it; once a day is enough to notice.
+                    return now + NOT_PERMITTED_RETRY;
+                }
                 let upstream_wait = match kind {
                     ErrorKind::Throttled {
                         retry_after_minutes,
@@ -200,7 +217,8 @@ async fn attempt(app: &App, account: &Account) -> Result<Outcome, StoreError> {
                 };
                 let retry = schedule::retry_after(now, account.failures + 1, upstream_wait);
                 match account.issued_at {
-                    Some(_) => retry,
+                    Some(_) if !young => retry,
+                    Some(issued) => retry.max(schedule::old_enough_at(issued)),
                     None => retry.max(schedule::old_enough_at(account.placed_at)),
                 }
             });
@@ -209,7 +227,7 @@ async fn attempt(app: &App, account: &Account) -> Result<Outcome, StoreError> {
                     name,
                     &app.instance,
                     Attempt::Failed {
-                        kind: kind.label(),
+                        kind: label,
                         message: &message,
                         needs_reconnect: dead,
                         next_refresh_at: retry_at,
@@ -217,13 +235,13 @@ async fn attempt(app: &App, account: &Account) -> Result<Outcome, StoreError> {
                     now,
                 )
                 .await?;
-            tracing::warn!(account = name, kind = kind.label(), error = %message, retry_at = ?retry_at, "refresh failed; the current token is kept");
+            tracing::warn!(account = name, kind = label, error = %message, retry_at = ?retry_at, "refresh failed; the current token is kept");
             publish(app, name).await?;
             Ok(if dead {
                 Outcome::NeedsReconnect
             } else {
                 Outcome::Failed {
-                    kind: kind.label(),
+                    kind: label,
                     message,
                     retry_at,
                 }
@@ -232,22 +250,29 @@ async fn attempt(app: &App, account: &Account) -> Result<Outcome, StoreError> {
     }
 }
 
+/// How long to wait after Meta says the account may not use the app.
+const NOT_PERMITTED_RETRY: Duration = Duration::days(1);
+
+/// Whether the token may be under 24 hours old: issued within the last
+/// day, or of unknown age and placed here within the last day.
+fn might_be_young(account: &Account, now: DateTime<Utc>) -> bool {
+    let since = account.issued_at.unwrap_or(account.placed_at);
+    now < schedule::old_enough_at(since)
+}
+
 /// Records whose token this is, for the status page. Best effort.
 async fn learn_profile(app: &App, name: &str, token: &str) {
-    match app.upstream.instagram_me(token).await {
-        Ok(profile) => {
-            let user_id = profile.user_id.as_deref().unwrap_or(&profile.id);
-            if let Err(e) = app
-                .store
-                .set_profile(name, Some(user_id), profile.username.as_deref())
-                .await
-            {
-                tracing::warn!(account = name, error = %e, "could not store the account's profile");
-            }
-        }
-        Err(e) => {
-            tracing::warn!(account = name, error = %e, "could not read the account's profile")
-        }
+    let learnt = crate::profile::learn(
+        &app.upstream,
+        &app.store,
+        name,
+        AccountKind::Instagram,
+        token,
+        None,
+    )
+    .await;
+    if let Err(e) = learnt {
+        tracing::warn!(account = name, error = %e, "could not read the account's profile");
     }
 }
 

@@ -71,6 +71,10 @@ pub enum AccountsCommand {
         token: String,
         #[arg(long, default_value = "instagram", value_parser = ["instagram", "facebook"])]
         kind: String,
+        /// For a Facebook-Login token whose Pages have several Instagram
+        /// accounts: the one to use (its id, as `status` lists them).
+        #[arg(long)]
+        ig_user: Option<String>,
     },
     /// Remove an account and its token.
     Remove { name: String },
@@ -181,17 +185,24 @@ async fn refresh(app: &App, account: Option<String>, force: bool) -> anyhow::Res
 
 async fn accounts_command(app: &App, command: AccountsCommand) -> anyhow::Result<ExitCode> {
     match command {
-        AccountsCommand::Add { name, token, kind } => {
+        AccountsCommand::Add {
+            name,
+            token,
+            kind,
+            ig_user,
+        } => {
             let kind: AccountKind = kind.parse().map_err(anyhow::Error::msg)?;
             let name = AccountName::parse(&name)?;
             let token = token.trim();
             if token.is_empty() {
                 anyhow::bail!("--token must not be empty");
             }
-            let outcome = accounts::paste_token(app, &name, kind, token).await?;
+            let pasted = accounts::paste_token(app, &name, kind, token, ig_user.as_deref()).await?;
             println!("{name}: token stored");
-            if let Some(outcome) = outcome {
-                println!("{name}: {}", outcome.describe());
+            println!("{name}: {}", pasted.who());
+            match &pasted.refresh {
+                Some(outcome) => println!("{name}: {}", outcome.describe()),
+                None => println!("{name}: {}", pasted.refresh_result()),
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -114,6 +114,12 @@ pub fn routes(
         .and(with_app.clone())
         .and(form())
         .then(remove);
+    let choice = warp::path!("admin" / "accounts" / String / "instagram")
+        .and(warp::post())
+        .and(gate.clone())
+        .and(with_app.clone())
+        .and(form())
+        .then(choose_instagram);
     let hashtags = warp::path!("admin" / "hashtags")
         .and(warp::post())
         .and(gate)
@@ -121,6 +127,8 @@ pub fn routes(
         .and(form())
         .then(hashtag);
     page.or(put)
+        .unify()
+        .or(choice)
         .unify()
         .or(hashtags)
         .unify()
@@ -189,6 +197,30 @@ async fn refresh_now(name: String, app: Arc<App>, form: HashMap<String, String>)
             StatusCode::SERVICE_UNAVAILABLE,
             "Refresh could not run",
             &internal_message(&log_internal("an admin refresh could not run", e)),
+        ),
+    }
+}
+
+/// `POST /admin/accounts/{name}/instagram` (with `ig_user`): which of a
+/// Facebook-Login account's Instagram accounts it serves.
+async fn choose_instagram(name: String, app: Arc<App>, form: HashMap<String, String>) -> Response {
+    if !csrf_ok(&app, &form) {
+        return bad_form();
+    }
+    let ig_user = form.get("ig_user").map(|v| v.trim()).unwrap_or_default();
+    match accounts::choose_instagram(&app, &name, ig_user).await {
+        Ok(()) => back_to_admin(
+            StatusCode::OK,
+            "Saved",
+            &format!("{name} now serves Instagram account {ig_user}."),
+        ),
+        Err(crate::profile::ProfileError::NotAChoice(why)) => {
+            back_to_admin(StatusCode::BAD_REQUEST, "Not saved", &why)
+        }
+        Err(e) => back_to_admin(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Not saved",
+            &internal_message(&log_internal("an Instagram account choice failed", e)),
         ),
     }
 }
@@ -290,12 +322,12 @@ async fn put_token(app: Arc<App>, form: HashMap<String, String>) -> Response {
             "Paste the whole token, without spaces.",
         );
     }
-    let outcome = match accounts::paste_token(&app, &name, kind, token).await {
-        Ok(Some(outcome)) => outcome.describe(),
-        Ok(None) => {
-            "Facebook-Login tokens cannot be refreshed; the agent will warn before it expires."
-                .into()
-        }
+    let ig_user = form
+        .get("ig_user")
+        .map(|v| v.trim())
+        .filter(|v| !v.is_empty());
+    let outcome = match accounts::paste_token(&app, &name, kind, token, ig_user).await {
+        Ok(pasted) => pasted.describe(),
         Err(e) => {
             let id = log_internal("a pasted token could not be stored or checked", e);
             return back_to_admin(

@@ -48,6 +48,8 @@ struct Row {
     reconnect: Option<String>,
     /// The app id and secret variables to set to reconnect here, when unset.
     reconnect_needs: Option<(&'static str, &'static str)>,
+    /// A Facebook-Login account's Instagram accounts to choose from.
+    choices: Vec<crate::upstream::LinkedInstagram>,
 }
 
 pub(super) async fn page<'a>(app: &App, csrf: &'a str, hook_url: Option<&'a str>) -> AdminPage<'a> {
@@ -87,9 +89,10 @@ pub(super) async fn page<'a>(app: &App, csrf: &'a str, hook_url: Option<&'a str>
                         reconnect_needs: reconnect.is_none().then(|| needs(a.kind)),
                         reconnect,
                         name: a.name.clone(),
+                        choices: Vec::new(),
                     }
                 })
-                .collect(),
+                .collect::<Vec<_>>(),
             false,
         ),
         None => (
@@ -109,12 +112,25 @@ pub(super) async fn page<'a>(app: &App, csrf: &'a str, hook_url: Option<&'a str>
                         reconnect: None,
                         reconnect_needs: None,
                         name,
+                        choices: Vec::new(),
                     }
                 })
                 .collect(),
             true,
         ),
     };
+    let mut rows = rows;
+    for row in rows
+        .iter_mut()
+        .filter(|r| !database_down && r.kind_label == Some(kind_label(AccountKind::Facebook)))
+    {
+        match crate::profile::choices(&app.store, &row.name).await {
+            Ok(choices) => row.choices = choices,
+            Err(e) => {
+                tracing::warn!(account = %row.name, error = %e, "could not read the Instagram accounts to choose from")
+            }
+        }
+    }
     let base = base_url(app);
     AdminPage {
         layout: Layout::for_app(app, "Admin", "admin"),

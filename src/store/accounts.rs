@@ -380,6 +380,16 @@ impl Store {
         Ok(())
     }
 
+    /// Forgets which Instagram account the token serves (a new token whose
+    /// Pages have several: the owner chooses again).
+    pub async fn clear_user_id(&self, name: &str) -> Result<(), StoreError> {
+        const SQL: &str = "UPDATE accounts SET user_id = NULL WHERE name = $1";
+        on_pool!(self, pool => {
+            sqlx::query(SQL).bind(name).execute(pool).await?;
+        });
+        Ok(())
+    }
+
     pub async fn set_scoped_user_id(
         &self,
         name: &str,

@@ -131,6 +131,56 @@ impl UpstreamError {
     pub fn is_retryable(&self) -> bool {
         self.kind.is_retryable()
     }
+
+    /// graph.instagram.com's answer to every GET when the account may not
+    /// use the app: no accepted Instagram Tester role while the app is in
+    /// Development mode (instagram-api.md §13; the same body in
+    /// stevenschobert/instafeed.js#654). Retrying will not help until the
+    /// owner acts.
+    pub fn is_app_not_permitted(&self) -> bool {
+        self.code == Some(100)
+            && self
+                .message
+                .to_ascii_lowercase()
+                .starts_with("unsupported request - method type: get")
+    }
+
+    /// A stable name for logs, metrics and the status page: the kind's, or
+    /// `app_not_permitted`.
+    pub fn label(&self) -> &'static str {
+        if self.is_app_not_permitted() {
+            "app_not_permitted"
+        } else {
+            self.kind.label()
+        }
+    }
+
+    /// What the owner can do, for the answers whose fix is in Meta's app
+    /// dashboard rather than in a retry.
+    pub fn advice(&self) -> Option<&'static str> {
+        let message = self.message.to_ascii_lowercase();
+        if self.is_app_not_permitted() {
+            Some(
+                "Instagram does not let this account use the app: while the Meta app is in \
+                 Development mode, add the account under App roles > Roles > Instagram Testers \
+                 and accept the invitation in Instagram (Settings > Apps and websites > Tester \
+                 invites), or switch the app to Live mode. The agent tries again once a day.",
+            )
+        } else if message.contains("appsecret_proof") {
+            Some(
+                "the app requires appsecret_proof (Require App Secret): set FACEBOOK_APP_SECRET \
+                 to the secret of the Meta app that issued the token.",
+            )
+        } else if message.contains("redirect_uri") {
+            Some(
+                "the redirect URI must be listed exactly (scheme, host, path, no trailing slash) \
+                 among the app's valid OAuth redirect URIs, and APP_URL must be the address the \
+                 browser came back to.",
+            )
+        } else {
+            None
+        }
+    }
 }
 
 impl fmt::Display for UpstreamError {
@@ -504,6 +554,40 @@ mod tests {
 
     fn raw(status: u16, body: &str) -> UpstreamError {
         interpret(status, Usage::default(), body.as_bytes(), &[]).unwrap_err()
+    }
+
+    #[test]
+    fn unsupported_get_on_graph_instagram_means_the_account_may_not_use_the_app() {
+        // The body of instafeed.js#654 and of the 2026 deployment notes.
+        let error = graph(
+            400,
+            json!({"error":{"message":"Unsupported request - method type: get","type":"IGApiException","code":100,"fbtrace_id":"AbC"}}),
+        );
+        assert!(error.is_app_not_permitted());
+        assert_eq!(error.label(), "app_not_permitted");
+        assert!(!error.is_retryable() && !error.needs_reconnect());
+        assert!(error.advice().unwrap().contains("Instagram Testers"));
+        let other = graph(
+            400,
+            json!({"error":{"message":"(#100) Tried accessing nonexisting field (x) on node type (User)","type":"OAuthException","code":100}}),
+        );
+        assert!(!other.is_app_not_permitted());
+        assert_eq!(other.label(), "rejected");
+        assert!(other.advice().is_none());
+    }
+
+    #[test]
+    fn appsecret_proof_and_redirect_uri_refusals_come_with_advice() {
+        let proof = graph(
+            400,
+            json!({"error":{"message":"Invalid appsecret_proof provided in the API argument","type":"GraphMethodException","code":100}}),
+        );
+        assert!(proof.advice().unwrap().contains("FACEBOOK_APP_SECRET"));
+        let redirect = graph(
+            400,
+            json!({"error_type":"OAuthException","code":400,"error_message":"Error validating verification code. Please make sure your redirect_uri is identical to the one you used in the OAuth dialog request"}),
+        );
+        assert!(redirect.advice().unwrap().contains("redirect URI"));
     }
 
     #[test]

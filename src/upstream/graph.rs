@@ -47,6 +47,25 @@ impl HashtagEdge {
     }
 }
 
+/// An Instagram business account and the Facebook Page it is linked to.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LinkedInstagram {
+    pub ig_user_id: String,
+    pub page_id: String,
+    pub page_name: Option<String>,
+}
+
+impl LinkedInstagram {
+    fn from_page(page: &Value) -> Option<LinkedInstagram> {
+        let ig_user_id = page["instagram_business_account"]["id"].as_str()?;
+        Some(LinkedInstagram {
+            ig_user_id: ig_user_id.to_string(),
+            page_id: page["id"].as_str().unwrap_or_default().to_string(),
+            page_name: page["name"].as_str().map(str::to_string),
+        })
+    }
+}
+
 /// What one page of media asks for: how many items, from which cursor.
 #[derive(Clone, Copy, Debug)]
 pub struct PageRequest<'a> {
@@ -89,21 +108,65 @@ impl Upstream {
         Ok((parse_media_page(body, token)?, usage))
     }
 
-    /// The Instagram business account linked to the first of the user's
-    /// Facebook Pages that has one (`GET /me/accounts`), or `None`.
+    /// The Instagram business account behind a Facebook-Login token, when
+    /// there is exactly one (`None` when there is none). With several, the
+    /// owner must choose; the first is never taken silently.
     pub async fn instagram_business_account(
         &self,
         token: &str,
     ) -> Result<Option<String>, UpstreamError> {
+        let mut linked = self.linked_instagram_accounts(token).await?;
+        match linked.len() {
+            0 => Ok(None),
+            1 => Ok(linked.pop().map(|l| l.ig_user_id)),
+            n => Err(UpstreamError::rejected(&format!(
+                "the Facebook Pages this token can see have {n} Instagram accounts; choose one \
+                 on the admin page or with `accounts add NAME --kind facebook --ig-user ID`"
+            ))),
+        }
+    }
+
+    /// Every Instagram business account a Facebook-Login token reaches:
+    /// through each of the user's Pages (every page of `/me/accounts`,
+    /// which Meta pages at 25), or, for a Page token (which lists nothing
+    /// there), the Page's own (`/me?fields=instagram_business_account`).
+    /// Since Graph v17 business-owned Pages are listed only when the user
+    /// granted `business_management`.
+    pub async fn linked_instagram_accounts(
+        &self,
+        token: &str,
+    ) -> Result<Vec<LinkedInstagram>, UpstreamError> {
+        /// Enough for any owner (25 a page); a loop in Meta's links ends here.
+        const MAX_PAGES: usize = 40;
         let url = self.facebook_graph_url("me/accounts");
-        let params = [("fields", "name,instagram_business_account".to_string())];
-        let (body, _) = self.get_with(&url, &params, token).await?;
-        Ok(body["data"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find_map(|page| page["instagram_business_account"]["id"].as_str())
-            .map(str::to_string))
+        let params = [
+            ("fields", "id,name,instagram_business_account".to_string()),
+            ("limit", "25".to_string()),
+        ];
+        let (mut body, _) = self.get_with(&url, &params, token).await?;
+        let mut linked = Vec::new();
+        let mut listed_pages = 0;
+        for _ in 0..MAX_PAGES {
+            let pages = body["data"].as_array().cloned().unwrap_or_default();
+            listed_pages += pages.len();
+            linked.extend(pages.iter().filter_map(LinkedInstagram::from_page));
+            match body["paging"]["next"].as_str() {
+                Some(next) if !pages.is_empty() => {
+                    let next = next.to_string();
+                    body = self.get_json(&next, token).await?.0;
+                }
+                _ => break,
+            }
+        }
+        if listed_pages == 0 {
+            // A Page token: `/me` is the Page. A user token has no such field.
+            let url = self.facebook_graph_url("me");
+            let params = [("fields", "id,name,instagram_business_account".to_string())];
+            if let Ok((page, _)) = self.get_with(&url, &params, token).await {
+                linked.extend(LinkedInstagram::from_page(&page));
+            }
+        }
+        Ok(linked)
     }
 
     /// An Instagram business account's username (`GET /{ig_user}?fields=username`).

@@ -162,6 +162,29 @@ mod tests {
     }
 
     #[test]
+    fn media_without_media_url_or_permalink_is_kept_and_dated_by_what_is_there() {
+        // Meta leaves out media_url for video with copyrighted audio and
+        // permalink for flagged media (IG Media reference).
+        let page = MediaPage::from_upstream(json!({
+            "data": [
+                {"id": "1", "media_type": "VIDEO", "thumbnail_url": "https://x.cdninstagram.com/t.jpg?oe=6A000000"},
+                {"id": "2", "media_type": "IMAGE", "media_url": "https://x.cdninstagram.com/i.jpg?oe=6B000000"},
+                {"id": "3", "media_type": "CAROUSEL_ALBUM", "permalink": "https://www.instagram.com/p/x/",
+                 "children": {"data": [{"id": "4", "media_type": "VIDEO"}]}}
+            ]
+        }))
+        .unwrap();
+        assert_eq!(page.data.len(), 3);
+        assert!(page.data[0].media_url.is_none() && page.data[1].permalink.is_none());
+        assert_eq!(page.media_expiry(), signed_expiry("?oe=6A000000"));
+        let only_children = MediaPage::from_upstream(json!({
+            "data": [{"id": "3", "media_type": "CAROUSEL_ALBUM", "children": {"data": [{"id": "4", "media_type": "VIDEO"}]}}]
+        }))
+        .unwrap();
+        assert_eq!(only_children.media_expiry(), None);
+    }
+
+    #[test]
     fn the_earliest_signed_expiry_counts_children_and_thumbnails() {
         let p = MediaPage::from_upstream(page()).unwrap();
         assert_eq!(p.media_expiry(), Utc.timestamp_opt(0x69FF_FFFF, 0).single());

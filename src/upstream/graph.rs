@@ -143,7 +143,15 @@ impl Upstream {
             ("fields", "id,name,instagram_business_account".to_string()),
             ("limit", "25".to_string()),
         ];
-        let (mut body, _) = self.get_with(&url, &params, token).await?;
+        // Meta's answer for a Page token is reported as an empty list; an
+        // error there (unconfirmed) is read the same way.
+        let mut body = match self.get_with(&url, &params, token).await {
+            Ok((body, _)) => body,
+            Err(e) if e.kind == ErrorKind::Rejected && !e.is_app_not_permitted() => {
+                serde_json::json!({ "data": [] })
+            }
+            Err(e) => return Err(e),
+        };
         let mut linked = Vec::new();
         let mut listed_pages = 0;
         for _ in 0..MAX_PAGES {

@@ -21,6 +21,7 @@ use token_agent::refresher::{self, Outcome};
 use token_agent::store::{AccountKind, NewToken};
 
 const ORIGIN: (&str, &str) = ("Origin", "https://example.com");
+const OWNER_PASSWORD: &str = "meta-test-pw";
 
 struct Setup {
     world: World,
@@ -37,6 +38,7 @@ async fn setup(backend: Backend, extra: &[(&str, &str)]) -> Setup {
         ("FACEBOOK_APP_ID", fb.fb_app_id.as_str()),
         ("FACEBOOK_APP_SECRET", fb.fb_app_secret.as_str()),
         ("HASHTAGS", "coffee"),
+        ("ADMIN_PASSWORD", OWNER_PASSWORD),
     ];
     env.extend_from_slice(extra);
     let app = world.app(&env).await;
@@ -64,9 +66,11 @@ impl Setup {
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
+    /// A page as the signed-in owner sees it.
     async fn page(&self, path: &str) -> String {
         self.http
             .get(self.server.url(path))
+            .basic_auth("owner", Some(OWNER_PASSWORD))
             .send()
             .await
             .unwrap()
@@ -518,15 +522,7 @@ async fn a_redirect_uri_mismatch_shows_the_hint_on_status(backend: Backend) {
             && notice.message.contains("valid OAuth redirect URIs"),
         "{notice:?}"
     );
-    let status = s
-        .http
-        .get(s.server.url("/status"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let status = s.admin_get("/status").await.text().await.unwrap();
     assert!(status.contains("valid OAuth redirect URIs"), "{status}");
 }
 

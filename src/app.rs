@@ -18,6 +18,7 @@ use crate::domain::DEFAULT_ACCOUNT;
 use crate::feed::{CursorKey, FeedHandles, FeedSettings, Feeds};
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
+use crate::public_url::PublicUrl;
 use crate::store::{AccountKind, NewToken, Store};
 use crate::upstream::Upstream;
 
@@ -44,6 +45,8 @@ pub struct App {
     pub feeds: Feeds,
     /// Where expiry warnings go (e-mail, webhook, or only the log).
     pub notifier: Notifier,
+    /// The agent's own public URL, for the links it makes.
+    pub public_url: PublicUrl,
     pub metrics: Arc<Metrics>,
     /// Wakes the refresher early, e.g. when a request sees an overdue token.
     pub wake: Notify,
@@ -58,7 +61,7 @@ pub struct App {
 impl App {
     /// Opens the database (applying migrations), seeds STARTING_TOKEN and
     /// loads the tokens into memory.
-    pub async fn open(config: Config, clock: Clock) -> anyhow::Result<Arc<App>> {
+    pub async fn open(mut config: Config, clock: Clock) -> anyhow::Result<Arc<App>> {
         let mut store = Store::connect(&config.database).await.with_context(|| {
             format!("cannot open the database ({})", config.database.describe())
         })?;
@@ -71,6 +74,15 @@ impl App {
             tracing::warn!("TOKEN_ENCRYPTION_KEY is not set: tokens are stored unencrypted");
         }
         store.use_cipher(cipher).await?;
+        if config.app_name_ignored {
+            tracing::info!(
+                "APP_NAME is set and ignored: Heroku apps made since 2023 do not live at APP_NAME.herokuapp.com; set APP_URL to the app's real URL"
+            );
+        }
+        let public_url = PublicUrl::new(&config);
+        let known = public_url.known_now(&store).await;
+        // Upstream calls name the agent by the URL known at start.
+        config.upstream.user_agent = crate::config::user_agent(known.url());
         let upstream = Upstream::new(&config.upstream)?;
         let cache = Cache::new(config.cache.clone())?;
         let notifier = Notifier::new(
@@ -113,6 +125,7 @@ impl App {
             cache,
             feeds,
             notifier,
+            public_url,
             metrics,
             wake: Notify::new(),
             instance: format!("{}-{:08x}", std::process::id(), rand::random::<u32>()),

@@ -53,12 +53,10 @@ impl Provider {
         }
     }
 
-    pub fn callback_url(self, app: &App) -> String {
-        app.config
-            .app_url
-            .join(&format!("connect/{}/callback", self.as_str()))
-            .expect("a path joins a URL")
-            .to_string()
+    /// The redirect URI on `base`, the agent's URL for this login (APP_URL,
+    /// else the URL the admin's request came to).
+    pub fn callback_url(self, base: &Url) -> String {
+        crate::public_url::join(base, &format!("connect/{}/callback", self.as_str()))
     }
 }
 
@@ -122,11 +120,13 @@ pub fn browser_binding(state: &str) -> String {
 }
 
 /// Where to send the owner's browser to log in: the authorize window with
-/// a fresh single-use `state`.
+/// a fresh single-use `state`, and a redirect URI on `base` that is stored
+/// with the state so that the callback exchanges the identical value.
 pub async fn start(
     app: &App,
     provider: Provider,
     account: &AccountName,
+    base: &Url,
 ) -> Result<Started, ConnectError> {
     let credentials = provider.credentials(app).ok_or(match provider {
         Provider::Instagram => ConnectError::NotConfigured(
@@ -141,11 +141,13 @@ pub async fn start(
     rand::rng().fill_bytes(&mut bytes);
     let state = hex::encode(bytes);
     let now = app.clock.now();
+    let redirect_uri = provider.callback_url(base);
     app.store
         .save_oauth_state(
             &state,
             provider.as_str(),
             account.as_str(),
+            &redirect_uri,
             now + STATE_LIFETIME,
         )
         .await?;
@@ -165,7 +167,7 @@ pub async fn start(
     };
     url.query_pairs_mut()
         .append_pair("client_id", &credentials.id)
-        .append_pair("redirect_uri", &provider.callback_url(app))
+        .append_pair("redirect_uri", &redirect_uri)
         .append_pair("response_type", "code")
         .append_pair(permissions.0, permissions.1)
         .append_pair("state", &state);
@@ -215,8 +217,11 @@ pub async fn finish(
         .take_oauth_state(state, provider.as_str(), now)
         .await;
     let (account, result) = match claimed {
-        Ok(StateClaim::Account(account)) => {
-            let result = exchange(app, provider, &account, params).await;
+        Ok(StateClaim::Account {
+            account,
+            redirect_uri,
+        }) => {
+            let result = exchange(app, provider, &account, &redirect_uri, params).await;
             (account, result)
         }
         Ok(StateClaim::Unknown) => return None,
@@ -280,6 +285,7 @@ async fn exchange(
     app: &App,
     provider: Provider,
     account: &str,
+    redirect_uri: &str,
     params: &CallbackParams,
 ) -> Result<Connected, ConnectError> {
     if params.error.is_some() || params.error_message.is_some() {
@@ -303,7 +309,15 @@ async fn exchange(
             "this login",
             "the app id and secret",
         ))?;
-    let redirect = provider.callback_url(app);
+    // The value the login window was opened with; a flow begun before it
+    // was stored falls back to the URL known outside requests.
+    let redirect = match redirect_uri {
+        "" => app
+            .public_url
+            .link(&format!("connect/{}/callback", provider.as_str()))
+            .unwrap_or_default(),
+        stored => stored.to_string(),
+    };
     let upstream = &app.upstream;
     let now = app.clock.now();
     let mut choices = Vec::new();

@@ -2,7 +2,6 @@
 //! for Heroku Scheduler and other cron-like services. The URL is printed by
 //! `token-agent hook-url` and shown on the admin page.
 
-use crate::config::Config;
 use crate::signing::hmac_sha256_hex;
 
 /// The message WEBHOOK_SECRET signs for the refresh hook URL.
@@ -13,17 +12,10 @@ pub fn hook_signature(secret: &str) -> String {
     hmac_sha256_hex(secret.as_bytes(), HOOK_MESSAGE)
 }
 
-/// The full external refresh URL, when WEBHOOK_SECRET is set.
-pub fn hook_url(config: &Config) -> Option<String> {
-    let secret = config.webhook_secret.as_ref()?;
-    config
-        .app_url
-        .join(&format!(
-            "hooks/refresh/{}",
-            hook_signature(secret.expose())
-        ))
-        .ok()
-        .map(String::from)
+/// The hook's path (no leading slash) for WEBHOOK_SECRET `secret`; the
+/// full URL is the agent's public URL joined with it.
+pub fn hook_path(secret: &str) -> String {
+    format!("hooks/refresh/{}", hook_signature(secret))
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 //! tests and the demo), `board` (tokens in memory), `cache`, `feed` (the
 //! feed proxy), `refresher` and `warnings` (keeping tokens alive), `connect`
 //! (Meta's login windows), `notify` (e-mail and webhook), `http` (the URLs),
-//! `pages` (the HTML), `app` (the handles), `startup` (building and running
+//! `pages` (the HTML), `public_url` (the agent's own URL), `app` (the handles), `startup` (building and running
 //! it all) and `cli` (the command line).
 
 pub mod accounts;
@@ -29,6 +29,7 @@ pub mod metrics;
 pub mod notify;
 pub mod pages;
 pub mod profile;
+pub mod public_url;
 pub mod refresher;
 pub mod schedule;
 pub mod signed_request;

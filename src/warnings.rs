@@ -6,6 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::app::App;
 use crate::notify::{Warning, WarningKind};
+use crate::public_url::Known;
 use crate::store::{Account, AccountKind, StoreError};
 
 /// How long before expiry the first warning goes out.
@@ -43,7 +44,9 @@ fn reason(account: &Account, kind: WarningKind) -> String {
     }
 }
 
-fn reconnect_url(app: &App, account: &Account) -> String {
+/// Where the owner reconnects: the full URL when the agent knows its own,
+/// else the path and a plain sentence saying why it is only a path.
+fn reconnect_url(app: &App, base: &Known, account: &Account) -> String {
     let configured = match account.kind {
         AccountKind::Instagram => app.config.instagram_app.is_some(),
         AccountKind::Facebook => app.config.facebook_app.is_some(),
@@ -53,17 +56,17 @@ fn reconnect_url(app: &App, account: &Account) -> String {
     } else {
         "admin".to_string()
     };
-    app.config
-        .app_url
-        .join(&path)
-        .map(String::from)
-        .unwrap_or_default()
+    match base.url() {
+        Some(url) => crate::public_url::join(url, &path),
+        None => format!("/{path} ({})", crate::public_url::UNKNOWN),
+    }
 }
 
 /// Sends every warning that is due. Returns what happened per account.
 pub async fn send_due(app: &App) -> Result<Vec<(String, Result<WarningKind, String>)>, StoreError> {
     let now = app.clock.now();
     let mut results = Vec::new();
+    let base = app.public_url.known_now(&app.store).await;
     for account in app.store.accounts().await? {
         let Some(kind) = due(&account, now) else {
             continue;
@@ -72,7 +75,7 @@ pub async fn send_due(app: &App) -> Result<Vec<(String, Result<WarningKind, Stri
             account: account.name.clone(),
             kind,
             expires_at: account.expires_at,
-            reconnect_url: reconnect_url(app, &account),
+            reconnect_url: reconnect_url(app, &base, &account),
             reason: reason(&account, kind),
         };
         tracing::warn!(

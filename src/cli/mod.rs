@@ -101,18 +101,24 @@ pub async fn run(cli: Cli) -> ExitCode {
 async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> {
     let clock = Clock::System;
     match command {
-        Command::HookUrl => match crate::hook::hook_url(&config) {
-            Some(url) => {
-                println!("{url}");
-                Ok(ExitCode::SUCCESS)
+        Command::HookUrl => {
+            let Some(secret) = config.webhook_secret.clone() else {
+                eprintln!("token-agent: set WEBHOOK_SECRET to enable the refresh hook");
+                return Ok(ExitCode::FAILURE);
+            };
+            let app = App::open(config, clock).await?;
+            let path = crate::hook::hook_path(secret.expose());
+            match app.public_url.link(&path) {
+                Ok(url) => {
+                    println!("{url}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(unknown) => {
+                    eprintln!("token-agent: {unknown}; the hook's path is /{path}");
+                    Ok(ExitCode::FAILURE)
+                }
             }
-            None => {
-                eprintln!(
-                    "token-agent: set WEBHOOK_SECRET (and APP_URL or APP_NAME) to enable the refresh hook"
-                );
-                Ok(ExitCode::FAILURE)
-            }
-        },
+        }
         Command::Demo => {
             crate::demo::run(config).await?;
             Ok(ExitCode::SUCCESS)

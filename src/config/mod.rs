@@ -102,7 +102,7 @@ pub struct UpstreamConfig {
     /// FACEBOOK_APP_SECRET, when set: every graph.facebook.com call carries
     /// `appsecret_proof`, which Meta requires with "Require App Secret" on.
     pub facebook_app_secret: Option<Secret>,
-    /// `token-agent/VERSION (+APP_URL)`, sent with every upstream call.
+    /// `token-agent/VERSION (+PUBLIC URL)`, sent with every upstream call.
     pub user_agent: String,
     /// Upper bound on one upstream call (UPSTREAM_TIMEOUT_MS).
     pub timeout: Duration,
@@ -192,7 +192,16 @@ pub struct Config {
     pub refresh_mode: RefreshMode,
     pub js_constant_name: JsIdentifier,
     pub hide_help_pages: bool,
-    pub app_url: Url,
+    /// APP_URL: the public URL, when the owner set it. Requests then use it
+    /// for every link they make; without it they use their own URL.
+    pub app_url: Option<Url>,
+    /// The public URL the platform tells (HEROKU_APP_DEFAULT_DOMAIN_NAME,
+    /// RENDER_EXTERNAL_URL or FLY_APP_NAME), and that variable's name: for
+    /// links made outside a request when APP_URL is unset.
+    pub platform_url: Option<(Url, &'static str)>,
+    /// APP_NAME was set: accepted from older installs, never used for URLs
+    /// (Heroku apps made since 2023 do not live at APP_NAME.herokuapp.com).
+    pub app_name_ignored: bool,
     pub admin_password: Option<Secret>,
     pub webhook_secret: Option<Secret>,
     pub instagram_app: Option<AppCredentials>,
@@ -275,6 +284,9 @@ struct RawEnv {
     hide_help_pages: Option<String>,
     app_url: Option<String>,
     app_name: Option<String>,
+    heroku_app_default_domain_name: Option<String>,
+    render_external_url: Option<String>,
+    fly_app_name: Option<String>,
     admin_password: Option<String>,
     webhook_secret: Option<String>,
     instagram_app_id: Option<String>,
@@ -417,19 +429,15 @@ impl Config {
             }
         };
 
-        let app_url = match (present(raw.app_url), present(raw.app_name)) {
-            (Some(u), _) => parse_http_url("APP_URL", &u)?,
-            (None, Some(name)) => {
-                if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-                    return Err(bad(
-                        "APP_NAME",
-                        format!("must be a Heroku app name (letters, digits, -), got {name:?}"),
-                    ));
-                }
-                parse_http_url("APP_NAME", &format!("https://{name}.herokuapp.com"))?
-            }
-            (None, None) => parse_http_url("APP_URL", &format!("http://localhost:{port}"))?,
-        };
+        let app_url = present(raw.app_url)
+            .map(|u| parse_http_url("APP_URL", &u))
+            .transpose()?;
+        let platform_url = platform_url(
+            present(raw.heroku_app_default_domain_name),
+            present(raw.render_external_url),
+            present(raw.fly_app_name),
+        )?;
+        let app_name_ignored = present(raw.app_name).is_some();
 
         let instagram_app = pair(
             ("INSTAGRAM_APP_ID", present(raw.instagram_app_id)),
@@ -510,7 +518,7 @@ impl Config {
             )?,
             facebook_app_secret: facebook_app.as_ref().map(|app| app.secret.clone()),
             graph_version,
-            user_agent: user_agent(&app_url),
+            user_agent: user_agent(app_url.as_ref().or(platform_url.as_ref().map(|(u, _)| u))),
             timeout,
             connect_timeout: timeout.min(defaults.connect_timeout),
             ..defaults
@@ -529,6 +537,8 @@ impl Config {
             js_constant_name,
             hide_help_pages: parse_bool("HIDE_HELP_PAGES", raw.hide_help_pages)?,
             app_url,
+            platform_url,
+            app_name_ignored,
             admin_password: present(raw.admin_password).map(Secret),
             webhook_secret: present(raw.webhook_secret).map(Secret),
             instagram_app,
@@ -552,20 +562,86 @@ impl Config {
         })
     }
 
-    /// Sets the public URL, and the User-Agent that names it.
+    /// Sets APP_URL, and the User-Agent that names it.
     pub fn set_app_url(&mut self, url: Url) {
-        self.upstream.user_agent = user_agent(&url);
-        self.app_url = url;
+        self.upstream.user_agent = user_agent(Some(&url));
+        self.app_url = Some(url);
+    }
+
+    /// The public URL for links made outside a request, as far as the
+    /// environment tells it: APP_URL, else the platform's variable.
+    pub fn configured_url(&self) -> Option<(&Url, &'static str)> {
+        self.app_url
+            .as_ref()
+            .map(|u| (u, "APP_URL"))
+            .or(self.platform_url.as_ref().map(|(u, var)| (u, *var)))
     }
 }
 
-/// `token-agent/VERSION (+APP_URL)`, sent with every upstream call.
-fn user_agent(app_url: &Url) -> String {
-    format!(
-        "token-agent/{} (+{})",
-        env!("CARGO_PKG_VERSION"),
-        app_url.as_str().trim_end_matches('/')
-    )
+/// `token-agent/VERSION (+PUBLIC URL)`, sent with every upstream call; it
+/// says so when the public URL is not known yet.
+pub fn user_agent(public_url: Option<&Url>) -> String {
+    match public_url {
+        Some(url) => format!(
+            "token-agent/{} (+{})",
+            env!("CARGO_PKG_VERSION"),
+            url.as_str().trim_end_matches('/')
+        ),
+        None => format!(
+            "token-agent/{} (public URL not known yet)",
+            env!("CARGO_PKG_VERSION")
+        ),
+    }
+}
+
+/// The public URL a platform sets in the dyno's or machine's environment:
+/// Heroku's HEROKU_APP_DEFAULT_DOMAIN_NAME (a host name, set once runtime
+/// dyno metadata is enabled), Render's RENDER_EXTERNAL_URL (a URL) or
+/// Fly.io's FLY_APP_NAME (served at NAME.fly.dev).
+fn platform_url(
+    heroku_domain: Option<String>,
+    render_url: Option<String>,
+    fly_app: Option<String>,
+) -> Result<Option<(Url, &'static str)>, ConfigError> {
+    const HEROKU: &str = "HEROKU_APP_DEFAULT_DOMAIN_NAME";
+    const FLY: &str = "FLY_APP_NAME";
+    if let Some(domain) = heroku_domain {
+        let host_like = !domain.is_empty()
+            && domain
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+        if !host_like {
+            return Err(bad(
+                HEROKU,
+                format!(
+                    "must be a host name such as my-app-1a2b3c4d5e6f.herokuapp.com, got {domain:?}"
+                ),
+            ));
+        }
+        return Ok(Some((
+            parse_http_url(HEROKU, &format!("https://{domain}"))?,
+            HEROKU,
+        )));
+    }
+    if let Some(url) = render_url {
+        return Ok(Some((
+            parse_http_url("RENDER_EXTERNAL_URL", &url)?,
+            "RENDER_EXTERNAL_URL",
+        )));
+    }
+    if let Some(name) = fly_app {
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            return Err(bad(
+                FLY,
+                format!("must be a Fly.io app name (letters, digits, -), got {name:?}"),
+            ));
+        }
+        return Ok(Some((
+            parse_http_url(FLY, &format!("https://{name}.fly.dev"))?,
+            FLY,
+        )));
+    }
+    Ok(None)
 }
 
 /// `v25.0` or `25.0` → `v25.0`.
@@ -808,7 +884,14 @@ mod tests {
         assert!(!c.allow_empty_referer);
         assert_eq!(c.feed_cache_ttl, Duration::from_secs(300));
         assert_eq!(c.feed_stale_ttl, Duration::from_secs(86_400));
-        assert_eq!(c.app_url.as_str(), "http://localhost:3000/");
+        assert!(c.app_url.is_none() && c.platform_url.is_none());
+        assert_eq!(
+            c.upstream.user_agent,
+            format!(
+                "token-agent/{} (public URL not known yet)",
+                env!("CARGO_PKG_VERSION")
+            )
+        );
         assert_eq!(
             c.upstream,
             UpstreamConfig {
@@ -885,17 +968,71 @@ mod tests {
     }
 
     #[test]
-    fn app_url_comes_from_app_name_on_heroku() {
+    fn app_name_is_accepted_and_never_made_into_a_url() {
+        // Heroku apps made since 2023 live at NAME-<12 hex>.herokuapp.com.
         let c = config(&[("APP_NAME", "my-tokens")]).unwrap();
-        assert_eq!(c.app_url.as_str(), "https://my-tokens.herokuapp.com/");
+        assert!(c.app_name_ignored);
+        assert_eq!(c.configured_url(), None);
+        assert!(!c.upstream.user_agent.contains("herokuapp"));
+    }
+
+    #[test]
+    fn app_url_names_the_public_url_and_the_user_agent() {
+        let c = config(&[("APP_URL", "https://tokens.example.com")]).unwrap();
+        assert_eq!(
+            c.configured_url().map(|(u, var)| (u.as_str(), var)),
+            Some(("https://tokens.example.com/", "APP_URL"))
+        );
         assert_eq!(
             c.upstream.user_agent,
             format!(
-                "token-agent/{} (+https://my-tokens.herokuapp.com)",
+                "token-agent/{} (+https://tokens.example.com)",
                 env!("CARGO_PKG_VERSION")
             )
         );
         assert!(error(&[("APP_URL", "not a url")]).starts_with("APP_URL "));
+    }
+
+    #[test]
+    fn each_platform_variable_gives_the_public_url_and_app_url_wins() {
+        let heroku = (
+            "HEROKU_APP_DEFAULT_DOMAIN_NAME",
+            "my-tokens-1a2b3c4d5e6f.herokuapp.com",
+        );
+        let render = ("RENDER_EXTERNAL_URL", "https://my-tokens.onrender.com");
+        let fly = ("FLY_APP_NAME", "my-tokens");
+        let url = |vars: &[(&str, &str)]| {
+            let c = config(vars).unwrap();
+            c.configured_url().map(|(u, var)| (u.to_string(), var))
+        };
+        assert_eq!(
+            url(&[heroku]),
+            Some((
+                "https://my-tokens-1a2b3c4d5e6f.herokuapp.com/".into(),
+                "HEROKU_APP_DEFAULT_DOMAIN_NAME"
+            ))
+        );
+        assert_eq!(
+            url(&[render]),
+            Some((
+                "https://my-tokens.onrender.com/".into(),
+                "RENDER_EXTERNAL_URL"
+            ))
+        );
+        assert_eq!(
+            url(&[fly]),
+            Some(("https://my-tokens.fly.dev/".into(), "FLY_APP_NAME"))
+        );
+        assert_eq!(
+            url(&[heroku, ("APP_URL", "https://tokens.example.com")]),
+            Some(("https://tokens.example.com/".into(), "APP_URL"))
+        );
+        assert!(
+            error(&[("HEROKU_APP_DEFAULT_DOMAIN_NAME", "a b")])
+                .starts_with("HEROKU_APP_DEFAULT_DOMAIN_NAME ")
+        );
+        assert!(error(&[("RENDER_EXTERNAL_URL", "x")]).starts_with("RENDER_EXTERNAL_URL "));
+        assert!(error(&[("FLY_APP_NAME", "a.b")]).starts_with("FLY_APP_NAME "));
     }
 
     #[test]

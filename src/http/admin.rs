@@ -91,11 +91,9 @@ pub fn routes(
     let page = warp::path!("admin")
         .and(warp::get().or(warp::head()).unify())
         .and(gate.clone())
+        .and(super::request_url::detected())
         .and(with_app.clone())
-        .then(|app: Arc<App>| async move {
-            let hook = crate::hook::hook_url(&app.config);
-            pages::admin(&app, &csrf_token(&app), hook.as_deref()).await
-        });
+        .then(admin_page);
     let put = warp::path!("admin" / "accounts")
         .and(warp::post())
         .and(gate.clone())
@@ -137,6 +135,23 @@ pub fn routes(
         .or(removal)
         .unify()
         .boxed()
+}
+
+/// `GET /admin`. A signed-in request's URL is remembered for work outside
+/// requests while no variable names the public URL.
+async fn admin_page(detected: Option<url::Url>, app: Arc<App>) -> Response {
+    if let Some(url) = &detected
+        && let Err(e) = app.public_url.remember_signed_in(&app.store, url).await
+    {
+        tracing::warn!(error = %e, "cannot store the public URL of the admin page");
+    }
+    let base = pages::base_url(&app, detected.as_ref());
+    let hook = app
+        .config
+        .webhook_secret
+        .as_ref()
+        .map(|secret| format!("{base}/{}", crate::hook::hook_path(secret.expose())));
+    pages::admin(&app, &csrf_token(&app), hook.as_deref(), detected.as_ref()).await
 }
 
 /// How long an admin form stays good after the page was shown.

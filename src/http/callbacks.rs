@@ -33,6 +33,7 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .and(warp::post())
         .and(with_app.clone())
         .and(form())
+        .and(super::request_url::detected())
         .then(data_deletion)
         .map(Reply::into_response);
     let deletion_status = warp::path!("callbacks" / "data-deletion" / String)
@@ -158,7 +159,11 @@ async fn deauthorize(app: Arc<App>, form: HashMap<String, String>) -> Result<Res
 
 /// `POST /callbacks/data-deletion`: answers with the status URL and a
 /// confirmation code, as Meta requires.
-async fn data_deletion(app: Arc<App>, form: HashMap<String, String>) -> Result<Response, ApiError> {
+async fn data_deletion(
+    app: Arc<App>,
+    form: HashMap<String, String>,
+    detected: Option<url::Url>,
+) -> Result<Response, ApiError> {
     let (user_id, deleted) = delete_user_data(&app, &form).await?;
     let mut bytes = [0u8; 10];
     rand::rng().fill_bytes(&mut bytes);
@@ -167,13 +172,13 @@ async fn data_deletion(app: Arc<App>, form: HashMap<String, String>) -> Result<R
         .record_deletion(&code, &user_id, app.clock.now(), deleted)
         .await
         .map_err(|e| ApiError::unavailable("a data deletion could not be recorded", e))?;
-    let url = app
-        .config
-        .app_url
-        .join(&format!("callbacks/data-deletion/{code}"))
-        .expect("a path joins a URL");
+    // Meta, which signed the request, shows this URL to the person.
+    let url = format!(
+        "{}/callbacks/data-deletion/{code}",
+        pages::base_url(&app, detected.as_ref())
+    );
     Ok(warp::reply::json(&serde_json::json!({
-        "url": url.as_str(),
+        "url": url,
         "confirmation_code": code,
     }))
     .into_response())

@@ -44,6 +44,7 @@ pub fn routes(
         .and(warp::post())
         .and(gate)
         .and(form())
+        .and(super::request_url::detected())
         .and(with_app(app.clone()))
         .then(start);
     let callback = warp::path("connect")
@@ -88,18 +89,25 @@ fn confirm(provider: Provider, query: HashMap<String, String>, app: Arc<App>) ->
 }
 
 /// `POST /connect/{provider}`: to Meta's login window, with the cookie the
-/// callback checks.
-async fn start(provider: Provider, form: HashMap<String, String>, app: Arc<App>) -> Response {
+/// callback checks. The redirect URI is on APP_URL, else on the URL this
+/// (signed-in) request came to.
+async fn start(
+    provider: Provider,
+    form: HashMap<String, String>,
+    detected: Option<url::Url>,
+    app: Arc<App>,
+) -> Response {
     if !super::admin::csrf_ok(&app, &form) {
         return super::admin::bad_form();
     }
     let Some(account) = account_of(&form) else {
         return bad_name();
     };
-    match connect::start(&app, provider, &account).await {
+    let base = app.public_url.for_request(detected.as_ref());
+    match connect::start(&app, provider, &account, &base).await {
         Ok(started) => {
             let mut response = redirect(StatusCode::SEE_OTHER, &started.authorize_url);
-            let secure = if app.config.app_url.scheme() == "https" {
+            let secure = if base.scheme() == "https" {
                 "; Secure"
             } else {
                 ""

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use url::Url;
 use warp::Filter;
 use warp::filters::BoxedFilter;
 use warp::http::{HeaderValue, StatusCode, header};
@@ -22,16 +23,21 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
     let site = guard::site(app.clone())
         .and(optional_query())
         .and(client(app.clone()))
+        .and(super::request_url::for_shared_answers(app.clone()))
         .and(with_app(app));
     let feed = warp::path!("feed.json").and(site.clone()).then(
-        |site: Site, query: Option<String>, client: ClientKey, app: Arc<App>| {
-            site.answer(feed(app, query, client))
+        |site: Site, query: Option<String>, client: ClientKey, base: Url, app: Arc<App>| {
+            site.answer(feed(app, query, client, base))
         },
     );
     let hashtags = warp::path!("hashtags" / String / String).and(site).then(
-        |tag, file, site: Site, query: Option<String>, client: ClientKey, app: Arc<App>| {
-            site.answer(hashtag(app, tag, file, query, client))
-        },
+        |tag,
+         file,
+         site: Site,
+         query: Option<String>,
+         client: ClientKey,
+         base: Url,
+         app: Arc<App>| { site.answer(hashtag(app, tag, file, query, client, base)) },
     );
     feed.boxed().or(hashtags.boxed()).unify().boxed()
 }
@@ -201,6 +207,7 @@ async fn feed(
     app: Arc<App>,
     query: Option<String>,
     client: ClientKey,
+    base: Url,
 ) -> Result<Response, ApiError> {
     let params = parse_params(query.as_deref(), MAX_FEED_LIMIT)?;
     let query = FeedQuery {
@@ -212,7 +219,7 @@ async fn feed(
         cursor: params.cursor,
         client: Some(client),
     };
-    let answer = app.feeds.feed(&query, &app.config.app_url).await?;
+    let answer = app.feeds.feed(&query, &base).await?;
     Ok(respond(answer, app.clock.now()))
 }
 
@@ -222,6 +229,7 @@ async fn hashtag(
     file: String,
     query: Option<String>,
     client: ClientKey,
+    base: Url,
 ) -> Result<Response, ApiError> {
     let edge = match file.as_str() {
         "recent.json" => HashtagEdge::Recent,
@@ -244,7 +252,7 @@ async fn hashtag(
         cursor: params.cursor,
         client: Some(client),
     };
-    let answer = app.feeds.hashtag(&query, &app.config.app_url).await?;
+    let answer = app.feeds.hashtag(&query, &base).await?;
     Ok(respond(answer, app.clock.now()))
 }
 

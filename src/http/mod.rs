@@ -11,6 +11,7 @@
 //! * `health.rs` — `/healthz`, `/metrics`
 //! * `client.rs` — who a request comes from (TRUST_PROXY)
 //! * `error.rs` — every error answer, and the one `recover`
+//! * `request_url.rs` — the URL a request came to (Host, X-Forwarded-*)
 //! * `server.rs` — the HTTP/1.1 server under the routes
 //! * `limits.rs` — header and idle timeouts, the connection bound
 
@@ -24,6 +25,7 @@ pub mod guard;
 pub mod health;
 pub mod limits;
 pub mod pages;
+pub mod request_url;
 pub mod server;
 pub mod signin;
 pub mod token;

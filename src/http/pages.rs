@@ -8,7 +8,7 @@ use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
 use super::error::{ApiError, Refusal};
-use super::with_app;
+use super::{request_url, with_app};
 use crate::app::App;
 use crate::pages;
 
@@ -21,8 +21,11 @@ pub fn routes(
     let get = || warp::get().or(warp::head()).unify();
     let home = warp::path::end()
         .and(get())
+        .and(request_url::detected())
         .and(with_app(app.clone()))
-        .then(|app: Arc<App>| async move { pages::home(&app).await });
+        .then(|detected: Option<url::Url>, app: Arc<App>| async move {
+            pages::home(&app, detected.as_ref()).await
+        });
     // With credentials: the owner's page, behind the gate. Without: the
     // summary where strangers may see one, else the sign-in challenge.
     let owners_status = warp::path!("status")

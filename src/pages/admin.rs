@@ -5,7 +5,7 @@ use askama::Template;
 
 use super::budget::{Budget, budgets};
 use super::time::Moment;
-use super::{Layout, base_url, kind_label, path_segment};
+use super::{Layout, kind_label, path_segment};
 use crate::app::App;
 use crate::config::Config;
 use crate::store::AccountKind;
@@ -52,7 +52,12 @@ struct Row {
     choices: Vec<crate::upstream::LinkedInstagram>,
 }
 
-pub(super) async fn page<'a>(app: &App, csrf: &'a str, hook_url: Option<&'a str>) -> AdminPage<'a> {
+pub(super) async fn page<'a>(
+    app: &App,
+    csrf: &'a str,
+    hook_url: Option<&'a str>,
+    base: &str,
+) -> AdminPage<'a> {
     let now = app.clock.now();
     let config = &app.config;
     let connect = |kind: AccountKind, name: &str| {
@@ -131,7 +136,6 @@ pub(super) async fn page<'a>(app: &App, csrf: &'a str, hook_url: Option<&'a str>
             }
         }
     }
-    let base = base_url(app);
     AdminPage {
         layout: Layout::for_app(app, "Admin", "admin"),
         csrf,

@@ -3,6 +3,8 @@
 
 use askama::Template;
 
+use url::Url;
+
 use super::{Layout, base_url};
 use crate::app::App;
 use crate::config::{Config, RefreshMode};
@@ -12,7 +14,15 @@ use crate::domain::DEFAULT_ACCOUNT;
 #[template(path = "home.html")]
 pub(super) struct HomePage {
     layout: Layout,
+    /// The base of every URL on the page: APP_URL, else `detected`.
     app_url: String,
+    /// The URL this request came to, when its headers name one.
+    detected: Option<String>,
+    /// Whether APP_URL is set.
+    app_url_set: bool,
+    /// The URL warnings and `hook-url` use, and where it comes from; `None`
+    /// while the agent does not know it.
+    outside: Option<(String, String)>,
     /// ALLOWED_DOMAINS entries, normalised; `None` while unset.
     allowed: Option<Vec<String>>,
     /// Account names: from the database, or from the tokens in memory
@@ -39,9 +49,20 @@ pub(super) struct HomePage {
     named_snippets: Vec<(String, String)>,
 }
 
-pub(super) async fn page(app: &App) -> HomePage {
+pub(super) async fn page(app: &App, detected: Option<&Url>) -> HomePage {
     let config = &app.config;
-    let base = base_url(app);
+    let base = base_url(app, detected);
+    let outside = match app.public_url.known() {
+        crate::public_url::Known::Configured { url, var } => Some((
+            url.as_str().trim_end_matches('/').to_string(),
+            var.to_string(),
+        )),
+        crate::public_url::Known::SignedIn(url) => Some((
+            url.as_str().trim_end_matches('/').to_string(),
+            "the last admin sign-in".to_string(),
+        )),
+        crate::public_url::Known::Unknown => None,
+    };
     let (accounts, database_down) = match super::accounts(app).await {
         Some(accounts) => (accounts.into_iter().map(|a| a.name).collect(), false),
         None => (app.board.names(), true),
@@ -67,6 +88,9 @@ pub(super) async fn page(app: &App) -> HomePage {
         fetch_snippet: fetch_snippet(&base),
         named_snippets,
         app_url: base,
+        detected: detected.map(|u| u.as_str().trim_end_matches('/').to_string()),
+        app_url_set: config.app_url.is_some(),
+        outside,
         has_default: accounts.iter().any(|n| n == DEFAULT_ACCOUNT),
         allowed: config
             .allowed_domains

@@ -15,6 +15,7 @@ mod time;
 
 use askama::Template;
 use chrono::{DateTime, Utc};
+use url::Url;
 use warp::http::{HeaderValue, StatusCode, header};
 use warp::reply::Response;
 
@@ -28,12 +29,13 @@ const CSP: &str = "default-src 'self'; img-src 'self' https: data:; style-src 's
      script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// `GET /`: what the agent is, a checklist of its configuration, and the
-/// snippets to paste into a site. 204 when HIDE_HELP_PAGES is set.
-pub async fn home(app: &App) -> Response {
+/// snippets to paste into a site, with the URL the request came to
+/// (`detected`) unless APP_URL is set. 204 when HIDE_HELP_PAGES is set.
+pub async fn home(app: &App, detected: Option<&Url>) -> Response {
     if app.config.hide_help_pages {
         return no_content();
     }
-    render(StatusCode::OK, &home::page(app).await, CSP)
+    render(StatusCode::OK, &home::page(app, detected).await, CSP)
 }
 
 /// `GET /status` for the signed-in owner: every account, its expiry, last
@@ -86,9 +88,15 @@ pub async fn status_summary(app: &App) -> Response {
 
 /// `GET /admin`, once the caller has checked the admin password. Every
 /// POST form carries `csrf`; `hook_url` is the signed external refresh hook
-/// when WEBHOOK_SECRET is set.
-pub async fn admin(app: &App, csrf: &str, hook_url: Option<&str>) -> Response {
-    let page = admin::page(app, csrf, hook_url).await;
+/// when WEBHOOK_SECRET is set; the URLs to register with Meta are on
+/// APP_URL, else on the URL the request came to (`detected`).
+pub async fn admin(
+    app: &App,
+    csrf: &str,
+    hook_url: Option<&str>,
+    detected: Option<&Url>,
+) -> Response {
+    let page = admin::page(app, csrf, hook_url, &base_url(app, detected)).await;
     render(StatusCode::OK, &page, &admin::csp(&app.config))
 }
 
@@ -236,10 +244,12 @@ fn kind_label(kind: AccountKind) -> &'static str {
     }
 }
 
-/// The agent's public URL without a trailing slash, to append paths to.
-fn base_url(app: &App) -> String {
-    app.config
-        .app_url
+/// The base URL for the links in one request's answer, without a trailing
+/// slash: APP_URL, else the URL the request came to (see
+/// `public_url.rs`).
+pub fn base_url(app: &App, detected: Option<&Url>) -> String {
+    app.public_url
+        .for_request(detected)
         .as_str()
         .trim_end_matches('/')
         .to_string()

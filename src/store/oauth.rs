@@ -12,8 +12,13 @@ pub enum StateClaim {
     Unknown,
     /// Issued, but the owner took too long.
     Expired,
-    /// Issued for this account, and now used up.
-    Account(String),
+    /// Issued for this account, and now used up; `redirect_uri` is the one
+    /// the login window was opened with (empty for a flow begun before it
+    /// was stored).
+    Account {
+        account: String,
+        redirect_uri: String,
+    },
 }
 
 impl Store {
@@ -22,9 +27,10 @@ impl Store {
         state: &str,
         provider: &str,
         account: &str,
+        redirect_uri: &str,
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        const SQL: &str = "INSERT INTO oauth_states (state, provider, account, expires_at) VALUES ($1, $2, $3, $4)";
+        const SQL: &str = "INSERT INTO oauth_states (state, provider, account, redirect_uri, expires_at) VALUES ($1, $2, $3, $4, $5)";
         const SWEEP: &str = "DELETE FROM oauth_states WHERE expires_at < $1";
         on_pool!(self, pool => {
             sqlx::query(SWEEP).bind(expires_at.timestamp_millis() - 86_400_000).execute(pool).await?;
@@ -32,6 +38,7 @@ impl Store {
                 .bind(state)
                 .bind(provider)
                 .bind(account)
+                .bind(redirect_uri)
                 .bind(expires_at.timestamp_millis())
                 .execute(pool)
                 .await?;
@@ -47,15 +54,18 @@ impl Store {
         provider: &str,
         now: DateTime<Utc>,
     ) -> Result<StateClaim, StoreError> {
-        const SQL: &str =
-            "DELETE FROM oauth_states WHERE state = $1 RETURNING provider, account, expires_at";
-        let row: Option<(String, String, i64)> =
+        const SQL: &str = "DELETE FROM oauth_states WHERE state = $1 \
+             RETURNING provider, account, redirect_uri, expires_at";
+        let row: Option<(String, String, String, i64)> =
             on_pool!(self, pool => sqlx::query_as(SQL).bind(state).fetch_optional(pool).await?);
         Ok(match row {
             None => StateClaim::Unknown,
-            Some((p, _, _)) if p != provider => StateClaim::Unknown,
-            Some((_, _, expires)) if expires <= now.timestamp_millis() => StateClaim::Expired,
-            Some((_, account, _)) => StateClaim::Account(account),
+            Some((p, ..)) if p != provider => StateClaim::Unknown,
+            Some((.., expires)) if expires <= now.timestamp_millis() => StateClaim::Expired,
+            Some((_, account, redirect_uri, _)) => StateClaim::Account {
+                account,
+                redirect_uri,
+            },
         })
     }
 }

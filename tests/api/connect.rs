@@ -550,7 +550,12 @@ async fn the_refresh_hook_runs_only_with_the_right_signature(backend: Backend) {
         .unwrap();
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     assert_eq!(s.world.fake.calls("/refresh_access_token"), 0);
-    let url = token_agent::hook::hook_url(&s.app.config).unwrap();
+    let secret = s.app.config.webhook_secret.as_ref().unwrap().expose();
+    let url = s
+        .app
+        .public_url
+        .link(&token_agent::hook::hook_path(secret))
+        .unwrap();
     let path = url.strip_prefix(APP_URL).unwrap();
     let res = s.http.post(s.server.url(path)).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);

@@ -39,6 +39,12 @@ const INTERNAL: &[&str] = &[
     "MEMCACHIER_PASSWORD",
     "MEMCACHE_SERVERS",
     "APP_URL",
+    // Accepted from older installs and ignored; app.json no longer asks.
+    "APP_NAME",
+    // Set by the platforms themselves.
+    "HEROKU_APP_DEFAULT_DOMAIN_NAME",
+    "RENDER_EXTERNAL_URL",
+    "FLY_APP_NAME",
     "INSTAGRAM_GRAPH_URL",
     "INSTAGRAM_OAUTH_URL",
     "INSTAGRAM_AUTHORIZE_URL",

@@ -110,11 +110,11 @@ async fn every_page_is_html_with_the_security_headers(backend: Backend) {
 
     // Act
     let pages = vec![
-        ("home", read(pages::home(&app).await).await),
+        ("home", read(pages::home(&app, None).await).await),
         ("status", read(pages::status(&app).await).await),
         (
             "admin",
-            read(pages::admin(&app, "csrf-value", None).await).await,
+            read(pages::admin(&app, "csrf-value", None, None).await).await,
         ),
         (
             "message",
@@ -173,9 +173,9 @@ async fn help_pages_answer_204_when_hidden_but_admin_still_works(backend: Backen
         ])
         .await;
 
-    let home = read(pages::home(&app).await).await;
+    let home = read(pages::home(&app, None).await).await;
     let status = read(pages::status(&app).await).await;
-    let admin = read(pages::admin(&app, "c", None).await).await;
+    let admin = read(pages::admin(&app, "c", None, None).await).await;
 
     assert_eq!(home.status, StatusCode::NO_CONTENT);
     assert!(home.html.is_empty());
@@ -196,11 +196,11 @@ async fn no_page_shows_a_token_or_a_secret(backend: Backend) {
     // Act
     let hook = "https://agent.example.com/hooks/refresh/0123abcd";
     let pages = [
-        ("home", read(pages::home(&app).await).await),
+        ("home", read(pages::home(&app, None).await).await),
         ("status", read(pages::status(&app).await).await),
         (
             "admin",
-            read(pages::admin(&app, "csrf", Some(hook)).await).await,
+            read(pages::admin(&app, "csrf", Some(hook), None).await).await,
         ),
     ];
 
@@ -244,7 +244,7 @@ async fn stored_upstream_errors_are_escaped(backend: Backend) {
 
     // Act
     let status = read(pages::status(&app).await).await;
-    let admin = read(pages::admin(&app, "c", None).await).await;
+    let admin = read(pages::admin(&app, "c", None, None).await).await;
 
     // Assert
     assert!(!status.html.contains(HOSTILE), "{}", status.html);
@@ -264,7 +264,7 @@ async fn the_home_page_gives_snippets_with_the_agents_own_url(backend: Backend) 
     world.give_token(&app, "default", Duration::days(2)).await;
     world.give_token(&app, "shop", Duration::days(2)).await;
 
-    let page = read(pages::home(&app).await).await;
+    let page = read(pages::home(&app, None).await).await;
     let text = unescape(&page.html);
 
     assert!(
@@ -300,7 +300,7 @@ async fn the_home_page_says_what_is_missing(backend: Backend) {
     let world = World::new(backend).await;
     let app = world.app(&[("ALLOWED_DOMAINS", "")]).await;
 
-    let page = read(pages::home(&app).await).await;
+    let page = read(pages::home(&app, None).await).await;
     let text = unescape(&page.html);
 
     assert!(text.contains("No site gets a token or a feed until you set it."));
@@ -386,7 +386,7 @@ async fn the_status_page_renders_from_memory_when_the_database_is_down(backend: 
     app.store.close().await;
 
     let page = read(pages::status(&app).await).await;
-    let home = read(pages::home(&app).await).await;
+    let home = read(pages::home(&app, None).await).await;
 
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.html.contains("The database is not answering."));
@@ -403,7 +403,7 @@ async fn the_admin_page_has_an_action_form_per_account_with_csrf(backend: Backen
     world.give_token(&app, "default", Duration::days(2)).await;
     world.give_token(&app, "shop", Duration::days(2)).await;
 
-    let page = read(pages::admin(&app, "csrf-4f2a", None).await).await;
+    let page = read(pages::admin(&app, "csrf-4f2a", None, None).await).await;
     let html = &page.html;
 
     for name in ["default", "shop"] {
@@ -453,7 +453,7 @@ async fn the_admin_page_offers_connect_when_an_app_is_configured(backend: Backen
     world.give_token(&app, "shop", Duration::days(2)).await;
     let hook = "https://agent.example.com/hooks/refresh/abc123";
 
-    let page = read(pages::admin(&app, "c", Some(hook)).await).await;
+    let page = read(pages::admin(&app, "c", Some(hook), None).await).await;
 
     assert!(
         page.html

@@ -52,6 +52,9 @@ pub enum Command {
     /// Print the signed external refresh URL (for Heroku Scheduler and other
     /// cron-like services: `curl -X POST URL`). Needs WEBHOOK_SECRET.
     HookUrl,
+    /// Ask the agent serving on PORT on this machine for /healthz; exits 0
+    /// when it answers 200 (a container's HEALTHCHECK: no shell or curl needed).
+    Healthcheck,
     /// Serve the agent wired to a built-in fake Instagram, with a sample
     /// account and posts, to see everything work offline.
     Demo,
@@ -119,6 +122,7 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
                 }
             }
         }
+        Command::Healthcheck => healthcheck(config.port).await,
         Command::Demo => {
             crate::demo::run(config).await?;
             Ok(ExitCode::SUCCESS)
@@ -151,6 +155,33 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
         Command::Accounts { command } => {
             let app = App::open(config, clock).await?;
             accounts_command(&app, command).await
+        }
+    }
+}
+
+/// `GET http://127.0.0.1:PORT/healthz` within a few seconds.
+async fn healthcheck(port: u16) -> anyhow::Result<ExitCode> {
+    let url = format!("http://127.0.0.1:{port}/healthz");
+    let client = crate::tls::http_client()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()?;
+    match client.get(&url).send().await {
+        Ok(response) if response.status().is_success() => {
+            println!("healthy: {url} answered {}", response.status());
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(response) => {
+            let status = response.status();
+            let body = response.text().await.unwrap_or_default();
+            eprintln!(
+                "unhealthy: {url} answered {status}: {}",
+                body.chars().take(300).collect::<String>()
+            );
+            Ok(ExitCode::FAILURE)
+        }
+        Err(e) => {
+            eprintln!("unhealthy: {url}: {e}");
+            Ok(ExitCode::FAILURE)
         }
     }
 }

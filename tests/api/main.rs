@@ -18,6 +18,7 @@ mod feed;
 mod limits;
 mod meta;
 mod pages;
+mod platforms;
 mod process;
 mod refresh;
 mod strangers;

@@ -650,6 +650,26 @@ async fn a_strangers_host_header_changes_nothing_anyone_else_is_shown(backend: B
     // A stranger's own answer follows their headers…
     let home = evil(http.get(server.url("/"))).send().await.unwrap();
     assert!(home.text().await.unwrap().contains("evil.example"));
+    // …but not a feed answer, which a shared cache may hand to others.
+    world
+        .give_token(&app, "default", chrono::Duration::days(2))
+        .await;
+    let feed = http
+        .get(server.url("/feed.json?limit=2"))
+        .header("Host", HEROKU_HOST)
+        .header("X-Forwarded-Host", "evil.example")
+        .header("X-Forwarded-Proto", "https")
+        .header("Origin", "https://example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(feed.status(), StatusCode::OK);
+    let body: Value = feed.json().await.unwrap();
+    let next = body["paging"]["next"].as_str().unwrap();
+    assert!(
+        next.starts_with(&format!("http://{HEROKU_HOST}/feed.json?")),
+        "Host only, and no proxy is trusted here to say https: {next}"
+    );
     // …and a failed sign-in, or the pages anyone may see, keep nothing.
     let res = evil(http.get(server.url("/admin")))
         .header("Authorization", basic("wrong"))
@@ -846,6 +866,11 @@ async fn a_heroku_dyno_releases_serves_the_real_host_and_stops_on_sigterm() {
         assert_eq!(feed.status(), StatusCode::OK);
         let body: Value = feed.json().await.unwrap();
         assert_eq!(body["data"].as_array().unwrap().len(), 3);
+        let next = body["paging"]["next"].as_str().unwrap();
+        assert!(
+            next.starts_with(&format!("https://{HEROKU_HOST}/feed.json?")),
+            "paging links on the router's host and scheme: {next}"
+        );
     }
     let status = router(http.get(format!("{base}/status")))
         .send()

@@ -1031,8 +1031,12 @@ async fn as_uid_65532_the_agent_runs_on_a_data_folder_made_like_the_images() {
         .unwrap();
     assert!(made.success());
 
+    // A copy of the binary where uid 65532 may run it, wherever the build is.
+    let binary = scratch.path().join("token-agent");
+    std::fs::copy(BINARY, &binary).unwrap();
+    std::fs::set_permissions(&binary, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let as_nonroot = |dir: &std::path::Path, args: &[&str], port: u16| {
-        let mut cmd = Command::new(BINARY);
+        let mut cmd = Command::new(&binary);
         cmd.args(args)
             .env_clear()
             .env("PORT", port.to_string())

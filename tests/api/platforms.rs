@@ -873,6 +873,7 @@ async fn a_heroku_dyno_releases_serves_the_real_host_and_stops_on_sigterm() {
         );
     }
     let status = router(http.get(format!("{base}/status")))
+        .header("Authorization", basic(&generated["ADMIN_PASSWORD"]))
         .send()
         .await
         .unwrap()

@@ -4,14 +4,19 @@
 //! request, and they keep answering while the database is down. The board is
 //! replaced as a whole (copy on write) whenever a token changes, which is
 //! rare, so readers never wait for a lock.
+//!
+//! Each token's answers are made here once, when it changes: the bodies and
+//! the header values that depend only on the token (ETag, Cache-Control), so
+//! a request copies none of them.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use bytes::Bytes;
 use chrono::{DateTime, SecondsFormat, Utc};
 use sha2::{Digest, Sha256};
+use warp::http::HeaderValue;
 
 use crate::store::{Account, AccountKind};
 
@@ -23,10 +28,20 @@ pub struct Served {
     pub next_refresh_at: Option<DateTime<Utc>>,
     /// A strong validator for the token and its expiry.
     pub etag: String,
+    /// `etag` as a header value.
+    pub etag_header: HeaderValue,
     /// `{"token": …, "expires_at": …}`
     pub json: Bytes,
+    /// The token alone, the body of `/token`.
+    pub text: Bytes,
     /// The token as a JavaScript string literal, quotes included.
     pub js_literal: String,
+    /// The latest token.js body, with the constant name it was made for: a
+    /// site asks with one name, so it is made once, not per request.
+    js: ArcSwapOption<(String, Bytes)>,
+    /// The latest Cache-Control value, with its max-age: it changes at most
+    /// once a second, and only in the token's last day before expiry or refresh.
+    cache_control: ArcSwapOption<(i64, HeaderValue)>,
 }
 
 impl Served {
@@ -42,15 +57,54 @@ impl Served {
             .chain_update(b"|")
             .chain_update(expires.as_deref().unwrap_or("").as_bytes())
             .finalize();
+        let etag = format!("\"{}\"", hex::encode(&digest[..12]));
         Served {
             kind: AccountKind::Instagram,
             token: token.to_string(),
             expires_at,
             next_refresh_at,
-            etag: format!("\"{}\"", hex::encode(&digest[..12])),
+            etag_header: HeaderValue::from_str(&etag).expect("hex digits in quotes"),
+            etag,
             json: Bytes::from(json),
+            text: Bytes::copy_from_slice(token.as_bytes()),
             js_literal: js_string_literal(token),
+            js: ArcSwapOption::empty(),
+            cache_control: ArcSwapOption::empty(),
         }
+    }
+
+    /// `const {name} = "…";`, the body of token.js. `name` must be a valid
+    /// [`JsIdentifier`](crate::domain::jsident::JsIdentifier).
+    pub fn js_body(&self, name: &str) -> Bytes {
+        if let Some(made) = self.js.load().as_deref()
+            && made.0 == name
+        {
+            return made.1.clone();
+        }
+        let body = Bytes::from(format!("const {name} = {};\n", self.js_literal));
+        self.js
+            .store(Some(Arc::new((name.to_string(), body.clone()))));
+        body
+    }
+
+    /// Whether token.js was last made for `name`, which was then valid.
+    pub fn js_made_for(&self, name: &str) -> bool {
+        self.js.load().as_deref().is_some_and(|made| made.0 == name)
+    }
+
+    /// `private, max-age={max_age}`. Private: a shared cache in front would
+    /// hand one site's token to every site and keep a rotated or removed one.
+    pub fn cache_control(&self, max_age: i64) -> HeaderValue {
+        if let Some(made) = self.cache_control.load().as_deref()
+            && made.0 == max_age
+        {
+            return made.1.clone();
+        }
+        let value =
+            HeaderValue::from_str(&format!("private, max-age={max_age}")).expect("ASCII digits");
+        self.cache_control
+            .store(Some(Arc::new((max_age, value.clone()))));
+        value
     }
 
     fn from_account(account: &Account) -> Served {
@@ -145,6 +199,29 @@ mod tests {
         assert_eq!(body["token"], "IGAAabc");
         assert_eq!(body["expires_at"], "2026-05-01T10:00:00Z");
         assert!(served.etag.starts_with('"') && served.etag.ends_with('"'));
+        assert_eq!(served.etag_header, served.etag.as_str());
+        assert_eq!(served.text, "IGAAabc");
+    }
+
+    #[test]
+    fn token_js_and_cache_control_are_remade_only_when_what_they_name_changes() {
+        let served = Served::new("IGAAabc", None, None);
+        assert!(!served.js_made_for("Token"));
+        let body = served.js_body("Token");
+        assert_eq!(body, "const Token = \"IGAAabc\";\n");
+        assert!(served.js_made_for("Token"));
+        // The same bytes, not a copy.
+        assert_eq!(served.js_body("Token").as_ptr(), body.as_ptr());
+        assert_eq!(served.js_body("Other"), "const Other = \"IGAAabc\";\n");
+        assert!(!served.js_made_for("Token"));
+
+        let day = served.cache_control(86_400);
+        assert_eq!(day, "private, max-age=86400");
+        assert_eq!(
+            served.cache_control(86_400).as_bytes().as_ptr(),
+            day.as_bytes().as_ptr()
+        );
+        assert_eq!(served.cache_control(59), "private, max-age=59");
     }
 
     #[test]

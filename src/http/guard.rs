@@ -9,7 +9,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use futures_util::future;
-use warp::http::{HeaderValue, Method, StatusCode, header};
+use warp::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
@@ -107,7 +107,12 @@ impl Site {
 fn preflight() -> Response {
     let mut response = Response::default();
     *response.status_mut() = StatusCode::NO_CONTENT;
-    let headers = response.headers_mut();
+    preflight_headers(response.headers_mut());
+    response
+}
+
+/// The CORS preflight answer's headers.
+pub(super) fn preflight_headers(headers: &mut HeaderMap) {
     headers.insert(
         header::ACCESS_CONTROL_ALLOW_METHODS,
         HeaderValue::from_static("GET, HEAD, OPTIONS"),
@@ -120,21 +125,77 @@ fn preflight() -> Response {
         header::ACCESS_CONTROL_MAX_AGE,
         HeaderValue::from_static("86400"),
     );
-    response
 }
 
 /// Adds the CORS answer for an allowed origin, and a `Vary` naming every
 /// header that decided: `Origin`, and `Referer` when it stood in for one.
 fn with_cors(mut response: Response, origin: Option<String>, by_referer: bool) -> Response {
-    let headers = response.headers_mut();
+    let origin = origin.and_then(|o| HeaderValue::from_str(&o).ok());
+    cors_headers(response.headers_mut(), origin, by_referer);
+    response
+}
+
+/// [`with_cors`] on a header map, with the origin as a header value.
+pub(super) fn cors_headers(headers: &mut HeaderMap, origin: Option<HeaderValue>, by_referer: bool) {
     let vary = if by_referer {
         "Origin, Referer"
     } else {
         "Origin"
     };
     headers.insert(header::VARY, HeaderValue::from_static(vary));
-    if let Some(origin) = origin.and_then(|o| HeaderValue::from_str(&o).ok()) {
+    if let Some(origin) = origin {
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
     }
-    response
+}
+
+/// The allow-list's exact origins (`https://example.com`,
+/// `http://localhost:8080`), each with its CORS header value made once, for
+/// answering without the allow-list's parsing or an allocation.
+///
+/// An origin is kept only if the allow-list lets it in as itself, so that
+/// a request naming it, by Origin or by a Referer under it, is decided and
+/// echoed exactly as [`site`] would. Wildcard entries have no one origin:
+/// their requests take [`site`].
+pub struct KnownOrigins(Vec<(String, HeaderValue)>);
+
+impl KnownOrigins {
+    pub fn new(app: &App) -> KnownOrigins {
+        let Some(domains) = &app.config.allowed_domains else {
+            return KnownOrigins(Vec::new());
+        };
+        let known = domains
+            .entries()
+            .filter(|entry| {
+                domains.check(Some(entry), None)
+                    == Access::Allowed {
+                        origin: entry.clone(),
+                    }
+            })
+            .filter_map(|entry| Some((HeaderValue::from_str(&entry).ok()?, entry)))
+            .map(|(value, entry)| (entry, value))
+            .collect();
+        KnownOrigins(known)
+    }
+
+    /// The CORS origin to echo for a request with these headers, if the
+    /// allow-list would let it in under a known origin; `None` when the
+    /// allow-list has to decide.
+    pub fn find(&self, origin: Option<&str>, referer: Option<&str>) -> Option<&HeaderValue> {
+        fn given(value: Option<&str>) -> Option<&str> {
+            value.map(str::trim).filter(|v| !v.is_empty())
+        }
+        // As the allow-list reads them: a non-empty Origin decides alone,
+        // else the Referer's origin (what precedes its path, query or
+        // fragment).
+        let known = match (given(origin), given(referer)) {
+            (Some(origin), _) => self.0.iter().find(|(o, _)| o == origin),
+            (None, Some(referer)) => self.0.iter().find(|(o, _)| {
+                referer
+                    .strip_prefix(o.as_str())
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?', '#']))
+            }),
+            (None, None) => None,
+        };
+        known.map(|(_, value)| value)
+    }
 }

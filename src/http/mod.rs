@@ -12,7 +12,8 @@
 //! * `client.rs` — who a request comes from (TRUST_PROXY)
 //! * `error.rs` — every error answer, and the one `recover`
 //! * `request_url.rs` — the URL a request came to (Host, X-Forwarded-*)
-//! * `server.rs` — the HTTP/1.1 server under the routes
+//! * `server.rs` — the HTTP/1.1 server under the routes, and the token
+//!   URLs' shortcut ahead of them
 //! * `limits.rs` — header and idle timeouts, the connection bound
 
 pub mod admin;
@@ -110,5 +111,6 @@ pub async fn serve_with(
     limits: Arc<Limits>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    server::serve(routes(app), listener, limits, shutdown).await;
+    let shortcut = Arc::new(token::Shortcut::new(app.clone()));
+    server::serve_with_shortcut(routes(app), shortcut, listener, limits, shutdown).await;
 }

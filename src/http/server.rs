@@ -1,6 +1,13 @@
 //! The HTTP/1.1 server under the agent's routes (and the fake Graph API's):
-//! accepts connections, hands each request to a warp filter, and on shutdown
-//! stops accepting and lets open requests finish.
+//! accepts connections, hands each request to a [`Shortcut`] and, when it
+//! passes, to a warp filter, and on shutdown stops accepting and lets open
+//! requests finish.
+//!
+//! The shortcut is for the few URLs that must be as fast as the machine
+//! allows (the token URLs): it answers from memory, synchronously, without
+//! the router's per-request work (boxed futures and bodies, extensions,
+//! header copies). Both kinds of answer go through the same connection
+//! limits, panic guard and graceful shutdown.
 //!
 //! HTTP/1.1 only. Heroku's router, a reverse proxy or a browser talks
 //! HTTP/1.1 to the agent; leaving HTTP/2 out keeps the process small.
@@ -11,13 +18,18 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
 use futures_util::FutureExt;
-use hyper::body::Incoming;
+use futures_util::future::{self, Either};
+use hyper::body::{Frame, Incoming, SizeHint};
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
 use tower_service::Service as _;
-use warp::http::Request;
+use warp::http::{Request, Response};
 use warp::{Filter, Reply};
 
 use super::limits::{Limits, REFUSAL, REFUSAL_WRITE, TrackedIo};
@@ -26,6 +38,23 @@ use super::limits::{Limits, REFUSAL, REFUSAL_WRITE, TrackedIo};
 /// each request's extensions (`warp::ext::optional::<Peer>()`).
 #[derive(Clone, Copy, Debug)]
 pub struct Peer(pub SocketAddr);
+
+/// Answers some requests ahead of the router.
+pub trait Shortcut: Send + Sync + 'static {
+    /// The whole answer to `request` (an empty body is none), or `None` to
+    /// hand it to the router. It runs on the connection's task, so it must
+    /// not block.
+    fn answer(&self, request: &Request<Incoming>) -> Option<Response<Bytes>>;
+}
+
+/// No shortcut: every request goes to the router.
+pub struct NoShortcut;
+
+impl Shortcut for NoShortcut {
+    fn answer(&self, _: &Request<Incoming>) -> Option<Response<Bytes>> {
+        None
+    }
+}
 
 /// Serves `filter` on `listener` until `shutdown` completes, then waits for
 /// the requests in progress. `limits` bounds slow, idle and surplus clients
@@ -38,6 +67,21 @@ pub async fn serve<F, R>(
 ) where
     F: Filter<Extract = (R,), Error = Infallible> + Clone + Send + Sync + 'static,
     R: Reply,
+{
+    serve_with_shortcut(filter, Arc::new(NoShortcut), listener, limits, shutdown).await;
+}
+
+/// [`serve`], with `shortcut` asked first for each request.
+pub async fn serve_with_shortcut<F, R, S>(
+    filter: F,
+    shortcut: Arc<S>,
+    listener: TcpListener,
+    limits: Arc<Limits>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) where
+    F: Filter<Extract = (R,), Error = Infallible> + Clone + Send + Sync + 'static,
+    R: Reply,
+    S: Shortcut,
 {
     let graceful = GracefulShutdown::new();
     let (stop_sweeper, sweeper_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -65,21 +109,33 @@ pub async fn serve<F, R>(
         let tracked = limits.track();
         let routes = warp::service(filter.clone());
         let on_request = tracked.clone();
+        let shortcut = shortcut.clone();
         let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
-            request.extensions_mut().insert(Peer(peer));
             on_request.request_started();
+            // A handler that panics costs its own request a 500, never the
+            // connection or the server.
+            match std::panic::catch_unwind(AssertUnwindSafe(|| shortcut.answer(&request))) {
+                Ok(Some(answer)) => {
+                    on_request.request_done();
+                    return Either::Left(future::ready(Ok(answer.map(Body::direct))));
+                }
+                Ok(None) => {}
+                Err(_) => {
+                    on_request.request_done();
+                    return Either::Left(future::ready(Ok(panicked().map(Body::Routed))));
+                }
+            }
+            request.extensions_mut().insert(Peer(peer));
             let answer = routes.clone().call(request);
             let done = on_request.clone();
-            async move {
-                // A handler that panics costs its own request a 500, never the
-                // connection or the server.
+            Either::Right(async move {
                 let response = match AssertUnwindSafe(answer).catch_unwind().await {
                     Ok(response) => response,
                     Err(_) => Ok(panicked()),
                 };
                 done.request_done();
-                response
-            }
+                response.map(|r| r.map(Body::Routed))
+            })
         });
         let io = TokioIo::new(TrackedIo::new(stream, tracked));
         let connection = graceful.watch(http1.serve_connection(io, service));
@@ -95,6 +151,53 @@ pub async fn serve<F, R>(
     drop(listener);
     graceful.shutdown().await;
     let _ = stop_sweeper.send(());
+}
+
+/// A response body: the router's, or a shortcut's bytes (sent as they are,
+/// with their length).
+pub enum Body<B> {
+    Routed(B),
+    Direct(Option<Bytes>),
+}
+
+impl<B> Body<B> {
+    fn direct(bytes: Bytes) -> Body<B> {
+        Body::Direct((!bytes.is_empty()).then_some(bytes))
+    }
+}
+
+impl<B> hyper::body::Body for Body<B>
+where
+    B: hyper::body::Body<Data = Bytes> + Unpin,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        match self.get_mut() {
+            Body::Routed(body) => Pin::new(body).poll_frame(cx),
+            Body::Direct(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Body::Routed(body) => body.is_end_stream(),
+            Body::Direct(bytes) => bytes.is_none(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Body::Routed(body) => body.size_hint(),
+            Body::Direct(bytes) => {
+                SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
+            }
+        }
+    }
 }
 
 /// The answer to a request whose handler panicked.
@@ -148,6 +251,8 @@ mod tests {
     use super::*;
     use crate::clock::Clock;
     use crate::config::ServerConfig;
+    use crate::http::limits::Census;
+    use std::sync::atomic::Ordering;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     #[tokio::test]
@@ -183,5 +288,178 @@ mod tests {
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
         let _ = stop.send(());
         server.await.unwrap();
+    }
+
+    /// Answers `/short` itself and panics on `/short-boom`; the router
+    /// answers everything else.
+    struct Short;
+
+    impl Shortcut for Short {
+        fn answer(&self, request: &Request<Incoming>) -> Option<Response<Bytes>> {
+            match request.uri().path() {
+                "/short" => Some(Response::new(Bytes::from_static(b"short"))),
+                "/short-boom" => panic!("a shortcut bug"),
+                _ => None,
+            }
+        }
+    }
+
+    struct Rig {
+        addr: SocketAddr,
+        clock: Clock,
+        limits: Arc<Limits>,
+        stop: tokio::sync::oneshot::Sender<()>,
+        server: tokio::task::JoinHandle<()>,
+    }
+
+    async fn rig() -> Rig {
+        let routes = warp::any().map(|| "routed");
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let clock = Clock::manual(chrono::DateTime::UNIX_EPOCH);
+        let config = ServerConfig {
+            header_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(75),
+            // The test sweeps by itself.
+            sweep_every: Duration::from_secs(3600),
+            ..ServerConfig::default()
+        };
+        let limits = Limits::new(config, clock.clone(), Arc::default());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve_with_shortcut(
+            routes,
+            Arc::new(Short),
+            listener,
+            limits.clone(),
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        Rig {
+            addr,
+            clock,
+            limits,
+            stop,
+            server,
+        }
+    }
+
+    impl Rig {
+        fn advance(&self, seconds: i64) {
+            self.clock.advance(chrono::Duration::seconds(seconds));
+            self.limits.sweep();
+        }
+
+        /// Waits until the server has seen the connections as `want`.
+        async fn census(&self, want: Census) {
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while self.limits.census() != want {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{:?}",
+                    self.limits.census()
+                );
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        }
+
+        async fn stop(self) {
+            let _ = self.stop.send(());
+            self.server.await.unwrap();
+        }
+    }
+
+    async fn answer(conn: &mut TcpStream) -> String {
+        let mut buf = vec![0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(10), conn.read(&mut buf))
+            .await
+            .expect("an answer in time")
+            .unwrap();
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    }
+
+    async fn closed(conn: &mut TcpStream) -> bool {
+        let mut buf = [0u8; 512];
+        match tokio::time::timeout(Duration::from_secs(10), conn.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => true,
+            Ok(Ok(_)) => false,
+            Err(_) => panic!("the connection is still open"),
+        }
+    }
+
+    fn census(idle: usize, reading: usize, busy: usize) -> Census {
+        Census {
+            idle,
+            reading,
+            busy,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_shortcut_answers_ahead_of_the_router_with_its_length() {
+        let r = rig().await;
+        let mut conn = TcpStream::connect(r.addr).await.unwrap();
+        conn.write_all(b"GET /short HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let short = answer(&mut conn).await;
+        assert!(short.starts_with("HTTP/1.1 200"), "{short}");
+        assert!(short.contains("content-length: 5\r\n"), "{short}");
+        assert!(short.ends_with("\r\n\r\nshort"), "{short}");
+        conn.write_all(b"GET /other HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        assert!(answer(&mut conn).await.ends_with("routed"));
+        r.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_slow_client_of_the_shortcut_is_dropped_at_the_header_timeout() {
+        let r = rig().await;
+        let mut slow = TcpStream::connect(r.addr).await.unwrap();
+        slow.write_all(b"GET /short HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        r.census(census(0, 1, 0)).await;
+        r.advance(29);
+        r.census(census(0, 1, 0)).await;
+        r.advance(1);
+        assert!(closed(&mut slow).await);
+        assert_eq!(r.limits.stats.header_timeouts.load(Ordering::Relaxed), 1);
+        r.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_client_idle_after_a_shortcut_answer_is_dropped_at_the_idle_timeout() {
+        let r = rig().await;
+        let mut conn = TcpStream::connect(r.addr).await.unwrap();
+        conn.write_all(b"GET /short HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        assert!(answer(&mut conn).await.ends_with("short"));
+        r.census(census(1, 0, 0)).await;
+        r.advance(74);
+        r.census(census(1, 0, 0)).await;
+        r.advance(1);
+        assert!(closed(&mut conn).await);
+        assert_eq!(r.limits.stats.idle_timeouts.load(Ordering::Relaxed), 1);
+        r.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_panicking_shortcut_answers_500_and_the_connection_goes_on() {
+        let r = rig().await;
+        let mut conn = TcpStream::connect(r.addr).await.unwrap();
+        conn.write_all(b"GET /short-boom HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let boom = answer(&mut conn).await;
+        assert!(boom.starts_with("HTTP/1.1 500"), "{boom}");
+        assert!(!boom.contains("a shortcut bug"), "{boom}");
+        conn.write_all(b"GET /short HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        assert!(answer(&mut conn).await.ends_with("short"));
+        r.stop().await;
     }
 }

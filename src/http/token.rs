@@ -3,6 +3,7 @@
 //!
 //! Answers come from the in-memory board: no database or cache is touched.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -10,12 +11,12 @@ use chrono::{DateTime, Utc};
 use futures_util::future;
 use warp::Filter;
 use warp::filters::BoxedFilter;
-use warp::http::{HeaderValue, Method, StatusCode, header};
+use warp::http::{self, HeaderValue, Method, StatusCode, header};
 use warp::path::FullPath;
 use warp::reply::Response;
 
 use super::error::ApiError;
-use super::guard::{self, Site};
+use super::guard::{self, KnownOrigins, Site};
 use super::{optional_query, with_app};
 use crate::app::App;
 use crate::board::Served;
@@ -45,7 +46,10 @@ pub fn parse_path(path: &str) -> Option<(&str, Format)> {
     }
 }
 
-/// The token URLs, for GET, HEAD and OPTIONS.
+/// The token URLs, for GET, HEAD and OPTIONS, through the router. The
+/// server answers most of these requests before the router sees them
+/// ([`Shortcut`]); this route answers the rest (refusals, unusual headers)
+/// and every request when the server runs without the shortcut.
 pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
     warp::method()
         .and(warp::path::full())
@@ -78,10 +82,93 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
                     if_none_match: if_none_match.as_deref(),
                     query: query.as_deref(),
                 };
-                future::ready(site.answer_now(|| respond(&app, &request)))
+                future::ready(site.answer_now(|| respond(&app, &request).map(into_warp)))
             },
         )
         .boxed()
+}
+
+/// A token answer as the router's response.
+fn into_warp(answer: http::Response<Bytes>) -> Response {
+    let (parts, body) = answer.into_parts();
+    let body = if body.is_empty() {
+        Default::default()
+    } else {
+        body.into()
+    };
+    Response::from_parts(parts, body)
+}
+
+/// The token URLs answered ahead of the router, with the same answers.
+///
+/// It takes the requests whose answer is a token, a 304 or a CORS
+/// preflight: a token URL, GET, HEAD or OPTIONS, from a site whose origin
+/// is already known to the allow-list ([`KnownOrigins`]), with readable
+/// headers. Anything else (a refusal, an unknown account, a bad `const`, a
+/// header that is not text) goes on to the router, which answers it as it
+/// always has. Nothing is allocated here for a token answer: bodies and
+/// header values come from the board, the CORS origin from the allow-list.
+pub struct Shortcut {
+    app: Arc<App>,
+    origins: KnownOrigins,
+}
+
+impl Shortcut {
+    pub fn new(app: Arc<App>) -> Shortcut {
+        Shortcut {
+            origins: KnownOrigins::new(&app),
+            app,
+        }
+    }
+
+    /// The answer to `request`, or `None` to leave it to the router.
+    pub fn answer<B>(&self, request: &http::Request<B>) -> Option<http::Response<Bytes>> {
+        let method = request.method();
+        if !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
+            return None;
+        }
+        let path = request.uri().path();
+        let (account, format) = parse_path(path)?;
+        let headers = request.headers();
+        let text = |name| match headers.get(name) {
+            None => Some(None),
+            Some(value) => value.to_str().ok().map(Some),
+        };
+        let origin = text(header::ORIGIN)?;
+        let referer = text(header::REFERER)?;
+        let if_none_match = text(header::IF_NONE_MATCH)?;
+        let cors = self.origins.find(origin, referer)?;
+        let by_referer = origin.is_none() && referer.is_some();
+        let mut answer = if method == Method::OPTIONS {
+            let mut answer = http::Response::new(Bytes::new());
+            *answer.status_mut() = StatusCode::NO_CONTENT;
+            guard::preflight_headers(answer.headers_mut());
+            answer
+        } else {
+            let request = TokenRequest {
+                head: method == Method::HEAD,
+                account,
+                format,
+                if_none_match,
+                query: request.uri().query(),
+            };
+            respond(&self.app, &request).ok()?
+        };
+        guard::cors_headers(answer.headers_mut(), Some(cors.clone()), by_referer);
+        self.app
+            .metrics
+            .record_request(path, answer.status().as_u16());
+        Some(answer)
+    }
+}
+
+impl super::server::Shortcut for Shortcut {
+    fn answer(
+        &self,
+        request: &http::Request<hyper::body::Incoming>,
+    ) -> Option<http::Response<Bytes>> {
+        Shortcut::answer(self, request)
+    }
 }
 
 /// The request facts a token answer depends on, once the allow-list has
@@ -94,31 +181,34 @@ pub struct TokenRequest<'a> {
     pub query: Option<&'a str>,
 }
 
-/// The `const` query parameter of token.js, validated; the configured
-/// JS_CONSTANT_NAME when absent.
-fn const_name(app: &App, query: Option<&str>) -> Result<Option<JsIdentifier>, ApiError> {
-    let given = query.and_then(|q| {
+/// The `const` query parameter of token.js, as given.
+fn const_param(query: Option<&str>) -> Option<Cow<'_, str>> {
+    query.and_then(|q| {
         url::form_urlencoded::parse(q.as_bytes())
             .find(|(k, _)| k == "const")
-            .map(|(_, v)| v.into_owned())
-    });
-    match given {
-        None => Ok(None),
-        Some(name) => JsIdentifier::parse(&name)
-            .map(Some)
-            .map_err(|e| ApiError::bad_request("invalid_const", e.to_string())),
-    }
-    .map(|name| name.or_else(|| Some(app.config.js_constant_name.clone())))
+            .map(|(_, v)| v)
+    })
 }
 
-/// The token answer: from the board in memory, never the database.
-pub fn respond(app: &App, req: &TokenRequest<'_>) -> Result<Response, ApiError> {
-    let js_name = if req.format == Format::Js {
-        const_name(app, req.query)?
-    } else {
-        None
+/// The token answer: from the board in memory, never the database. An
+/// empty body is no body (HEAD, 304).
+pub fn respond(app: &App, req: &TokenRequest<'_>) -> Result<http::Response<Bytes>, ApiError> {
+    let served = app.board.get(req.account);
+    // token.js's `const`, validated (before the account is looked for);
+    // the configured JS_CONSTANT_NAME when absent.
+    let js_name = match (req.format, const_param(req.query)) {
+        (Format::Json | Format::Text, _) => None,
+        (Format::Js, None) => Some(Cow::Borrowed(app.config.js_constant_name.as_str())),
+        (Format::Js, Some(name)) => {
+            // A name token.js was made for was valid then.
+            if !served.as_ref().is_some_and(|s| s.js_made_for(&name)) {
+                JsIdentifier::parse(&name)
+                    .map_err(|e| ApiError::bad_request("invalid_const", e.to_string()))?;
+            }
+            Some(name)
+        }
     };
-    let Some(served) = app.board.get(req.account) else {
+    let Some(served) = served else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "unknown_account",
@@ -136,7 +226,7 @@ pub fn respond(app: &App, req: &TokenRequest<'_>) -> Result<Response, ApiError> 
         .if_none_match
         .is_some_and(|tags| etag_matches(tags, &served.etag))
     {
-        let mut r = Response::default();
+        let mut r = http::Response::new(Bytes::new());
         *r.status_mut() = StatusCode::NOT_MODIFIED;
         r
     } else {
@@ -144,32 +234,23 @@ pub fn respond(app: &App, req: &TokenRequest<'_>) -> Result<Response, ApiError> 
             (Format::Json, _) => ("application/json", served.json.clone()),
             (Format::Js, Some(name)) => (
                 "application/javascript; charset=utf-8",
-                Bytes::from(format!("const {name} = {};\n", served.js_literal)),
+                served.js_body(&name),
             ),
-            (Format::Js, None) | (Format::Text, _) => (
-                "text/plain; charset=utf-8",
-                Bytes::from(served.token.clone()),
-            ),
+            (Format::Js, None) | (Format::Text, _) => {
+                ("text/plain; charset=utf-8", served.text.clone())
+            }
         };
-        let mut r = if req.head {
-            Response::default()
-        } else {
-            Response::new(body.into())
-        };
+        let mut r = http::Response::new(if req.head { Bytes::new() } else { body });
         r.headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
         r
     };
     let headers = response.headers_mut();
-    if let Ok(etag) = HeaderValue::from_str(&served.etag) {
-        headers.insert(header::ETAG, etag);
-    }
-    // Private: a shared cache in front would hand one site's token to every
-    // site and keep a rotated or removed one.
-    if let Ok(cache) = HeaderValue::from_str(&format!("private, max-age={}", max_age(&served, now)))
-    {
-        headers.insert(header::CACHE_CONTROL, cache);
-    }
+    headers.insert(header::ETAG, served.etag_header.clone());
+    headers.insert(
+        header::CACHE_CONTROL,
+        served.cache_control(max_age(&served, now)),
+    );
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),

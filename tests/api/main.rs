@@ -21,5 +21,6 @@ mod pages;
 mod platforms;
 mod process;
 mod refresh;
+mod shortcut;
 mod strangers;
 mod token_urls;

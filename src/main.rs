@@ -3,8 +3,14 @@ use std::process::ExitCode;
 use clap::Parser;
 use token_agent::cli::{self, Cli};
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     token_agent::telemetry::init();
-    cli::run(Cli::parse()).await
+    let cli = Cli::parse();
+    match token_agent::startup::runtime() {
+        Ok(runtime) => runtime.block_on(cli::run(cli)),
+        Err(e) => {
+            eprintln!("token-agent: configuration error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
 }

@@ -17,6 +17,16 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::{http, refresher};
 
+/// The runtime the agent runs on, with WORKER_THREADS threads.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    let threads = crate::config::worker_threads_from_env()?;
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")
+}
+
 /// The agent, bound to its port and ready to run.
 pub struct Application {
     app: Arc<App>,

@@ -221,6 +221,34 @@ pub struct Config {
     pub refresh_check_interval: Duration,
     /// The least time between two refresh runs that requests set off.
     pub refresh_wake_gap: Duration,
+    /// WORKER_THREADS: the runtime's threads, which serve requests and run
+    /// the refresher. Read again, alone, before the runtime starts
+    /// ([`worker_threads_from_env`]).
+    pub worker_threads: usize,
+}
+
+/// WORKER_THREADS when unset. Not the number of cores: on Heroku `nproc`
+/// counts the host's cores, not the dyno's share of them. Two threads
+/// answered the token URLs faster than one on two cores (bench/run.sh
+/// `workers` compares them), and cost nothing where there is one core.
+pub const DEFAULT_WORKER_THREADS: usize = 2;
+
+/// WORKER_THREADS from the process environment, for building the runtime
+/// before the rest of the configuration is read.
+pub fn worker_threads_from_env() -> Result<usize, ConfigError> {
+    parse_worker_threads(std::env::var("WORKER_THREADS").ok())
+}
+
+fn parse_worker_threads(raw: Option<String>) -> Result<usize, ConfigError> {
+    let threads = parse_number("WORKER_THREADS", raw, DEFAULT_WORKER_THREADS as u64)?;
+    if (1..=64).contains(&threads) {
+        Ok(threads as usize)
+    } else {
+        Err(bad(
+            "WORKER_THREADS",
+            format!("must be from 1 to 64, got {threads}"),
+        ))
+    }
 }
 
 /// The rules for requests from anyone: which proxies to believe about the
@@ -313,6 +341,7 @@ struct RawEnv {
     http_idle_timeout_seconds: Option<String>,
     http_max_header_bytes: Option<String>,
     http_max_connections: Option<String>,
+    worker_threads: Option<String>,
 }
 
 fn present(value: Option<String>) -> Option<String> {
@@ -559,6 +588,7 @@ impl Config {
                 300,
             )?),
             refresh_wake_gap: Duration::from_secs(10),
+            worker_threads: parse_worker_threads(raw.worker_threads)?,
         })
     }
 
@@ -1127,6 +1157,19 @@ mod tests {
         ] {
             let e = error(&[(var, value)]);
             assert!(e.starts_with(var), "{e}");
+        }
+    }
+
+    #[test]
+    fn worker_threads_default_to_two_whatever_the_cores_and_are_bounded() {
+        assert_eq!(config(&[]).unwrap().worker_threads, 2);
+        assert_eq!(
+            config(&[("WORKER_THREADS", "1")]).unwrap().worker_threads,
+            1
+        );
+        for value in ["0", "65", "many"] {
+            let e = error(&[("WORKER_THREADS", value)]);
+            assert!(e.starts_with("WORKER_THREADS "), "{e}");
         }
     }
 

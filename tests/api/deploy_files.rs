@@ -57,6 +57,7 @@ const INTERNAL: &[&str] = &[
     "HTTP_IDLE_TIMEOUT_SECONDS",
     "HTTP_MAX_HEADER_BYTES",
     "HTTP_MAX_CONNECTIONS",
+    "WORKER_THREADS",
 ];
 
 fn app_json() -> Value {

@@ -39,10 +39,13 @@ pub fn parse_path(path: &str) -> Option<(&str, Format)> {
         _ => None,
     };
     let rest = path.strip_prefix('/')?;
-    match rest.split('/').collect::<Vec<_>>().as_slice() {
-        [file] => Some((DEFAULT_ACCOUNT, format(file)?)),
-        ["accounts", name, file] if !name.is_empty() => Some((name, format(file)?)),
-        _ => None,
+    match rest.split_once('/') {
+        None => Some((DEFAULT_ACCOUNT, format(rest)?)),
+        Some(("accounts", tail)) => match tail.split_once('/') {
+            Some((name, file)) if !name.is_empty() => Some((name, format(file)?)),
+            _ => None,
+        },
+        Some(_) => None,
     }
 }
 
@@ -301,6 +304,8 @@ mod tests {
             "/token.json/x",
             "/accounts//token",
             "/accounts/a/b/token",
+            "/accounts/token",
+            "/accounts",
             "/feed.json",
         ] {
             assert_eq!(parse_path(other), None, "{other}");

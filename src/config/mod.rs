@@ -228,9 +228,10 @@ pub struct Config {
 }
 
 /// WORKER_THREADS when unset. Not the number of cores: on Heroku `nproc`
-/// counts the host's cores, not the dyno's share of them. Two threads
-/// answered the token URLs faster than one on two cores (bench/run.sh
-/// `workers` compares them), and cost nothing where there is one core.
+/// counts the host's cores, not the dyno's share of them. Two, because on
+/// two cores a bare hyper server answered 1.26-1.36 times nginx's requests
+/// with two threads and 1.09 times with one; `bash bench/run.sh workers`
+/// measures the agent with one and with two.
 pub const DEFAULT_WORKER_THREADS: usize = 2;
 
 /// WORKER_THREADS from the process environment, for building the runtime

@@ -268,8 +268,8 @@ if [ "$SERVE" = 1 ]; then
     RSS_SERVE_IDLE=$($TOOLS rss "$(cat "$WORK/serve.pid")")
     RSS_SERVE_PARTS=$($TOOLS rss-parts "$(cat "$WORK/serve.pid")")
     say "serve: /token.json and /feed.json, $DURATION s each (for its memory under load)"
-    wrk_run "serve-token" 0 "$SERVE_PORT" /token.json "$SERVE_ORIGIN" "$DURATION"
-    wrk_run "serve-feed" 0 "$SERVE_PORT" /feed.json "$SERVE_ORIGIN" "$DURATION"
+    wrk_run "serve-token" 0 "$SERVE_PORT" /token.json "$SERVE_ORIGIN" "$DURATION" "$(cat "$WORK/serve.pid")"
+    wrk_run "serve-feed" 0 "$SERVE_PORT" /feed.json "$SERVE_ORIGIN" "$DURATION" "$(cat "$WORK/serve.pid")"
     RSS_SERVE_LOADED=$($TOOLS rss "$(cat "$WORK/serve.pid")")
     grep -H -E "Requests/sec|Non-2xx" "$WORK"/wrk-serve-*-0.txt >&2 || true
     stop "$WORK/serve.pid"

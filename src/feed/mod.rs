@@ -155,6 +155,14 @@ pub struct Feeds {
     keys: Mutex<HashMap<String, HashSet<String>>>,
 }
 
+/// Every upstream page is asked for at the one size, whatever `limit`.
+fn upstream_page(cursor: &Option<Cursor>) -> PageRequest<'_> {
+    PageRequest {
+        limit: UPSTREAM_PAGE,
+        cursor,
+    }
+}
+
 /// One of the feeds the proxy serves: what its cursors are scoped to, where
 /// its pages are cached, and where its links point.
 enum Source<'a> {
@@ -290,6 +298,17 @@ impl Feeds {
     fn note_usage(&self, account: &str, usage: Usage) {
         self.quiet
             .note_usage(account, &usage, self.handles.clock.now());
+    }
+
+    /// A fetched page, its usage reading noted for the account.
+    fn noting_usage(
+        &self,
+        account: &str,
+        got: Result<(MediaPage, Usage), UpstreamError>,
+    ) -> Result<MediaPage, FeedError> {
+        let (page, usage) = got?;
+        self.note_usage(account, usage);
+        Ok(page)
     }
 
     /// One upstream page: from the cache when fresh; otherwise one caller
@@ -584,17 +603,9 @@ impl Feeds {
                 MediaOwner::FacebookLogin { ig_user: &ig_user }
             }
         };
-        let request = PageRequest {
-            limit: UPSTREAM_PAGE,
-            cursor: &cursor,
-        };
-        let (page, usage) = self
-            .handles
-            .upstream
-            .media_page(owner, &account.token, request)
-            .await?;
-        self.note_usage(&account.name, usage);
-        Ok(page)
+        let upstream = &self.handles.upstream;
+        let got = upstream.media_page(owner, &account.token, upstream_page(&cursor));
+        self.noting_usage(&account.name, got.await)
     }
 
     async fn fetch_hashtag(
@@ -628,17 +639,10 @@ impl Feeds {
             return Err(FeedError::HashtagBudget);
         }
         let hashtag_id = self.hashtag_id(&account, &ig_user, tag).await?;
-        let request = PageRequest {
-            limit: UPSTREAM_PAGE,
-            cursor: &cursor,
-        };
-        let (page, usage) = self
-            .handles
-            .upstream
-            .hashtag_media(&hashtag_id, edge, &ig_user, &account.token, request)
-            .await?;
-        self.note_usage(&account.name, usage);
-        Ok(page)
+        let upstream = &self.handles.upstream;
+        let request = upstream_page(&cursor);
+        let got = upstream.hashtag_media(&hashtag_id, edge, &ig_user, &account.token, request);
+        self.noting_usage(&account.name, got.await)
     }
 
     /// The account's full row, read on a cache miss only.

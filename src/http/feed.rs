@@ -120,23 +120,14 @@ impl From<FeedError> for ApiError {
             FeedError::NoSuchHashtag(_) => (StatusCode::NOT_FOUND, "unknown_hashtag"),
             FeedError::HashtagNotAllowed(_) => (StatusCode::NOT_FOUND, "hashtag_not_allowed"),
             FeedError::BadCursor => (StatusCode::BAD_REQUEST, "invalid_cursor"),
-            FeedError::Throttled { retry_after } => {
-                let retry_after = *retry_after;
-                return ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "upstream_throttled",
-                    error.to_string(),
-                )
-                .retry_after(retry_after);
-            }
-            FeedError::TooManyMisses { retry_after } => {
-                let retry_after = *retry_after;
-                return ApiError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "too_many_requests",
-                    error.to_string(),
-                )
-                .retry_after(retry_after);
+            FeedError::Throttled { retry_after } | FeedError::TooManyMisses { retry_after } => {
+                let (status, code) = match &error {
+                    FeedError::Throttled { .. } => {
+                        (StatusCode::SERVICE_UNAVAILABLE, "upstream_throttled")
+                    }
+                    _ => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
+                };
+                return ApiError::new(status, code, error.to_string()).retry_after(*retry_after);
             }
             FeedError::Store(_) | FeedError::Encode(_) => {
                 return ApiError::unavailable("a feed request failed inside the agent", &error);

@@ -6,13 +6,12 @@ use std::sync::Arc;
 
 use base64::Engine;
 use warp::filters::BoxedFilter;
-use warp::http::{HeaderMap, StatusCode};
+use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Filter, Rejection};
 
 use super::client;
 use super::error::{Refusal, internal_message, log_internal};
-use super::server::Peer;
 use super::signin::SignIns;
 use super::{form, with_app};
 use crate::accounts;
@@ -45,40 +44,32 @@ pub fn gate(
     sign_ins: Arc<SignIns>,
 ) -> impl Filter<Extract = (), Error = Rejection> + Clone {
     warp::header::optional::<String>("authorization")
-        .and(warp::ext::optional::<Peer>())
-        .and(warp::header::headers_cloned())
-        .and_then(
-            move |authorization: Option<String>, peer: Option<Peer>, headers: HeaderMap| {
-                let app = app.clone();
-                let sign_ins = sign_ins.clone();
-                async move {
-                    let Some(password) = &app.config.admin_password else {
-                        return Err(warp::reject::custom(Refusal::Disabled));
-                    };
-                    // No credentials yet: the browser's first request, which
-                    // asks for them. Nothing to count.
-                    let Some(given) = authorization.as_deref().and_then(basic_password) else {
-                        return Err(warp::reject::custom(Refusal::Unauthorized));
-                    };
-                    let client = ClientKey::of(client::address(
-                        &app.config.guard.trust_proxy,
-                        peer,
-                        &headers,
-                    ));
-                    let Some(attempt) = sign_ins.attempt(client).await else {
-                        return Err(warp::reject::custom(Refusal::TooManyFailures));
-                    };
-                    if same_secret(&given, password.expose()) {
-                        attempt.succeeded();
-                        Ok(())
-                    } else {
-                        tracing::warn!(%client, "failed admin sign-in");
-                        attempt.failed().await;
-                        Err(warp::reject::custom(Refusal::Unauthorized))
-                    }
+        .and(client::client(app.clone()))
+        .and_then(move |authorization: Option<String>, client: ClientKey| {
+            let app = app.clone();
+            let sign_ins = sign_ins.clone();
+            async move {
+                let Some(password) = &app.config.admin_password else {
+                    return Err(warp::reject::custom(Refusal::Disabled));
+                };
+                // No credentials yet: the browser's first request, which
+                // asks for them. Nothing to count.
+                let Some(given) = authorization.as_deref().and_then(basic_password) else {
+                    return Err(warp::reject::custom(Refusal::Unauthorized));
+                };
+                let Some(attempt) = sign_ins.attempt(client).await else {
+                    return Err(warp::reject::custom(Refusal::TooManyFailures));
+                };
+                if same_secret(&given, password.expose()) {
+                    attempt.succeeded();
+                    Ok(())
+                } else {
+                    tracing::warn!(%client, "failed admin sign-in");
+                    attempt.failed().await;
+                    Err(warp::reject::custom(Refusal::Unauthorized))
                 }
-            },
-        )
+            }
+        })
         .untuple_one()
 }
 

@@ -3,11 +3,11 @@
 //! such header, in order, so a second header of the client's own cannot
 //! stand in for the proxy's).
 
-use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use warp::Filter;
+use warp::filters::BoxedFilter;
 use warp::http::HeaderMap;
 
 use super::server::Peer;
@@ -38,13 +38,24 @@ pub fn address(trust: &TrustProxy, peer: Option<Peer>, headers: &HeaderMap) -> I
     }
 }
 
-/// The client of each request, grouped for limits.
-pub fn client(app: Arc<App>) -> impl Filter<Extract = (ClientKey,), Error = Infallible> + Clone {
+/// The client of each request, grouped for limits. With no proxy named,
+/// only the peer is read: the forwarded headers are copied out of the
+/// request (warp offers them no other way) only where they are believed.
+pub fn client(app: Arc<App>) -> BoxedFilter<(ClientKey,)> {
+    let trust = app.config.guard.trust_proxy.clone();
+    if trust == TrustProxy::Nobody {
+        return warp::ext::optional::<Peer>()
+            .map(move |peer: Option<Peer>| {
+                ClientKey::of(address(&TrustProxy::Nobody, peer, &HeaderMap::new()))
+            })
+            .boxed();
+    }
     warp::ext::optional::<Peer>()
         .and(warp::header::headers_cloned())
         .map(move |peer: Option<Peer>, headers: HeaderMap| {
-            ClientKey::of(address(&app.config.guard.trust_proxy, peer, &headers))
+            ClientKey::of(address(&trust, peer, &headers))
         })
+        .boxed()
 }
 
 #[cfg(test)]

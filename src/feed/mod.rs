@@ -31,7 +31,8 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
-use chrono::Duration;
+use bytes::Bytes;
+use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
 use url::Url;
 
@@ -284,6 +285,43 @@ impl Feeds {
             self.failures.clear(&key);
             self.handles.cache.delete(&key).await;
         }
+        if let Err(error) = self.handles.store.forget_feed_pages(account).await {
+            tracing::warn!(%error, account, "could not delete the stored feed pages");
+        }
+    }
+
+    /// The copy of `key` kept in the database, if it may still be served;
+    /// put back in the cache, so the requests after this one find it there.
+    async fn stored(&self, key: &str, now: DateTime<Utc>) -> Option<Page> {
+        let raw = match self.handles.store.feed_page(key).await {
+            Ok(raw) => raw?,
+            Err(error) => {
+                tracing::warn!(%error, "could not read a stored feed page");
+                return None;
+            }
+        };
+        let page = Page::decode(&Bytes::from(raw))
+            .filter(|p| p.is_servable_stale(now, self.settings.stale_ttl))?;
+        let keep = (self.settings.stale_ttl - page.age(now))
+            .to_std()
+            .unwrap_or_default();
+        self.handles.cache.set(key, page.encode(), keep).await;
+        Some(page)
+    }
+
+    /// A freshly fetched page, in the cache and in the database. A database
+    /// that cannot take it costs the copy only, never the answer.
+    async fn keep(&self, account: &str, key: &str, page: &Page) {
+        let bytes = page.encode();
+        let keep = self.settings.stale_ttl.to_std().unwrap_or_default();
+        self.handles.cache.set(key, bytes.clone(), keep).await;
+        let store = &self.handles.store;
+        if let Err(error) = store
+            .save_feed_page(account, key, &bytes, page.fetched_at)
+            .await
+        {
+            tracing::warn!(%error, "could not keep a copy of a feed page in the database");
+        }
     }
 
     fn remember_key(&self, account: &str, key: &str) {
@@ -371,9 +409,13 @@ impl Feeds {
         }
         self.flights
             .run(key, async move {
-                // Someone may have fetched it, or failed, while we waited.
+                // Someone may have fetched it, or failed, while we waited;
+                // with nothing cached, the database may hold a copy.
                 let now = clock.now();
-                let latest = cached(now).await.or(first);
+                let latest = match cached(now).await.or(first) {
+                    Some(page) => Some(page),
+                    None => self.stored(key, now).await,
+                };
                 if let Some(page) = latest.clone().filter(|p| p.is_fresh(now, ttl)) {
                     return fresh(page);
                 }
@@ -392,8 +434,7 @@ impl Feeds {
                         let now = clock.now();
                         let page = Page::from_media(&media, now, paging).map_err(FeedError::Encode)?;
                         self.remember_key(account, key);
-                        let keep = stale_ttl.to_std().unwrap_or_default();
-                        cache.set(key, page.encode(), keep).await;
+                        self.keep(account, key, &page).await;
                         return Ok(Served { page, stale: false });
                     }
                     Err(FeedError::Upstream(error)) => {

@@ -245,12 +245,23 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes the account and the feed pages kept for it, whoever removes
+    /// it (a server, the command line, Meta's deletion callback).
     pub async fn remove(&self, name: &str) -> Result<bool, StoreError> {
-        let done = on_pool!(self, pool => sqlx::query("DELETE FROM accounts WHERE name = $1")
-            .bind(name)
-            .execute(pool)
-            .await?
-            .rows_affected());
+        let done = on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let done = sqlx::query("DELETE FROM accounts WHERE name = $1")
+                .bind(name)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            sqlx::query("DELETE FROM feed_pages WHERE account = $1")
+                .bind(name)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            done
+        });
         Ok(done > 0)
     }
 

@@ -1,7 +1,8 @@
 //! The database: SQLite (the default) or PostgreSQL, opened, migrated and
 //! closed here, with the cipher that seals tokens at rest. The queries live
 //! beside it, one file per table: `accounts.rs` (accounts and their tokens),
-//! `history.rs`, `settings.rs`, `hashtags.rs`, `oauth.rs` and `deletions.rs`;
+//! `history.rs`, `settings.rs`, `hashtags.rs`, `oauth.rs`, `deletions.rs` and
+//! `pages.rs` (the last good feed pages);
 //! `changes.rs` tells when another process has changed the accounts.
 //!
 //! Both backends run the same SQL text: times are stored as Unix
@@ -14,12 +15,14 @@ mod deletions;
 mod hashtags;
 mod history;
 mod oauth;
+mod pages;
 mod settings;
 
 pub use accounts::{Account, AccountKind, Attempt, NewToken};
 pub use changes::Changes;
 pub use history::HistoryRow;
 pub use oauth::StateClaim;
+pub use pages::PAGES_PER_ACCOUNT;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;

@@ -473,7 +473,9 @@ async fn a_hashtag_id_is_looked_up_once_across_restarts(backend: Backend) {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(s.world.fake.calls("/ig_hashtag_search"), 1);
 
-    // A new process (empty in-process cache) on the same database.
+    // A new process (empty in-process cache) on the same database, once
+    // the page kept there is no longer fresh.
+    s.world.clock.advance(Duration::minutes(6));
     let app = s.world.app(&[("HASHTAGS", "coffee")]).await;
     let server = Server::start(app).await;
     let before = s.world.fake.total_calls();

@@ -15,6 +15,7 @@ mod deploy_files;
 mod encryption;
 mod faults;
 mod feed;
+mod kept_pages;
 mod limits;
 mod meta;
 mod pages;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use url::Url;
 use warp::Filter;
 use warp::filters::BoxedFilter;
-use warp::http::{HeaderValue, StatusCode, header};
+use warp::http::{HeaderMap, HeaderValue, StatusCode, header};
 use warp::reply::Response;
 
 use super::client::client;
@@ -169,14 +169,27 @@ impl From<FeedError> for ApiError {
 }
 
 fn respond(answer: Answer, now: chrono::DateTime<chrono::Utc>) -> Response {
-    let age = answer.age(now).num_seconds();
-    let mut response = Response::new(answer.body.into());
+    let mut response = Response::new(answer.body.clone().into());
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    headers.insert(header::AGE, HeaderValue::from(age));
+    freshness_headers(&answer, now, headers);
+    response
+}
+
+/// `Age`, `Cache-Control` and, for a stale copy, `Warning`: how long a
+/// client may keep an answer, whichever form (JSON or HTML) it takes.
+pub(super) fn freshness_headers(
+    answer: &Answer,
+    now: chrono::DateTime<chrono::Utc>,
+    headers: &mut HeaderMap,
+) {
+    headers.insert(
+        header::AGE,
+        HeaderValue::from(answer.age(now).num_seconds()),
+    );
     let cache = if answer.stale {
         "no-cache".to_string()
     } else {
@@ -191,7 +204,20 @@ fn respond(answer: Answer, now: chrono::DateTime<chrono::Utc>) -> Response {
             HeaderValue::from_static("110 - \"Response is Stale\""),
         );
     }
-    response
+}
+
+/// The feed a `/feed.json` or `/feed.html` query asks for, checked.
+pub(super) fn feed_query(query: Option<&str>, client: ClientKey) -> Result<FeedQuery, ApiError> {
+    let params = parse_params(query, MAX_FEED_LIMIT)?;
+    Ok(FeedQuery {
+        account: params
+            .account
+            .unwrap_or_else(AccountName::default_account)
+            .into_string(),
+        limit: params.limit,
+        cursor: params.cursor,
+        client: Some(client),
+    })
 }
 
 async fn feed(
@@ -200,16 +226,7 @@ async fn feed(
     client: ClientKey,
     base: Url,
 ) -> Result<Response, ApiError> {
-    let params = parse_params(query.as_deref(), MAX_FEED_LIMIT)?;
-    let query = FeedQuery {
-        account: params
-            .account
-            .unwrap_or_else(AccountName::default_account)
-            .into_string(),
-        limit: params.limit,
-        cursor: params.cursor,
-        client: Some(client),
-    };
+    let query = feed_query(query.as_deref(), client)?;
     let answer = app.feeds.feed(&query, &base).await?;
     Ok(respond(answer, app.clock.now()))
 }

@@ -47,6 +47,48 @@ pub fn site(app: Arc<App>) -> impl Filter<Extract = (Site,), Error = Rejection> 
         )
 }
 
+/// [`site`] for a page of the agent's own that links to its next page
+/// (`/feed.html`'s "Load more"): a request that the agent's own `path`
+/// refers to passes too. That page was framed by an allowed site (its
+/// `frame-ancestors` says so), and its link sends the agent's own URL as
+/// the Referer, not the site's. Any client can send that Referer, as it can
+/// send an allowed one: the allow-list keeps other sites' pages out, and the
+/// cache bounds what anyone's calls cost.
+pub fn site_or_own_page(
+    app: Arc<App>,
+    path: &'static str,
+) -> impl Filter<Extract = (Site,), Error = Rejection> + Clone {
+    let own_page = warp::method()
+        .and(warp::header::optional::<String>("origin"))
+        .and(warp::header::optional::<String>("referer"))
+        .and(super::request_url::detected())
+        .and_then(
+            move |method: Method,
+                  origin: Option<String>,
+                  referer: Option<String>,
+                  here: Option<url::Url>| {
+                let from_itself = origin.is_none()
+                    && referer
+                        .as_deref()
+                        .and_then(|r| url::Url::parse(r).ok())
+                        .zip(here)
+                        .is_some_and(|(from, here)| {
+                            from.path() == path && from.origin() == here.origin()
+                        });
+                future::ready(if from_itself {
+                    Ok(Site {
+                        method,
+                        cors_origin: None,
+                        by_referer: true,
+                    })
+                } else {
+                    Err(warp::reject::not_found())
+                })
+            },
+        );
+    own_page.or(site(app)).unify()
+}
+
 /// The allow-list check: `Ok(Some(origin))` to echo in CORS headers,
 /// `Ok(None)` for an allowed request without Origin/Referer, or the 403.
 fn check_origin(

@@ -2,6 +2,7 @@
 //!
 //! * `token.rs` — `/token.json`, `/token.js`, `/token`, `/accounts/{name}/token…`
 //! * `feed.rs` — `/feed.json`, `/hashtags/{tag}/recent.json|top.json`
+//! * `embed.rs` — `/embed.js`, `/embed.css`, `/feed.html`
 //! * `guard.rs` — the allow-list and CORS in front of those two
 //! * `pages.rs` — `/`, `/status`, `/static/…`
 //! * `admin.rs` — the admin sign-in gate, `/admin` and its actions
@@ -20,6 +21,7 @@ pub mod admin;
 pub mod callbacks;
 pub mod client;
 pub mod connect;
+pub mod embed;
 pub mod error;
 pub mod feed;
 pub mod guard;
@@ -69,6 +71,8 @@ pub fn routes(
     // of a debug build).
     token::routes(app.clone())
         .or(feed::routes(app.clone()))
+        .unify()
+        .or(embed::routes(app.clone()))
         .unify()
         .or(health::routes(app.clone(), gate.clone()))
         .unify()

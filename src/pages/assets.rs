@@ -1,4 +1,5 @@
-//! `GET /static/{path}`: the stylesheet, icon and copy-button script,
+//! `GET /static/{path}`: the stylesheet, icon and copy-button script, and
+//! `GET /embed.js`, `/embed.css`: the feed embed for owners' sites; all
 //! embedded in the binary so that a single file is the whole deployment.
 
 use warp::http::{HeaderValue, StatusCode, header};
@@ -8,10 +9,38 @@ use warp::reply::Response;
 #[folder = "static/"]
 struct Static;
 
+/// The agent's own pages' files are kept a day.
+const PAGE_ASSET_CACHE: &str = "public, max-age=86400";
+/// The embed's URLs never change while the agent is upgraded under them, so
+/// sites revalidate (a 304 against the ETag) after an hour.
+const EMBED_CACHE: &str = "public, max-age=3600";
+
 /// The embedded file at `path`, or `None` (a 404 for the caller) for an
 /// unknown name. Only names that were embedded can match, so `..` cannot
 /// reach outside `static/`; such paths are refused before the lookup anyway.
 pub fn asset(path: &str) -> Option<Response> {
+    file(path, PAGE_ASSET_CACHE)
+}
+
+/// `embed.js` or `embed.css` for another site's page: 304 when
+/// `if_none_match` names the current version.
+pub fn embed_file(name: &str, if_none_match: Option<&str>) -> Option<Response> {
+    let mut response = file(name, EMBED_CACHE)?;
+    let etag = response.headers().get(header::ETAG)?.to_str().ok()?;
+    let matches = if_none_match.is_some_and(|given| {
+        given
+            .split(',')
+            .map(|tag| tag.trim().trim_start_matches("W/"))
+            .any(|tag| tag == etag || tag == "*")
+    });
+    if matches {
+        *response.status_mut() = StatusCode::NOT_MODIFIED;
+        *response.body_mut() = Default::default();
+    }
+    Some(response)
+}
+
+fn file(path: &str, cache_control: &'static str) -> Option<Response> {
     let safe = !path.is_empty()
         && !path.contains('\\')
         && path
@@ -22,10 +51,10 @@ pub fn asset(path: &str) -> Option<Response> {
     }
     let file = Static::get(path)?;
     let mime = mime_guess::from_path(path).first_or_octet_stream();
+    // Scripts carry the type token.js has, whatever mime_guess's table says.
     let content_type = match (mime.type_(), mime.subtype()) {
-        (mime_guess::mime::TEXT, _) | (_, mime_guess::mime::JAVASCRIPT) => {
-            format!("{mime}; charset=utf-8")
-        }
+        (_, mime_guess::mime::JAVASCRIPT) => "application/javascript; charset=utf-8".to_string(),
+        (mime_guess::mime::TEXT, _) => format!("{mime}; charset=utf-8"),
         _ => mime.to_string(),
     };
     let etag = format!("\"{}\"", hex::encode(&file.metadata.sha256_hash()[..16]));
@@ -40,7 +69,7 @@ pub fn asset(path: &str) -> Option<Response> {
     );
     headers.insert(
         header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=86400"),
+        HeaderValue::from_static(cache_control),
     );
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
@@ -76,6 +105,30 @@ mod tests {
                 .to_str()
                 .unwrap()
                 .contains("javascript")
+        );
+    }
+
+    #[test]
+    fn the_embed_is_javascript_revalidated_hourly_and_304_when_unchanged() {
+        let script = embed_file("embed.js", None).unwrap();
+        let headers = script.headers();
+        assert_eq!(
+            headers[header::CONTENT_TYPE],
+            "application/javascript; charset=utf-8"
+        );
+        assert_eq!(headers[header::CACHE_CONTROL], "public, max-age=3600");
+        let etag = headers[header::ETAG].to_str().unwrap().to_string();
+        for given in [etag.clone(), format!("\"x\", W/{etag}"), "*".into()] {
+            let again = embed_file("embed.js", Some(&given)).unwrap();
+            assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "{given}");
+            assert_eq!(again.headers()[header::ETAG], etag.as_str());
+        }
+        let other = embed_file("embed.js", Some("\"older\"")).unwrap();
+        assert_eq!(other.status(), StatusCode::OK);
+        let css = embed_file("embed.css", None).unwrap();
+        assert_eq!(
+            css.headers()[header::CONTENT_TYPE],
+            "text/css; charset=utf-8"
         );
     }
 

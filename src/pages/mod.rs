@@ -1,5 +1,6 @@
 //! The HTML pages: `/` (setup help), `/status`, `/admin`, the data
-//! deletion status page, small message pages, and the files under `/static/`.
+//! deletion status page, small message pages, `/feed.html`, and the files
+//! under `/static/` with the embed's `/embed.js` and `/embed.css`.
 //!
 //! Pages are askama templates in `templates/`, rendered from plain view
 //! structs built here, so everything shown is escaped and checked at
@@ -9,6 +10,7 @@
 mod admin;
 mod assets;
 mod budget;
+mod feed;
 mod home;
 mod status;
 mod time;
@@ -22,7 +24,8 @@ use warp::reply::Response;
 use crate::app::App;
 use crate::store::{Account, AccountKind};
 
-pub use assets::asset;
+pub use assets::{asset, embed_file};
+pub use feed::{feed_frame, feed_frame_error};
 
 /// Tight by default: our own CSS, images and one small script, nothing inline.
 const CSP: &str = "default-src 'self'; img-src 'self' https: data:; style-src 'self'; \

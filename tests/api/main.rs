@@ -12,6 +12,7 @@ mod changes;
 mod connect;
 mod database;
 mod deploy_files;
+mod embed;
 mod encryption;
 mod faults;
 mod feed;

@@ -84,7 +84,7 @@
       link.setAttribute("rel", "noopener");
     }
     link.append(picture);
-    if (post.media_type === "CAROUSEL_ALBUM") link.append(mark("carousel", "Album", "\u29C9"));
+    if (post.media_type === "CAROUSEL_ALBUM") link.append(mark("carousel", "Album", "\u2750"));
     if (post.media_type === "VIDEO") link.append(mark("video", "Video", "\u25B6"));
     li.append(link);
     return li;

@@ -2,11 +2,13 @@
 //! (tests/browser/run.mjs), loads an owner's pages from two local origins and
 //! checks what a visitor would see.
 //!
-//! This test starts the fake Graph API (images served by the fake itself), the
-//! agent with ALLOWED_DOMAINS = one of the two page origins, and two static
-//! servers for tests/browser/pages/ (plus instafeed.js from npm); then it runs
-//! `node tests/browser/run.mjs` and fails with its output unless every check
-//! passed. Screenshots land in target/browser-artifacts/.
+//! [`Harness`] starts the fake Graph API, a front for its image host (the CDN,
+//! which a test can stop), the agent with ALLOWED_DOMAINS = one of the two
+//! page origins and APP_URL = its own address (which a restart keeps), and two
+//! static servers for tests/browser/pages/ (plus instafeed.js from npm); then
+//! `node tests/browser/run.mjs` runs the named scenarios, and the test fails
+//! with its output unless every check passed. Screenshots land in
+//! target/browser-artifacts/.
 //!
 //! Needs Node.js with npm, `/usr/bin/chromium` (`apt-get install -y chromium`)
 //! and `npm ci` in tests/browser; .ci/run installs them. A missing piece is a
@@ -15,20 +17,22 @@
 #[path = "api/common/mod.rs"]
 mod common;
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Arc, OnceLock};
 use std::time::{Duration as StdDuration, Instant};
 
 use chrono::Duration;
 use common::{Backend, Server, World};
+use tokio::sync::oneshot;
 use warp::Filter;
 use warp::http::{Response, StatusCode};
 
-/// Posts each page asks for (instafeed.js `limit`, feed.json `limit`).
+/// Posts each page asks for (instafeed.js `limit`, feed.json `limit`, the
+/// embed's `data-limit`).
 const POSTS: usize = 12;
-/// Hard limit for the whole browser run; run.mjs gives up a little earlier.
-const NODE_DEADLINE: StdDuration = StdDuration::from_secs(60);
+/// Hard limit for one browser run; run.mjs gives up a little earlier.
+const NODE_DEADLINE: StdDuration = StdDuration::from_secs(150);
 
 fn browser_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
@@ -81,10 +85,11 @@ fn check_prerequisites() {
     );
 }
 
-/// Serves tests/browser/pages/ with `{{AGENT_URL}}` filled in, and
-/// `/instafeed.min.js` from the npm package, on a random loopback port.
-/// The agent's URL is set once the agent is listening, before any page is asked for.
-async fn start_pages(agent_url: Arc<OnceLock<String>>) -> String {
+/// Serves tests/browser/pages/ with `{{AGENT_URL}}` and `{{CDN_URL}}` filled
+/// in, and `/instafeed.min.js` from the npm package, on a random loopback
+/// port. A page's `<!-- CSP: … -->` line, filled in the same way, is sent
+/// as its Content-Security-Policy header.
+async fn start_pages(agent_url: String, cdn_url: String) -> String {
     let pages = browser_dir().join("pages");
     let instafeed = browser_dir().join("node_modules/instafeed.js/dist/instafeed.min.js");
     let routes = warp::get()
@@ -102,24 +107,197 @@ async fn start_pages(agent_url: Arc<OnceLock<String>>) -> String {
             } else {
                 return not_found();
             };
-            let Ok(mut body) = std::fs::read(&file) else {
+            let Ok(body) = std::fs::read(&file) else {
                 return not_found();
             };
-            if kind.starts_with("text/html") {
-                body = String::from_utf8_lossy(&body)
-                    .replace("{{AGENT_URL}}", agent_url.get().expect("agent started"))
-                    .into_bytes();
-            }
-            Response::builder()
+            let mut response = Response::builder()
                 .header("content-type", kind)
-                .header("cache-control", "no-store")
-                .body(body)
-                .unwrap()
+                .header("cache-control", "no-store");
+            if !kind.starts_with("text/html") {
+                return response.body(body).unwrap();
+            }
+            let html = String::from_utf8_lossy(&body)
+                .replace("{{AGENT_URL}}", &agent_url)
+                .replace("{{CDN_URL}}", &cdn_url);
+            let policy = html
+                .lines()
+                .find_map(|line| line.trim().strip_prefix("<!-- CSP: "))
+                .and_then(|rest| rest.strip_suffix(" -->"));
+            if let Some(policy) = policy {
+                response = response.header("content-security-policy", policy);
+            }
+            response.body(html.into_bytes()).unwrap()
         });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(warp::serve(routes).incoming(listener).run());
     url
+}
+
+/// The fake's image host behind a server of the test's own, which
+/// [`Cdn::stop`] shuts: from then on every image URL upstream handed out
+/// fails to connect, as when Instagram's CDN links no longer work.
+struct Cdn {
+    url: String,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Cdn {
+    async fn start(fake_cdn: String) -> Cdn {
+        let http = token_agent::tls::http_client().build().unwrap();
+        let routes = warp::get()
+            .and(warp::path::full())
+            .and(warp::query::raw().or(warp::any().map(String::new)).unify())
+            .then(move |path: warp::path::FullPath, query: String| {
+                let (http, fake_cdn) = (http.clone(), fake_cdn.clone());
+                async move {
+                    let url = format!("{fake_cdn}{}?{query}", path.as_str());
+                    let Ok(res) = http.get(url).send().await else {
+                        return not_found();
+                    };
+                    let status = res.status().as_u16();
+                    let kind = res.headers().get("content-type").cloned();
+                    let body = res.bytes().await.unwrap_or_default().to_vec();
+                    let mut response = Response::builder().status(status);
+                    if let Some(kind) = kind {
+                        response = response.header("content-type", kind);
+                    }
+                    response.body(body).unwrap()
+                }
+            });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = warp::serve(routes).incoming(listener).graceful(async {
+            let _ = stopped.await;
+        });
+        let task = tokio::spawn(server.run());
+        Cdn {
+            url,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Everything a browser run talks to, each part replaceable between runs.
+struct Harness {
+    world: World,
+    /// The agent's address, kept across restarts.
+    addr: SocketAddr,
+    server: Option<Server>,
+    cdn: Cdn,
+    allowed: String,
+    denied: String,
+    token: String,
+}
+
+impl Harness {
+    async fn start() -> Harness {
+        check_prerequisites();
+        let world = World::new(Backend::Sqlite).await;
+        let cdn = Cdn::start(world.fake.cdn_url()).await;
+        let media_base = cdn.url.clone();
+        world
+            .fake
+            .set_options(|o| o.media_base_url = Some(media_base));
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let agent_url = format!("http://{addr}");
+        // Two origins serving the same pages; only the first is in ALLOWED_DOMAINS.
+        let allowed = start_pages(agent_url.clone(), cdn.url.clone()).await;
+        let denied = start_pages(agent_url, cdn.url.clone()).await;
+        let mut harness = Harness {
+            world,
+            addr,
+            server: None,
+            cdn,
+            allowed,
+            denied,
+            token: String::new(),
+        };
+        let app = harness.app().await;
+        harness.token = harness
+            .world
+            .give_token(&app, "default", Duration::days(2))
+            .await;
+        harness.server = Some(Server::start_on(app, listener));
+        harness
+    }
+
+    fn agent_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The agent as a fresh process would open it: the same database and
+    /// settings, nothing in memory.
+    async fn app(&self) -> std::sync::Arc<token_agent::app::App> {
+        let agent_url = self.agent_url();
+        self.world
+            .app(&[("ALLOWED_DOMAINS", &self.allowed), ("APP_URL", &agent_url)])
+            .await
+    }
+
+    /// Stops the agent and starts it again on the same database and address.
+    async fn restart_agent(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.stop().await;
+        }
+        let app = self.app().await;
+        self.server = Some(Server::start_at(app, self.addr).await);
+    }
+
+    /// Shuts the image host: every media URL upstream handed out fails.
+    async fn stop_cdn(&mut self) {
+        self.cdn.stop().await;
+    }
+
+    /// Runs run.mjs's `scenarios` in one browser; panics with its output
+    /// unless every check passed.
+    async fn run(&self, scenarios: &[&str]) {
+        let node_env = vec![
+            ("SCENARIOS", scenarios.join(",")),
+            ("AGENT_URL", self.agent_url()),
+            ("ALLOWED_PAGE_URL", self.allowed.clone()),
+            ("DENIED_PAGE_URL", self.denied.clone()),
+            ("FAKE_GRAPH_URL", self.world.fake.instagram_graph_url()),
+            ("TOKEN", self.token.clone()),
+            ("EXPECTED_POSTS", POSTS.to_string()),
+            (
+                "TOTAL_POSTS",
+                self.world.fake.media_of(&self.world.user).len().to_string(),
+            ),
+            ("CHROMIUM", chromium_path().display().to_string()),
+        ];
+        let log = format!("{}.log", scenarios.join("+"));
+        let (passed, output) = tokio::task::spawn_blocking(move || run_node(node_env, &log))
+            .await
+            .unwrap();
+        println!("{output}");
+        assert!(
+            passed,
+            "the browser test failed: see its output above; screenshots and logs are in {}",
+            artifacts_dir().display()
+        );
+    }
+
+    async fn stop(mut self) {
+        if let Some(server) = self.server.take() {
+            server.stop().await;
+        }
+        self.cdn.stop().await;
+    }
 }
 
 fn not_found() -> Response<Vec<u8>> {
@@ -131,10 +309,10 @@ fn not_found() -> Response<Vec<u8>> {
 }
 
 /// Runs run.mjs to the end (or the deadline); returns whether it passed and its output.
-fn run_node(env: Vec<(&'static str, String)>) -> (bool, String) {
+fn run_node(env: Vec<(&'static str, String)>, log: &str) -> (bool, String) {
     let artifacts = artifacts_dir();
     std::fs::create_dir_all(&artifacts).unwrap();
-    let log_path = artifacts.join("run.log");
+    let log_path = artifacts.join(log);
     let log = std::fs::File::create(&log_path).unwrap();
     let mut child = Command::new("node")
         .arg("run.mjs")
@@ -177,40 +355,25 @@ fn run_node(env: Vec<(&'static str, String)>) -> (bool, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_renders_feeds_and_keeps_the_token_from_strangers() {
-    check_prerequisites();
-
-    let world = World::new(Backend::Sqlite).await;
-    let cdn = world.fake.cdn_url();
-    world.fake.set_options(|o| o.media_base_url = Some(cdn));
-
-    // Two origins serving the same pages; only the first is in ALLOWED_DOMAINS.
-    let agent_url = Arc::new(OnceLock::new());
-    let allowed = start_pages(agent_url.clone()).await;
-    let denied = start_pages(agent_url.clone()).await;
-
-    let app = world.app(&[("ALLOWED_DOMAINS", &allowed)]).await;
-    let token = world.give_token(&app, "default", Duration::days(2)).await;
-    let server = Server::start(app).await;
-    let agent_url = agent_url.get_or_init(|| server.url("")).clone();
-
-    let node_env = vec![
-        ("AGENT_URL", agent_url.clone()),
-        ("ALLOWED_PAGE_URL", allowed.clone()),
-        ("DENIED_PAGE_URL", denied.clone()),
-        ("FAKE_GRAPH_URL", world.fake.instagram_graph_url()),
-        ("TOKEN", token.clone()),
-        ("EXPECTED_POSTS", POSTS.to_string()),
-        ("CHROMIUM", chromium_path().display().to_string()),
-    ];
-    let (passed, output) = tokio::task::spawn_blocking(move || run_node(node_env))
-        .await
-        .unwrap();
-    println!("{output}");
-    assert!(
-        passed,
-        "the browser test failed: see its output above; screenshots and run.log are in {}",
-        artifacts_dir().display()
-    );
-
-    server.stop().await;
+    let mut harness = Harness::start().await;
+    harness
+        .run(&[
+            "instafeed-allowed",
+            "instafeed-denied",
+            "feed-allowed",
+            "feed-denied",
+            "embed-allowed",
+            "embed-denied",
+            "embed-layout",
+            "embed-load-more",
+            "frame-allowed",
+            "frame-denied",
+        ])
+        .await;
+    // A new process on the same database, and no image host: the boxes are
+    // still sized from the feed alone, and strangers still get nothing.
+    harness.stop_cdn().await;
+    harness.restart_agent().await;
+    harness.run(&["embed-layout", "embed-denied"]).await;
+    harness.stop().await;
 }

@@ -249,17 +249,34 @@ pub struct Server {
 
 impl Server {
     pub async fn start(app: Arc<App>) -> Server {
-        let limits = Limits::new(
-            app.config.server.clone(),
-            Clock::System,
-            app.metrics.server.clone(),
-        );
-        Server::start_with(app, limits).await
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Server::start_on(app, listener)
     }
 
     /// The server with the given limits (a manual clock's, say).
     pub async fn start_with(app: Arc<App>, limits: Arc<Limits>) -> Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Server::spawn(app, limits, listener)
+    }
+
+    /// The server on a listener bound beforehand, so that the agent's URL
+    /// can be in its own configuration (APP_URL).
+    pub fn start_on(app: Arc<App>, listener: tokio::net::TcpListener) -> Server {
+        let limits = Limits::new(
+            app.config.server.clone(),
+            Clock::System,
+            app.metrics.server.clone(),
+        );
+        Server::spawn(app, limits, listener)
+    }
+
+    /// The server at `addr`, where a stopped one was: a restart keeps its URL.
+    pub async fn start_at(app: Arc<App>, addr: SocketAddr) -> Server {
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+        Server::start_on(app, listener)
+    }
+
+    fn spawn(app: Arc<App>, limits: Arc<Limits>, listener: tokio::net::TcpListener) -> Server {
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(token_agent::http::serve_with(

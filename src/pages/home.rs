@@ -45,6 +45,8 @@ pub(super) struct HomePage {
     script_snippet: String,
     instafeed_snippet: String,
     fetch_snippet: String,
+    embed_snippet: String,
+    frame_snippet: String,
     /// The script tag for each account other than `default`.
     named_snippets: Vec<(String, String)>,
 }
@@ -86,6 +88,8 @@ pub(super) async fn page(app: &App, detected: Option<&Url>) -> HomePage {
         script_snippet: format!("<script src=\"{base}/token.js\"></script>"),
         instafeed_snippet: instafeed_snippet(&base, &js_name),
         fetch_snippet: fetch_snippet(&base),
+        embed_snippet: embed_snippet(&base),
+        frame_snippet: frame_snippet(&base),
         named_snippets,
         app_url: base,
         detected: detected.map(|u| u.as_str().trim_end_matches('/').to_string()),
@@ -165,5 +169,23 @@ fn fetch_snippet(base: &str) -> String {
       }}
     }});
 </script>"#
+    )
+}
+
+/// The grid from one script tag (`/embed.js`); the token stays on the agent.
+fn embed_snippet(base: &str) -> String {
+    format!(
+        r#"<div data-token-agent data-limit="12"></div>
+<script src="{base}/embed.js" async></script>"#
+    )
+}
+
+/// The same grid with no script at all (`/feed.html`). The frame is let in
+/// by the page's Referer, so the snippet asks for one even where the site
+/// sends none by default.
+fn frame_snippet(base: &str) -> String {
+    format!(
+        r#"<iframe src="{base}/feed.html?limit=12" title="Instagram posts"
+        height="640" referrerpolicy="strict-origin-when-cross-origin"></iframe>"#
     )
 }

@@ -279,6 +279,12 @@ async fn the_home_page_gives_snippets_with_the_agents_own_url(backend: Backend) 
     assert!(text.contains("accessToken: ShopToken"));
     assert!(text.contains("target: 'instafeed'"));
     assert!(text.contains("fetch('https://agent.example.com/feed.json?limit=12')"));
+    assert!(text.contains(r#"<script src="https://agent.example.com/embed.js" async></script>"#));
+    assert!(text.contains(r#"<div data-token-agent data-limit="12"></div>"#));
+    assert!(text.contains(r#"<iframe src="https://agent.example.com/feed.html?limit=12""#));
+    for id in ["snippet-embed", "snippet-frame"] {
+        assert!(page.html.contains(&format!(r#"data-copy="{id}""#)), "{id}");
+    }
     // The snippets are shown as code, not run.
     assert!(
         !page

@@ -20,4 +20,4 @@ pub mod jsident;
 pub use account::{AccountName, DEFAULT_ACCOUNT};
 pub use client::{ClientKey, TrustProxy};
 pub use cursor::{Cursor, is_valid_cursor};
-pub use hashtag::parse_hashtag;
+pub use hashtag::{is_hashtag_char, parse_hashtag};

@@ -27,13 +27,22 @@ pub struct Position {
     /// The upstream page: none for the first.
     #[serde(rename = "u", default, skip_serializing_if = "Option::is_none")]
     pub upstream: Option<Cursor>,
-    /// Items of that upstream page already served before this one.
+    /// Forward: the items of that upstream page before the answer;
+    /// backward: the items of it the answer ends before.
     #[serde(rename = "o", default, skip_serializing_if = "is_zero")]
     pub offset: u32,
+    /// Whether the answer is the items before `offset` (a `previous` link)
+    /// rather than those from it on.
+    #[serde(rename = "b", default, skip_serializing_if = "is_false")]
+    pub back: bool,
 }
 
 fn is_zero(n: &u32) -> bool {
     *n == 0
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// The key cursors are signed with: random, made once, shared by every
@@ -77,6 +86,7 @@ impl CursorKey {
                 sealed = Position {
                     upstream: Some(Cursor::Next(self.cipher.encrypt(query))),
                     offset: position.offset,
+                    back: position.back,
                 };
                 &sealed
             }
@@ -118,6 +128,7 @@ mod tests {
         Position {
             upstream: Some(Cursor::After("QVFIUk2".into())),
             offset: 7,
+            back: false,
         }
     }
 
@@ -160,6 +171,7 @@ mod tests {
                 "user_id=17841&after=QVFI&__after_id=50".into(),
             )),
             offset: 3,
+            back: true,
         };
         let cursor = key.seal("tag", &p);
         let (payload, _) = cursor.split_once('.').unwrap();
@@ -178,6 +190,7 @@ mod tests {
         let p = Position {
             upstream: None,
             offset: 12,
+            back: false,
         };
         assert_eq!(key.open("s", &key.seal("s", &p)), Some(p));
     }

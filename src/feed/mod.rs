@@ -7,13 +7,16 @@
 //! but never once the signed media URLs inside it have expired.
 //!
 //! Nothing a stranger sends can multiply upstream calls: one upstream page
-//! size serves every `limit` (pages are sliced here), cursors are the
-//! agent's own and signed, a failure stands for its key for a while, a
-//! throttled account is left alone until it regains access, and each client
-//! address may cause only so many misses a minute.
+//! size serves every `limit` and every filter (pages are sliced and
+//! filtered here, within the pages an unfiltered answer reads), cursors
+//! are the agent's own and signed, a failure stands for its key for a
+//! while, a throttled account is left alone until it regains access, and
+//! each client address may cause only so many misses a minute.
 //!
 //! * `page.rs` — a cached page, its byte form, and the served JSON.
 //! * `cursor.rs` — the agent's signed cursors.
+//! * `filter.rs` — `type=`, `exclude=`, `tag=`, `q=`, `exclude_text=`.
+//! * `scan.rs` — which items of the cached pages an answer takes.
 //! * `flights.rs` — one upstream call per key at a time.
 //! * `failures.rs` — failed fetches, remembered briefly.
 //! * `usage.rs` — no calls while Instagram throttles an account.
@@ -21,9 +24,11 @@
 
 mod cursor;
 mod failures;
+mod filter;
 mod flights;
 mod misses;
 mod page;
+mod scan;
 mod usage;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -49,9 +54,11 @@ use crate::upstream::{
 pub use cursor::{CursorKey, Position};
 pub use failures::FAILURE_TTL;
 use failures::Failures;
+pub use filter::{Filter, FilterError};
 pub use flights::Flights;
 use misses::Misses;
 pub use page::{Answer, Links, Page, Paging, render};
+use scan::{Scan, Scanned};
 use usage::Quiet;
 
 /// Instagram's budget of distinct hashtags per account and window.
@@ -101,6 +108,8 @@ pub struct FeedQuery {
     pub limit: u32,
     /// `after=` or `before=`: one of the agent's own cursors.
     pub cursor: Option<String>,
+    /// Which of the feed's items are served.
+    pub filter: Filter,
     /// Who asks, for the bound on misses; `None` is not bounded.
     pub client: Option<ClientKey>,
 }
@@ -112,6 +121,7 @@ pub struct HashtagQuery {
     pub account: Option<String>,
     pub limit: u32,
     pub cursor: Option<String>,
+    pub filter: Filter,
     pub client: Option<ClientKey>,
 }
 
@@ -184,7 +194,8 @@ impl Source<'_> {
         }
     }
 
-    /// What a cursor is valid for: this feed alone.
+    /// What a cursor is valid for: this feed alone, under any filter (a
+    /// position counts every item, so it is the same place under each).
     fn scope(&self) -> String {
         match self {
             Source::Feed { account } => format!("feed\0{account}"),
@@ -211,8 +222,9 @@ impl Source<'_> {
         }
     }
 
-    /// The link to a page of this feed, relative to the agent's URL.
-    fn link(&self, base: &Url, limit: u32, param: &str, cursor: &str) -> String {
+    /// The link to a page of this feed, relative to the agent's URL, under
+    /// the same filter.
+    fn link(&self, base: &Url, limit: u32, filter: &Filter, param: &str, cursor: &str) -> String {
         let path = match self {
             Source::Feed { .. } => "feed.json".to_string(),
             Source::Hashtag { tag, edge, .. } => format!(
@@ -222,10 +234,16 @@ impl Source<'_> {
             ),
         };
         let mut link = base.join(&path).expect("a path joins a URL");
-        link.query_pairs_mut()
-            .append_pair("account", self.account())
-            .append_pair("limit", &limit.to_string())
-            .append_pair(param, cursor);
+        {
+            let mut query = link.query_pairs_mut();
+            query
+                .append_pair("account", self.account())
+                .append_pair("limit", &limit.to_string());
+            for (key, value) in filter.params() {
+                query.append_pair(key, &value);
+            }
+            query.append_pair(param, cursor);
+        }
         link.to_string()
     }
 }
@@ -459,11 +477,14 @@ impl Feeds {
             .await
     }
 
-    /// Up to `limit` items from `start` on, across upstream pages where a
-    /// page ends first, with links to the pages before and after.
+    /// Up to `limit` of the items `filter` keeps, from the cursor's
+    /// position on (or before it, for a `previous` link), across upstream
+    /// pages where a page ends first, with links to the pages before and
+    /// after.
     async fn answer(
         &self,
         source: &Source<'_>,
+        filter: &Filter,
         cursor: Option<&str>,
         limit: u32,
         client: Option<ClientKey>,
@@ -476,80 +497,38 @@ impl Feeds {
             Some(text) => key.open(&scope, text).ok_or(FeedError::BadCursor)?,
         };
         let now = self.handles.clock.now();
-        let want = limit as usize;
-        // The upstream pages this answer takes from, each with where in it
-        // the answer starts and the items taken.
-        let mut parts: Vec<(Position, Served, std::ops::Range<usize>)> = Vec::new();
-        let mut at = start;
-        let mut taken = 0;
-        // `limit` spans at most three upstream pages; the bound only guards that.
-        while parts.len() < 4 {
-            let served = self.page(source, at.upstream.as_ref(), client).await?;
-            let len = served.page.items.len();
-            let offset = (at.offset as usize).min(len);
-            let range = offset..offset + (len - offset).min(want - taken);
-            taken += range.len();
-            let next = served.page.around.next.clone();
-            let whole = range.end == len;
-            at.offset = offset as u32;
-            parts.push((at.clone(), served, range));
-            match next {
-                Some(next) if taken < want && whole => {
-                    at = Position {
-                        upstream: Some(next),
-                        offset: 0,
-                    }
-                }
-                _ => break,
-            }
+        // The one place an item is chosen or passed over.
+        let keeps = |item: &Bytes| filter.keeps(item);
+        let mut scan = Scan::new(&start, limit);
+        let mut pages: Vec<Served> = Vec::new();
+        while let Some(upstream) = scan.wants() {
+            let served = self.page(source, upstream, client).await?;
+            scan.read(&served.page, keeps);
+            pages.push(served);
         }
+        let Scanned {
+            items,
+            after,
+            before,
+        } = scan.finish();
 
-        // Where the page after this one starts: later in the last upstream
-        // page, or at upstream's next page.
-        let (last_at, last, range) = parts.last().expect("at least one page");
-        let after = if range.end < last.page.items.len() {
-            Some(Position {
-                upstream: last_at.upstream.clone(),
-                offset: range.end as u32,
-            })
-        } else {
-            last.page.around.next.clone().map(|next| Position {
-                upstream: Some(next),
-                offset: 0,
-            })
-        };
-        // And the one before: earlier in the first upstream page, or the
-        // end of upstream's previous page (a whole page).
-        let (first_at, first, _) = &parts[0];
-        let before = if first_at.offset > 0 {
-            Some(Position {
-                upstream: first_at.upstream.clone(),
-                offset: first_at.offset.saturating_sub(limit),
-            })
-        } else {
-            first.page.around.previous.clone().map(|previous| Position {
-                upstream: Some(previous),
-                offset: UPSTREAM_PAGE.saturating_sub(limit),
-            })
-        };
         let seal = |p: &Position| key.seal(&scope, p);
         let (after, before) = (after.as_ref().map(seal), before.as_ref().map(seal));
+        let link = |param, cursor: &String| source.link(base, limit, filter, param, cursor);
         let links = Links {
-            next: after.as_ref().map(|c| source.link(base, limit, "after", c)),
-            previous: before
-                .as_ref()
-                .map(|c| source.link(base, limit, "before", c)),
+            next: after.as_ref().map(|c| link("after", c)),
+            previous: before.as_ref().map(|c| link("before", c)),
             after,
             before,
         };
-        let items = parts
+        let items = items
             .iter()
-            .flat_map(|(_, served, range)| served.page.items[range.clone()].iter());
+            .map(|&(page, item)| &pages[page].page.items[item]);
         let body = page::render(items, &links);
-        let stale = parts.iter().any(|(_, s, _)| s.stale);
-        let fetched_at = parts
+        let stale = pages.iter().any(|s| s.stale);
+        let fetched_at = pages
             .iter()
-            .map(|(_, s, _)| s.page.fetched_at)
+            .map(|s| s.page.fetched_at)
             .min()
             .expect("at least one page");
         let ttl = self.settings.ttl;
@@ -604,6 +583,7 @@ impl Feeds {
         };
         self.answer(
             &source,
+            &query.filter,
             query.cursor.as_deref(),
             query.limit,
             query.client,
@@ -626,6 +606,7 @@ impl Feeds {
         };
         self.answer(
             &source,
+            &query.filter,
             query.cursor.as_deref(),
             query.limit,
             query.client,

@@ -1,10 +1,11 @@
 //! `GET /feed.json` and `GET /hashtags/{tag}/recent.json|top.json`: media
-//! through the agent's cache. The token never leaves the server.
+//! through the agent's cache, filtered by `type`, `exclude`, `tag`, `q` and
+//! `exclude_text` when asked. The token never leaves the server.
 
 use std::sync::Arc;
 
 use url::Url;
-use warp::Filter;
+use warp::Filter as _;
 use warp::filters::BoxedFilter;
 use warp::http::{HeaderMap, HeaderValue, StatusCode, header};
 use warp::reply::Response;
@@ -15,7 +16,7 @@ use super::guard::{self, Site};
 use super::{optional_query, with_app};
 use crate::app::App;
 use crate::domain::{AccountName, ClientKey, is_valid_cursor, parse_hashtag};
-use crate::feed::{Answer, FeedError, FeedQuery, HashtagQuery};
+use crate::feed::{Answer, FeedError, FeedQuery, Filter, FilterError, HashtagQuery};
 use crate::upstream::{ErrorKind, HashtagEdge};
 
 /// `/feed.json` and `/hashtags/{tag}/{recent,top}.json`, behind the allow-list.
@@ -53,6 +54,7 @@ struct Params {
     limit: u32,
     /// One of the agent's own cursors, from `after` or `before`.
     cursor: Option<String>,
+    filter: Filter,
 }
 
 fn parse_params(query: Option<&str>, max_limit: u32) -> Result<Params, ApiError> {
@@ -60,6 +62,7 @@ fn parse_params(query: Option<&str>, max_limit: u32) -> Result<Params, ApiError>
         account: None,
         limit: DEFAULT_LIMIT,
         cursor: None,
+        filter: Filter::default(),
     };
     let mut seen_cursor = false;
     for (key, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
@@ -102,11 +105,18 @@ fn parse_params(query: Option<&str>, max_limit: u32) -> Result<Params, ApiError>
                 // The direction is inside the (signed) cursor.
                 params.cursor = Some(value.into_owned());
             }
-            // Unknown parameters (cache-busters, say) change nothing.
-            _ => {}
+            // The filter's parameters choose items; unknown ones
+            // (cache-busters, say) change nothing.
+            key => params.filter.read(key, &value)?,
         }
     }
     Ok(params)
+}
+
+impl From<FilterError> for ApiError {
+    fn from(error: FilterError) -> ApiError {
+        ApiError::bad_request(error.code(), error.to_string())
+    }
 }
 
 impl From<FeedError> for ApiError {
@@ -216,6 +226,7 @@ pub(super) fn feed_query(query: Option<&str>, client: ClientKey) -> Result<FeedQ
             .into_string(),
         limit: params.limit,
         cursor: params.cursor,
+        filter: params.filter,
         client: Some(client),
     })
 }
@@ -258,6 +269,7 @@ async fn hashtag(
         account: params.account.map(AccountName::into_string),
         limit: params.limit,
         cursor: params.cursor,
+        filter: params.filter,
         client: Some(client),
     };
     let answer = app.feeds.hashtag(&query, &base).await?;
@@ -292,5 +304,23 @@ mod tests {
         assert_eq!(p.limit, 5);
         assert_eq!(p.cursor.as_deref(), Some("QVFI"));
         assert!(parse_params(Some("limit=51"), MAX_HASHTAG_LIMIT).is_err());
+    }
+
+    #[test]
+    fn filter_parameters_are_checked_with_the_rest() {
+        assert_eq!(code("type=IMAGE&tag=bakery&q=bread&exclude_text=x"), None);
+        assert_eq!(code("type=PHOTO"), Some("invalid_type"));
+        assert_eq!(code("tag=%23bakery%21"), Some("invalid_tag"));
+        assert_eq!(code("exclude_text="), Some("invalid_text"));
+        let p = parse_params(Some("exclude=video&tag=%23Bakery"), MAX_FEED_LIMIT)
+            .ok()
+            .unwrap();
+        assert_eq!(
+            p.filter.params(),
+            [
+                ("exclude", "VIDEO".to_string()),
+                ("tag", "bakery".to_string())
+            ]
+        );
     }
 }

@@ -16,6 +16,7 @@ mod embed;
 mod encryption;
 mod faults;
 mod feed;
+mod filters;
 mod kept_pages;
 mod limits;
 mod meta;

@@ -285,6 +285,8 @@ async fn the_home_page_gives_snippets_with_the_agents_own_url(backend: Backend) 
     for id in ["snippet-embed", "snippet-frame"] {
         assert!(page.html.contains(&format!(r#"data-copy="{id}""#)), "{id}");
     }
+    assert!(text.contains("https://agent.example.com/feed.json?tag=bakery"));
+    assert!(text.contains("https://agent.example.com/feed.json?exclude=VIDEO"));
     // The snippets are shown as code, not run.
     assert!(
         !page

@@ -7,13 +7,14 @@ use std::sync::Arc;
 use url::Url;
 use warp::Filter as _;
 use warp::filters::BoxedFilter;
-use warp::http::{HeaderMap, HeaderValue, StatusCode, header};
+use warp::http::{self, HeaderMap, HeaderValue, Method, StatusCode, header};
 use warp::reply::Response;
 
-use super::client::client;
+use super::client::{self, client};
 use super::error::ApiError;
-use super::guard::{self, Site};
-use super::{optional_query, with_app};
+use super::guard::{self, KnownOrigins, Site};
+use super::server::Peer;
+use super::{optional_query, request_url, with_app};
 use crate::app::App;
 use crate::domain::{AccountName, ClientKey, is_valid_cursor, parse_hashtag};
 use crate::feed::{Answer, FeedError, FeedQuery, Filter, FilterError, HashtagQuery};
@@ -41,6 +42,93 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
          app: Arc<App>| { site.answer(hashtag(app, tag, file, query, client, base)) },
     );
     feed.boxed().or(hashtags.boxed()).unify().boxed()
+}
+
+/// `/feed.json` and the hashtag feeds answered ahead of the router, by the
+/// routes' own handlers ([`feed`], [`hashtag`] and [`Site::answer`]) with
+/// what the router would have extracted, so that every answer (a hit, a
+/// miss, a stale copy, a 400, 403 or 404) is the router's.
+///
+/// It takes GET and HEAD of those URLs, exactly as written, from a site
+/// whose origin the allow-list already knows ([`KnownOrigins`]); anything
+/// else goes on to the router. What it saves is the router's work before
+/// the handler: trying the routes in turn, copying the headers twice.
+pub struct Shortcut {
+    app: Arc<App>,
+    origins: KnownOrigins,
+}
+
+/// Which handler a path is for.
+enum Handler<'a> {
+    Feed,
+    Hashtag { tag: &'a str, file: &'a str },
+}
+
+impl Handler<'_> {
+    /// As `warp::path!("feed.json")` and `("hashtags" / String / String)`
+    /// match: whole segments, none empty.
+    fn of(path: &str) -> Option<Handler<'_>> {
+        if path == "/feed.json" {
+            return Some(Handler::Feed);
+        }
+        let (tag, file) = path.strip_prefix("/hashtags/")?.split_once('/')?;
+        (!tag.is_empty() && !file.is_empty() && !file.contains('/'))
+            .then_some(Handler::Hashtag { tag, file })
+    }
+}
+
+impl Shortcut {
+    pub fn new(app: Arc<App>) -> Shortcut {
+        Shortcut {
+            origins: KnownOrigins::new(&app),
+            app,
+        }
+    }
+
+    /// The answer to `request` from `peer`, to wait for; `None` to leave
+    /// it to the router.
+    pub fn answer<B>(
+        &self,
+        request: &http::Request<B>,
+        peer: Option<Peer>,
+    ) -> Option<impl Future<Output = Response> + Send + 'static> {
+        let method = request.method();
+        if !matches!(*method, Method::GET | Method::HEAD) {
+            return None;
+        }
+        let handler = Handler::of(request.uri().path())?;
+        let headers = request.headers();
+        let site = self.origins.known(headers)?.site(method.clone());
+        let app = self.app.clone();
+        let query = request.uri().query().map(str::to_string);
+        let client = ClientKey::of(client::address(
+            &app.config.guard.trust_proxy,
+            peer,
+            headers,
+        ));
+        let base = request_url::shared_answer_base(&app, headers);
+        // Owned, for an answer that outlives the request.
+        let handler = match handler {
+            Handler::Feed => None,
+            Handler::Hashtag { tag, file } => Some((tag.to_string(), file.to_string())),
+        };
+        Some(async move {
+            let metrics = app.metrics.clone();
+            let (answer, route) = match handler {
+                None => (
+                    site.answer(feed(app, query, client, base)).await,
+                    "/feed.json",
+                ),
+                Some((tag, file)) => (
+                    site.answer(hashtag(app, tag, file, query, client, base))
+                        .await,
+                    "/hashtags",
+                ),
+            };
+            metrics.record_request(route, answer.status().as_u16());
+            answer
+        })
+    }
 }
 
 const DEFAULT_LIMIT: u32 = 25;

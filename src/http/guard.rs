@@ -22,7 +22,7 @@ use crate::domain::allowlist::Access;
 #[derive(Debug)]
 pub struct Site {
     method: Method,
-    cors_origin: Option<String>,
+    cors_origin: Option<HeaderValue>,
     /// No Origin header came, so the Referer decided: caches must key on it.
     by_referer: bool,
 }
@@ -38,7 +38,7 @@ pub fn site(app: Arc<App>) -> impl Filter<Extract = (Site,), Error = Rejection> 
                 let checked = check_origin(&app, origin.as_deref(), referer.as_deref())
                     .map(|cors_origin| Site {
                         method,
-                        cors_origin,
+                        cors_origin: cors_origin.and_then(|o| HeaderValue::from_str(&o).ok()),
                         by_referer,
                     })
                     .map_err(warp::reject::custom);
@@ -123,12 +123,13 @@ impl Site {
     /// Answers with `handler`: CORS preflight for OPTIONS, the handler's
     /// answer for GET and HEAD, 405 otherwise; CORS headers on all of them.
     pub fn answer_now(self, handler: impl FnOnce() -> Result<Response, ApiError>) -> Response {
-        let response = match self.method {
+        let mut response = match self.method {
             Method::OPTIONS => preflight(),
             Method::GET | Method::HEAD => handler().unwrap_or_else(Reply::into_response),
             _ => ApiError::method_not_allowed("This URL answers GET only.").into_response(),
         };
-        with_cors(response, self.cors_origin, self.by_referer)
+        cors_headers(response.headers_mut(), self.cors_origin, self.by_referer);
+        response
     }
 
     /// [`Site::answer_now`] for a handler that has to wait.
@@ -171,13 +172,6 @@ pub(super) fn preflight_headers(headers: &mut HeaderMap) {
 
 /// Adds the CORS answer for an allowed origin, and a `Vary` naming every
 /// header that decided: `Origin`, and `Referer` when it stood in for one.
-fn with_cors(mut response: Response, origin: Option<String>, by_referer: bool) -> Response {
-    let origin = origin.and_then(|o| HeaderValue::from_str(&o).ok());
-    cors_headers(response.headers_mut(), origin, by_referer);
-    response
-}
-
-/// [`with_cors`] on a header map, with the origin as a header value.
 pub(super) fn cors_headers(headers: &mut HeaderMap, origin: Option<HeaderValue>, by_referer: bool) {
     let vary = if by_referer {
         "Origin, Referer"
@@ -219,6 +213,18 @@ impl KnownOrigins {
         KnownOrigins(known)
     }
 
+    /// How [`site`] would let in a request with these headers, if it names
+    /// a known origin; `None` when the allow-list has to decide, or a
+    /// header is not text (the router's 400).
+    pub fn known<'a>(&'a self, headers: &'a HeaderMap) -> Option<Known<'a>> {
+        let origin = header_text(headers, header::ORIGIN)?;
+        let referer = header_text(headers, header::REFERER)?;
+        Some(Known {
+            cors_origin: self.find(origin, referer)?,
+            by_referer: origin.is_none() && referer.is_some(),
+        })
+    }
+
     /// The CORS origin to echo for a request with these headers, if the
     /// allow-list would let it in under a known origin; `None` when the
     /// allow-list has to decide.
@@ -239,5 +245,32 @@ impl KnownOrigins {
             (None, None) => None,
         };
         known.map(|(_, value)| value)
+    }
+}
+
+/// A request [`KnownOrigins`] lets in: the origin to echo, and whether the
+/// Referer stood in for a missing Origin.
+pub struct Known<'a> {
+    pub cors_origin: &'a HeaderValue,
+    pub by_referer: bool,
+}
+
+impl Known<'_> {
+    /// The [`Site`] that [`site`] would have extracted.
+    pub fn site(&self, method: Method) -> Site {
+        Site {
+            method,
+            cors_origin: Some(self.cors_origin.clone()),
+            by_referer: self.by_referer,
+        }
+    }
+}
+
+/// A header as warp's `header::optional::<String>` reads it: `Some(None)`
+/// when absent, `None` when it is not text (which warp refuses).
+pub fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Option<Option<&str>> {
+    match headers.get(name) {
+        None => Some(None),
+        Some(value) => value.to_str().ok().map(Some),
     }
 }

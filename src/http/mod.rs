@@ -13,8 +13,8 @@
 //! * `client.rs` — who a request comes from (TRUST_PROXY)
 //! * `error.rs` — every error answer, and the one `recover`
 //! * `request_url.rs` — the URL a request came to (Host, X-Forwarded-*)
-//! * `server.rs` — the HTTP/1.1 server under the routes, and the token
-//!   URLs' shortcut ahead of them
+//! * `server.rs` — the HTTP/1.1 server under the routes, and the
+//!   shortcut ahead of them (for the token URLs and the feeds)
 //! * `limits.rs` — header and idle timeouts, the connection bound
 
 pub mod admin;
@@ -115,6 +115,30 @@ pub async fn serve_with(
     limits: Arc<Limits>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    let shortcut = Arc::new(token::Shortcut::new(app.clone()));
+    let shortcut = Arc::new(Shortcuts {
+        token: token::Shortcut::new(app.clone()),
+        feed: feed::Shortcut::new(app.clone()),
+    });
     server::serve_with_shortcut(routes(app), shortcut, listener, limits, shutdown).await;
+}
+
+/// The URLs answered ahead of the router: the token URLs at once, from
+/// memory; the feeds by their own handlers, through the cache.
+struct Shortcuts {
+    token: token::Shortcut,
+    feed: feed::Shortcut,
+}
+
+impl server::Shortcut for Shortcuts {
+    fn answer(
+        &self,
+        request: &warp::http::Request<hyper::body::Incoming>,
+        peer: server::Peer,
+    ) -> Option<server::Taken> {
+        if let Some(answer) = self.token.answer(request) {
+            return Some(server::Taken::Now(answer));
+        }
+        let later = self.feed.answer(request, Some(peer))?;
+        Some(server::Taken::Later(Box::pin(later)))
+    }
 }

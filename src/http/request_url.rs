@@ -33,17 +33,21 @@ pub fn detected() -> impl Filter<Extract = (Option<Url>,), Error = Infallible> +
 pub fn for_shared_answers(
     app: Arc<App>,
 ) -> impl Filter<Extract = (Url,), Error = Infallible> + Clone {
-    warp::header::headers_cloned().map(move |headers: warp::http::HeaderMap| {
-        let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-        let proxied = app.config.guard.trust_proxy != TrustProxy::Nobody;
-        let proto = if proxied {
-            get("x-forwarded-proto")
-        } else {
-            None
-        };
-        let here = from_headers(get("host"), None, proto);
-        app.public_url.for_shared_answer(here.as_ref())
-    })
+    warp::header::headers_cloned()
+        .map(move |headers: warp::http::HeaderMap| shared_answer_base(&app, &headers))
+}
+
+/// The base [`for_shared_answers`] extracts, from a request's headers.
+pub fn shared_answer_base(app: &App, headers: &warp::http::HeaderMap) -> Url {
+    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let proxied = app.config.guard.trust_proxy != TrustProxy::Nobody;
+    let proto = if proxied {
+        get("x-forwarded-proto")
+    } else {
+        None
+    };
+    let here = from_headers(get("host"), None, proto);
+    app.public_url.for_shared_answer(here.as_ref())
 }
 
 /// `scheme://host[:port]/` from the headers: the first X-Forwarded-Host

@@ -41,17 +41,25 @@ pub struct Peer(pub SocketAddr);
 
 /// Answers some requests ahead of the router.
 pub trait Shortcut: Send + Sync + 'static {
-    /// The whole answer to `request` (an empty body is none), or `None` to
-    /// hand it to the router. It runs on the connection's task, so it must
-    /// not block.
-    fn answer(&self, request: &Request<Incoming>) -> Option<Response<Bytes>>;
+    /// The answer to `request` from `peer`, or `None` to hand it to the
+    /// router. It runs on the connection's task, so it must not block:
+    /// what has to wait is a [`Taken::Later`].
+    fn answer(&self, request: &Request<Incoming>, peer: Peer) -> Option<Taken>;
+}
+
+/// A request a [`Shortcut`] took.
+pub enum Taken {
+    /// The whole answer, made at once (an empty body is none).
+    Now(Response<Bytes>),
+    /// An answer to wait for, in the router's kind of response.
+    Later(Pin<Box<dyn Future<Output = warp::reply::Response> + Send>>),
 }
 
 /// No shortcut: every request goes to the router.
 pub struct NoShortcut;
 
 impl Shortcut for NoShortcut {
-    fn answer(&self, _: &Request<Incoming>) -> Option<Response<Bytes>> {
+    fn answer(&self, _: &Request<Incoming>, _: Peer) -> Option<Taken> {
         None
     }
 }
@@ -114,27 +122,32 @@ pub async fn serve_with_shortcut<F, R, S>(
             on_request.request_started();
             // A handler that panics costs its own request a 500, never the
             // connection or the server.
-            match std::panic::catch_unwind(AssertUnwindSafe(|| shortcut.answer(&request))) {
-                Ok(Some(answer)) => {
+            let taken = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                shortcut.answer(&request, Peer(peer))
+            }));
+            let answer = match taken {
+                Ok(Some(Taken::Now(answer))) => {
                     on_request.request_done();
                     return Either::Left(future::ready(Ok(answer.map(Body::direct))));
                 }
-                Ok(None) => {}
+                Ok(Some(Taken::Later(answer))) => Either::Left(answer),
+                Ok(None) => {
+                    request.extensions_mut().insert(Peer(peer));
+                    Either::Right(routes.clone().call(request).map(|Ok(r)| r))
+                }
                 Err(_) => {
                     on_request.request_done();
                     return Either::Left(future::ready(Ok(panicked().map(Body::Routed))));
                 }
-            }
-            request.extensions_mut().insert(Peer(peer));
-            let answer = routes.clone().call(request);
+            };
             let done = on_request.clone();
             Either::Right(async move {
-                let response = match AssertUnwindSafe(answer).catch_unwind().await {
-                    Ok(response) => response,
-                    Err(_) => Ok(panicked()),
-                };
+                let response = AssertUnwindSafe(answer)
+                    .catch_unwind()
+                    .await
+                    .unwrap_or_else(|_| panicked());
                 done.request_done();
-                response.map(|r| r.map(Body::Routed))
+                Ok::<_, Infallible>(response.map(Body::Routed))
             })
         });
         let io = TokioIo::new(TrackedIo::new(stream, tracked));
@@ -290,15 +303,25 @@ mod tests {
         server.await.unwrap();
     }
 
-    /// Answers `/short` itself and panics on `/short-boom`; the router
-    /// answers everything else.
+    /// Answers `/short` at once and `/later` after a wait, and panics on
+    /// `/short-boom` and while answering `/later-boom`; the router answers
+    /// everything else.
     struct Short;
 
     impl Shortcut for Short {
-        fn answer(&self, request: &Request<Incoming>) -> Option<Response<Bytes>> {
+        fn answer(&self, request: &Request<Incoming>, _: Peer) -> Option<Taken> {
+            let later = |boom: bool| {
+                Taken::Later(Box::pin(async move {
+                    tokio::task::yield_now().await;
+                    assert!(!boom, "a bug in a later answer");
+                    warp::reply::Response::new("later".into())
+                }))
+            };
             match request.uri().path() {
-                "/short" => Some(Response::new(Bytes::from_static(b"short"))),
+                "/short" => Some(Taken::Now(Response::new(Bytes::from_static(b"short")))),
                 "/short-boom" => panic!("a shortcut bug"),
+                "/later" => Some(later(false)),
+                "/later-boom" => Some(later(true)),
                 _ => None,
             }
         }
@@ -456,6 +479,30 @@ mod tests {
         let boom = answer(&mut conn).await;
         assert!(boom.starts_with("HTTP/1.1 500"), "{boom}");
         assert!(!boom.contains("a shortcut bug"), "{boom}");
+        conn.write_all(b"GET /short HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        assert!(answer(&mut conn).await.ends_with("short"));
+        r.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_later_answer_is_sent_when_ready_and_its_panic_is_a_500() {
+        let r = rig().await;
+        let mut conn = TcpStream::connect(r.addr).await.unwrap();
+        conn.write_all(b"GET /later HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let later = answer(&mut conn).await;
+        assert!(later.starts_with("HTTP/1.1 200"), "{later}");
+        assert!(later.ends_with("\r\n\r\nlater"), "{later}");
+        conn.write_all(b"GET /later-boom HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let boom = answer(&mut conn).await;
+        assert!(boom.starts_with("HTTP/1.1 500"), "{boom}");
+        assert!(!boom.contains("a bug"), "{boom}");
+        r.census(census(1, 0, 0)).await;
         conn.write_all(b"GET /short HTTP/1.1\r\nHost: x\r\n\r\n")
             .await
             .unwrap();

@@ -133,15 +133,8 @@ impl Shortcut {
         let path = request.uri().path();
         let (account, format) = parse_path(path)?;
         let headers = request.headers();
-        let text = |name| match headers.get(name) {
-            None => Some(None),
-            Some(value) => value.to_str().ok().map(Some),
-        };
-        let origin = text(header::ORIGIN)?;
-        let referer = text(header::REFERER)?;
-        let if_none_match = text(header::IF_NONE_MATCH)?;
-        let cors = self.origins.find(origin, referer)?;
-        let by_referer = origin.is_none() && referer.is_some();
+        let known = self.origins.known(headers)?;
+        let if_none_match = guard::header_text(headers, header::IF_NONE_MATCH)?;
         let mut answer = if method == Method::OPTIONS {
             let mut answer = http::Response::new(Bytes::new());
             *answer.status_mut() = StatusCode::NO_CONTENT;
@@ -157,20 +150,15 @@ impl Shortcut {
             };
             respond(&self.app, &request).ok()?
         };
-        guard::cors_headers(answer.headers_mut(), Some(cors.clone()), by_referer);
+        guard::cors_headers(
+            answer.headers_mut(),
+            Some(known.cors_origin.clone()),
+            known.by_referer,
+        );
         self.app
             .metrics
             .record_request(path, answer.status().as_u16());
         Some(answer)
-    }
-}
-
-impl super::server::Shortcut for Shortcut {
-    fn answer(
-        &self,
-        request: &http::Request<hyper::body::Incoming>,
-    ) -> Option<http::Response<Bytes>> {
-        Shortcut::answer(self, request)
     }
 }
 

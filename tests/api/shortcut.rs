@@ -1,13 +1,19 @@
-//! The token URLs' shortcut ahead of the router answers exactly as the
-//! router does: same status, headers and body for every request it takes,
-//! and it leaves every refusal to the router.
+//! The shortcuts ahead of the router answer exactly as the router does:
+//! the token URLs' with the same status, headers and body for every
+//! request it takes, leaving every refusal to the router; the feeds' with
+//! the router's answer to every request it takes (hits, misses, refusals
+//! by the handler), leaving the allow-list's refusals and other methods
+//! and paths to the router.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 use chrono::Duration;
+use http_body_util::BodyExt;
 use token_agent::app::App;
-use token_agent::http::token::Shortcut;
+use token_agent::fake::Fault;
+use token_agent::http::{feed, token::Shortcut};
+use token_agent::store::{AccountKind, NewToken};
 use warp::http::{HeaderMap, Request, Response};
 
 use crate::common::{Backend, World};
@@ -253,4 +259,215 @@ async fn a_token_served_by_the_shortcut_is_counted_in_the_metrics() {
         text.contains("token_agent_http_requests_total{route=\"token\",status=\"200\"} 1"),
         "{text}"
     );
+}
+
+const FEEDS_TAKEN: &[Asked] = &[
+    ("GET", "/feed.json", &[("Origin", "https://example.com")]),
+    ("HEAD", "/feed.json", &[("Origin", "https://example.com")]),
+    (
+        "GET",
+        "/feed.json?limit=5&v=2",
+        &[("Referer", "https://example.com/blog")],
+    ),
+    (
+        "GET",
+        "/feed.json?account=shop&limit=30",
+        &[("Origin", "https://www.example.com")],
+    ),
+    // The handler's refusals.
+    (
+        "GET",
+        "/feed.json?limit=0",
+        &[("Origin", "https://example.com")],
+    ),
+    (
+        "GET",
+        "/feed.json?account=nobody",
+        &[("Origin", "https://example.com")],
+    ),
+    (
+        "GET",
+        "/feed.json?after=forged",
+        &[("Origin", "https://example.com")],
+    ),
+    (
+        "GET",
+        "/hashtags/coffee/recent.json?limit=3",
+        &[("Origin", "https://example.com")],
+    ),
+    (
+        "GET",
+        "/hashtags/coffee/top.json",
+        &[("Origin", "https://example.com")],
+    ),
+    (
+        "GET",
+        "/hashtags/tea/recent.json",
+        &[("Origin", "https://example.com")],
+    ),
+    (
+        "GET",
+        "/hashtags/coffee/new.json",
+        &[("Origin", "https://example.com")],
+    ),
+    (
+        "GET",
+        "/hashtags/caf%C3%A9%20au/recent.json",
+        &[("Origin", "https://example.com")],
+    ),
+];
+
+const FEEDS_LEFT_TO_THE_ROUTER: &[Asked] = &[
+    ("GET", "/feed.json", &[]),
+    ("GET", "/feed.json", &[("Origin", "https://evil.net")]),
+    ("GET", "/feed.json", &[("Origin", "https://a.blog.net")]),
+    (
+        "OPTIONS",
+        "/feed.json",
+        &[("Origin", "https://example.com")],
+    ),
+    ("POST", "/feed.json", &[("Origin", "https://example.com")]),
+    ("GET", "/feed.json/", &[("Origin", "https://example.com")]),
+    (
+        "GET",
+        "/hashtags//recent.json",
+        &[("Origin", "https://example.com")],
+    ),
+    (
+        "GET",
+        "/hashtags/coffee/recent.json/x",
+        &[("Origin", "https://example.com")],
+    ),
+    (
+        "GET",
+        "/hashtags/coffee",
+        &[("Origin", "https://example.com")],
+    ),
+];
+
+/// Feeds for `default` and `shop`, and a Facebook-Login account for the
+/// hashtag `coffee`.
+async fn feed_world() -> (World, Arc<App>) {
+    let world = World::new(Backend::Sqlite).await;
+    let app = world.app(&[("HASHTAGS", "coffee")]).await;
+    world.give_token(&app, "default", Duration::days(2)).await;
+    world.give_token(&app, "shop", Duration::days(3)).await;
+    let user = world.fake.add_instagram_user("harbour_cafe", 4);
+    let now = world.clock.now();
+    let token = world.fake.issue_facebook_user_token(&user, now, true);
+    app.store
+        .put_token(
+            &NewToken {
+                name: "cafe".into(),
+                kind: AccountKind::Facebook,
+                token,
+                user_id: None,
+                username: None,
+                issued_at: Some(now),
+                expires_at: Some(now + Duration::days(60)),
+                next_refresh_at: None,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    app.reload().await.unwrap();
+    (world, app)
+}
+
+/// The feed shortcut's answer to `asked`, if it takes it.
+async fn feed_shortcut(shortcut: &feed::Shortcut, asked: &Asked) -> Option<Response<Bytes>> {
+    let answer = shortcut.answer(&request(asked), None)?.await;
+    let (parts, body) = answer.into_parts();
+    let body = body.collect().await.unwrap().to_bytes();
+    Some(Response::from_parts(parts, body))
+}
+
+#[tokio::test]
+async fn the_feed_shortcut_answers_exactly_as_the_router() {
+    let (world, app) = feed_world().await;
+    let shortcut = feed::Shortcut::new(app.clone());
+    let first = routed(&app, &FEEDS_TAKEN[0]).await;
+    let body: serde_json::Value = serde_json::from_slice(first.body()).unwrap();
+    let after = body["paging"]["cursors"]["after"].as_str().unwrap();
+    let next_page = format!("/feed.json?after={after}");
+    let next_page: Asked = (
+        "GET",
+        next_page.leak(),
+        &[("Origin", "https://example.com")],
+    );
+    for asked in FEEDS_TAKEN.iter().chain([&next_page]) {
+        // The first answer may be a miss; the next ones are hits, then
+        // hits of a page a minute older.
+        for round in 0..3 {
+            let short = feed_shortcut(&shortcut, asked)
+                .await
+                .unwrap_or_else(|| panic!("{asked:?} was not taken"));
+            let routed = routed(&app, asked).await;
+            assert_eq!(short.status(), routed.status(), "{asked:?}");
+            assert_eq!(
+                sorted(short.headers()),
+                sorted(routed.headers()),
+                "{asked:?}"
+            );
+            assert_eq!(short.body(), routed.body(), "{asked:?}");
+            if round == 1 {
+                world.clock.advance(Duration::minutes(1));
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn feeds_served_by_the_shortcut_are_counted_in_the_metrics() {
+    let (_world, app) = feed_world().await;
+    let shortcut = feed::Shortcut::new(app.clone());
+    for asked in [&FEEDS_TAKEN[0], &FEEDS_TAKEN[7], &FEEDS_TAKEN[9]] {
+        feed_shortcut(&shortcut, asked).await.unwrap();
+    }
+    let text = app
+        .metrics
+        .render(&app.upstream, &app.board, app.clock.now());
+    for counted in [
+        "{route=\"feed\",status=\"200\"} 1",
+        "{route=\"hashtags\",status=\"200\"} 1",
+        "{route=\"hashtags\",status=\"404\"} 1",
+    ] {
+        assert!(
+            text.contains(&format!("token_agent_http_requests_total{counted}")),
+            "{counted}: {text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_stale_copy_comes_from_the_feed_shortcut_as_from_the_router() {
+    let (world, app) = feed_world().await;
+    let shortcut = feed::Shortcut::new(app.clone());
+    let asked = &FEEDS_TAKEN[0];
+    assert!(routed(&app, asked).await.status().is_success());
+    world.clock.advance(Duration::minutes(10));
+    // One failure: it then stands for its key, for the router's request too.
+    world.fake.inject("/me/media", Fault::Html(502), 1);
+    let short = feed_shortcut(&shortcut, asked).await.unwrap();
+    let routed = routed(&app, asked).await;
+    assert_eq!(
+        short.headers().get("warning"),
+        routed.headers().get("warning")
+    );
+    assert!(short.headers().contains_key("warning"));
+    assert_eq!(sorted(short.headers()), sorted(routed.headers()));
+    assert_eq!(short.body(), routed.body());
+}
+
+#[tokio::test]
+async fn the_feed_shortcut_leaves_the_allow_lists_refusals_and_other_urls_to_the_router() {
+    let (_world, app) = feed_world().await;
+    let shortcut = feed::Shortcut::new(app.clone());
+    for asked in FEEDS_LEFT_TO_THE_ROUTER.iter().chain(TAKEN) {
+        assert!(
+            shortcut.answer(&request(asked), None).is_none(),
+            "{asked:?}"
+        );
+    }
 }

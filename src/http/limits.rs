@@ -214,10 +214,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for TrackedIo<T> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if this.conn.expired.load(Ordering::Relaxed) {
-            return Poll::Ready(Err(timed_out()));
-        }
-        this.conn.waker.register(cx.waker());
+        this.check(cx)?;
         let before = buf.filled().len();
         let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
         // Bytes arrived between requests: a new one has begun.
@@ -228,17 +225,36 @@ impl<T: AsyncRead + Unpin> AsyncRead for TrackedIo<T> {
     }
 }
 
+impl<T> TrackedIo<T> {
+    /// Fails once the connection has expired; otherwise makes sure the
+    /// sweeper's expiry wakes this task. An answer is written while the
+    /// connection counts as idle (waiting for the client), so a client
+    /// that stops reading is dropped at the idle timeout, like one that
+    /// stops sending.
+    fn check(&self, cx: &Context<'_>) -> io::Result<()> {
+        if self.conn.expired.load(Ordering::Relaxed) {
+            return Err(timed_out());
+        }
+        self.conn.waker.register(cx.waker());
+        Ok(())
+    }
+}
+
 impl<T: AsyncWrite + Unpin> AsyncWrite for TrackedIo<T> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+        let this = self.get_mut();
+        this.check(cx)?;
+        Pin::new(&mut this.inner).poll_write(cx, buf)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+        let this = self.get_mut();
+        this.check(cx)?;
+        Pin::new(&mut this.inner).poll_flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -254,7 +270,9 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for TrackedIo<T> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+        let this = self.get_mut();
+        this.check(cx)?;
+        Pin::new(&mut this.inner).poll_write_vectored(cx, bufs)
     }
 }
 

@@ -303,10 +303,14 @@ mod tests {
         server.await.unwrap();
     }
 
-    /// Answers `/short` at once and `/later` after a wait, and panics on
-    /// `/short-boom` and while answering `/later-boom`; the router answers
-    /// everything else.
+    /// Answers `/short` at once and `/later` after a wait, panics on
+    /// `/short-boom` and while answering `/later-boom`, and sends `/big`
+    /// (more than a socket's buffers hold); the router answers everything
+    /// else.
     struct Short;
+
+    /// `/big`'s body.
+    const BIG: usize = 32 * 1024 * 1024;
 
     impl Shortcut for Short {
         fn answer(&self, request: &Request<Incoming>, _: Peer) -> Option<Taken> {
@@ -322,6 +326,7 @@ mod tests {
                 "/short-boom" => panic!("a shortcut bug"),
                 "/later" => Some(later(false)),
                 "/later-boom" => Some(later(true)),
+                "/big" => Some(Taken::Now(Response::new(vec![b'x'; BIG].into()))),
                 _ => None,
             }
         }
@@ -507,6 +512,33 @@ mod tests {
             .await
             .unwrap();
         assert!(answer(&mut conn).await.ends_with("short"));
+        r.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_client_that_stops_reading_an_answer_is_dropped_at_the_idle_timeout() {
+        let r = rig().await;
+        // A small receive window, so that the answer cannot all be sent.
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let mut conn = socket.connect(r.addr).await.unwrap();
+        // Two requests: the second, already read, is what hyper looks at
+        // while the first answer is written, not the socket.
+        let two = b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n".repeat(2);
+        conn.write_all(&two).await.unwrap();
+        // Answered: the connection waits for the client, who reads nothing.
+        r.census(census(1, 0, 0)).await;
+        r.advance(74);
+        r.census(census(1, 0, 0)).await;
+        r.advance(1);
+        // Let go of, though the client reads nothing.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while r.limits.stats.open.load(Ordering::Relaxed) > 0 {
+            assert!(std::time::Instant::now() < deadline, "still held");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        drop(conn);
+        assert_eq!(r.limits.stats.idle_timeouts.load(Ordering::Relaxed), 1);
         r.stop().await;
     }
 }

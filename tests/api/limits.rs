@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use chrono::Duration;
+use token_agent::app::App;
 use token_agent::clock::Clock;
 use token_agent::config::ServerConfig;
 use token_agent::http::limits::{Census, Limits};
@@ -23,6 +24,7 @@ const REQUEST: &[u8] =
 
 struct Rig {
     _world: World,
+    app: Arc<App>,
     server: Server,
     limits: Arc<Limits>,
     clock: Clock,
@@ -42,9 +44,10 @@ async fn rig(max_connections: usize) -> Rig {
         sweep_every: StdDuration::from_secs(3600),
     };
     let limits = Limits::new(config, clock.clone(), Arc::new(ServerStats::default()));
-    let server = Server::start_with(app, limits.clone()).await;
+    let server = Server::start_with(app.clone(), limits.clone()).await;
     Rig {
         _world: world,
+        app,
         server,
         limits,
         clock,
@@ -54,6 +57,19 @@ async fn rig(max_connections: usize) -> Rig {
 impl Rig {
     async fn connect(&self) -> TcpStream {
         TcpStream::connect(self.server.addr).await.unwrap()
+    }
+
+    /// Token answers made so far, as /metrics counts them.
+    fn answered(&self) -> u64 {
+        let app = &self.app;
+        let text = app
+            .metrics
+            .render(&app.upstream, &app.board, app.clock.now());
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix("token_agent_http_requests_total{route=\"token\",status=\"200\"} ")
+            })
+            .map_or(0, |n| n.parse().unwrap())
     }
 
     fn advance(&self, seconds: i64) {
@@ -232,4 +248,44 @@ async fn a_hundred_half_open_connections_neither_block_the_token_urls_nor_stay()
         assert!(closed(conn).await);
     }
     r.census(census(1, 0, 0)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_sends_but_never_reads_is_closed_at_the_idle_timeout() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let r = rig(64).await;
+    // Far more answers than the sockets' buffers hold (4 MB at most on
+    // Linux), asked for in one go with a small receive window, and never
+    // read: the server's writes stall with requests still unread.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let conn = socket.connect(r.server.addr).await.unwrap();
+    let (_reader, mut writer) = conn.into_split();
+    let asking = tokio::spawn(async move {
+        let _ = writer.write_all(&REQUEST.repeat(20_000)).await;
+        writer
+    });
+    let started = std::time::Instant::now();
+    while r.answered() < 1_000 {
+        assert!(started.elapsed() < DEADLINE, "the answers never started");
+        tokio::time::sleep(StdDuration::from_millis(2)).await;
+    }
+
+    // An answer being written waits for the client, as an idle connection
+    // does. (A sweep that finds it between two requests misses it; the
+    // next one does not.)
+    while r.limits.stats.idle_timeouts.load(Relaxed) == 0 {
+        assert!(started.elapsed() < DEADLINE, "never swept as idle");
+        r.advance(75);
+        tokio::time::sleep(StdDuration::from_millis(2)).await;
+    }
+    // The server lets go of the connection, though nothing is read.
+    while r.limits.stats.open.load(Relaxed) > 0 {
+        assert!(
+            started.elapsed() < DEADLINE,
+            "the connection is still held after its idle timeout"
+        );
+        tokio::time::sleep(StdDuration::from_millis(2)).await;
+    }
+    drop(asking.await.unwrap());
 }

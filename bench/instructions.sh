@@ -11,8 +11,10 @@
 #   e.g. bash bench/instructions.sh /token.json old/token-agent new/token-agent
 #
 # Settings: BENCH_SECONDS (8), BENCH_CONNECTIONS (16), BENCH_ROUNDS (1:
-# more alternate the builds), BENCH_PROFILE (1: print each build's top
-# functions; needs a binary with symbols).
+# more alternate the builds), BENCH_PROFILE (1: print where each build's
+# instructions go, by crate and by function, per request; needs a binary
+# with symbols: `cargo build --profile bench-symbols` makes
+# target/bench-symbols/token-agent, the release build unstripped).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -67,7 +69,7 @@ for round in $(seq 1 "$ROUNDS"); do
         printf '%-60s %12s requests %10.0f instructions/request\n' "$bin (round $round)" "$requests" \
             "$(python3 -c "print($instructions / max($requests, 1))")"
         if [ "$PROFILE" = 1 ]; then
-            callgrind_annotate --threshold=80 "$dump" 2>/dev/null | sed -n '1,60p' | grep -v '^--' || true
+            $TOOLS profile "$dump" "$requests"
         fi
     done
 done

@@ -446,7 +446,49 @@ def cmd_report(args):
     print(f"load average at the end: {facts.get('loadavg', '?')}")
 
 
+def cmd_profile(args):
+    """profile DUMP REQUESTS [TOP]: where a callgrind dump's instructions
+    went, per request: by crate (the file the code is from, inlined code
+    included), then the TOP (25) functions by their own instructions."""
+    dump, requests = args[0], max(int(args[1]), 1)
+    top = int(args[2]) if len(args) > 2 else 25
+    text = subprocess.run(
+        ["callgrind_annotate", "--inclusive=no", "--threshold=100", "--auto=no", dump],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    line = re.compile(r"^\s*([\d,]+) \(\s*([\d.]+)%\)\s+(.*?):(.*?)(?: \[.*\])?$")
+    total, by_crate, by_function = 0, {}, {}
+    for row in text.splitlines():
+        m = line.match(row)
+        if not m or "PROGRAM TOTALS" in row:
+            continue
+        cost, share, source, function = int(m.group(1).replace(",", "")), float(m.group(2)), m.group(3), m.group(4)
+        # A thread's entry frames carry the cost of calls begun before the
+        # counters were zeroed, not their own: skip them.
+        if share >= 99:
+            continue
+        crate = re.search(r"/index\.crates\.io-[^/]+/([A-Za-z0-9_-]+?)-\d+\.\d+", source)
+        if crate:
+            crate = crate.group(1)
+        elif source.startswith("/rustc/"):
+            crate = "std"
+        elif source.startswith("./") or source.startswith("???"):
+            crate = "libc and kernel entry"
+        else:
+            crate = "token-agent"
+        total += cost
+        by_crate[crate] = by_crate.get(crate, 0) + cost
+        by_function[function] = by_function.get(function, 0) + cost
+    print(f"{total / requests:,.0f} instructions per request; by crate:")
+    for crate, cost in sorted(by_crate.items(), key=lambda kv: -kv[1])[:12]:
+        print(f"  {cost / requests:10,.0f}  {100 * cost / total:5.1f}%  {crate}")
+    print(f"top {top} functions (own instructions, inlined code included):")
+    for function, cost in sorted(by_function.items(), key=lambda kv: -kv[1])[:top]:
+        print(f"  {cost / requests:10,.0f}  {100 * cost / total:5.1f}%  {function[:150]}")
+
+
 COMMANDS = {
+    "profile": cmd_profile,
     "free-port": cmd_free_port,
     "start": cmd_start,
     "get": cmd_get,

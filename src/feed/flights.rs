@@ -11,7 +11,19 @@ pub struct Flights {
 }
 
 impl Flights {
-    pub async fn run<T>(&self, key: &str, work: impl Future<Output = T>) -> T {
+    /// `work`, once it is this caller's turn for `key`. It is boxed as soon
+    /// as it is given: it is a miss's future, which holds the upstream and
+    /// database calls, and a hit should neither carry its size nor move it.
+    pub fn run<'a, T: 'a>(
+        &'a self,
+        key: &'a str,
+        work: impl Future<Output = T> + 'a,
+    ) -> impl Future<Output = T> + 'a {
+        let work = Box::pin(work);
+        self.turn(key, work)
+    }
+
+    async fn turn<T>(&self, key: &str, work: impl Future<Output = T>) -> T {
         let lock = {
             let mut keys = self.keys.lock().expect("flight map");
             keys.entry(key.to_string()).or_default().clone()

@@ -274,7 +274,17 @@ const FEEDS_TAKEN: &[Asked] = &[
         "/feed.json?account=shop&limit=30",
         &[("Origin", "https://www.example.com")],
     ),
+    (
+        "GET",
+        "/feed.json?type=IMAGE,VIDEO&q=a",
+        &[("Origin", "https://example.com")],
+    ),
     // The handler's refusals.
+    (
+        "GET",
+        "/feed.json?type=REEL",
+        &[("Origin", "https://example.com")],
+    ),
     (
         "GET",
         "/feed.json?limit=0",
@@ -422,7 +432,7 @@ async fn the_feed_shortcut_answers_exactly_as_the_router() {
 async fn feeds_served_by_the_shortcut_are_counted_in_the_metrics() {
     let (_world, app) = feed_world().await;
     let shortcut = feed::Shortcut::new(app.clone());
-    for asked in [&FEEDS_TAKEN[0], &FEEDS_TAKEN[7], &FEEDS_TAKEN[9]] {
+    for asked in [&FEEDS_TAKEN[0], &FEEDS_TAKEN[9], &FEEDS_TAKEN[11]] {
         feed_shortcut(&shortcut, asked).await.unwrap();
     }
     let text = app

@@ -1,5 +1,6 @@
 //! The running agent's handles: configuration, clock, storage, upstream
-//! client, the tokens in memory, the cache, the feed proxy, the notifier and
+//! client, the tokens in memory, the cache, the feed proxy, the image mirror,
+//! the notifier and
 //! the metrics, built once and shared by the server, the refresher and the
 //! CLI. `App` knows nothing of HTTP or pages; `startup.rs` serves it.
 
@@ -17,10 +18,14 @@ use crate::crypto::TokenCipher;
 use crate::domain::DEFAULT_ACCOUNT;
 use crate::feed::{CursorKey, FeedHandles, FeedSettings, Feeds};
 use crate::metrics::Metrics;
+use crate::mirror::Mirror;
 use crate::notify::Notifier;
 use crate::public_url::PublicUrl;
 use crate::store::{AccountKind, NewToken, Store};
 use crate::upstream::Upstream;
+
+// MIRROR_POSTS reaches no further than the first upstream page.
+const _: () = assert!(crate::config::MAX_MIRROR_POSTS == crate::feed::UPSTREAM_PAGE as usize);
 
 const STARTING_TOKEN_KEY: &str = "starting_token_sha256";
 const FORM_KEY: &str = "admin_form_key";
@@ -43,6 +48,8 @@ pub struct App {
     pub cache: Cache,
     /// The feed and hashtag proxy.
     pub feeds: Feeds,
+    /// The copies of the newest posts' images, served at `/media/…`.
+    pub mirror: Mirror,
     /// Where expiry warnings go (e-mail, webhook, or only the log).
     pub notifier: Notifier,
     /// The agent's own public URL, for the links it makes.
@@ -97,6 +104,12 @@ impl App {
         let cursor_key = CursorKey::new(&shared_key(&store, CURSOR_KEY).await?);
         let board = Arc::new(Board::default());
         let metrics = Arc::new(Metrics::default());
+        let mirror = Mirror::new(
+            store.clone(),
+            clock.clone(),
+            &config.mirror,
+            &config.upstream,
+        )?;
         let feeds = Feeds::new(
             FeedHandles {
                 store: store.clone(),
@@ -105,6 +118,7 @@ impl App {
                 board: board.clone(),
                 clock: clock.clone(),
                 metrics: metrics.clone(),
+                mirror: mirror.clone(),
             },
             FeedSettings {
                 ttl: chrono::Duration::from_std(config.feed_cache_ttl)
@@ -124,6 +138,7 @@ impl App {
             board,
             cache,
             feeds,
+            mirror,
             notifier,
             public_url,
             metrics,
@@ -137,11 +152,14 @@ impl App {
         Ok(app)
     }
 
-    /// Removes an account, its token and its cached pages.
+    /// Removes an account, its token, its cached pages and its images:
+    /// the one place every removal (the CLI, the admin page, Meta's
+    /// callbacks) goes through.
     pub async fn remove_account(&self, name: &str) -> anyhow::Result<bool> {
         let removed = self.store.remove(name).await?;
         self.board.remove(name);
         self.feeds.forget_account(name).await;
+        self.mirror.forget_account(name).await?;
         Ok(removed)
     }
 
@@ -155,6 +173,8 @@ impl App {
         self.board.load(&accounts);
         self.feeds
             .set_approved_hashtags(self.store.approved_hashtags().await?);
+        // Another instance may have mirrored images, or removed an account.
+        self.mirror.reload().await?;
         Ok(())
     }
 

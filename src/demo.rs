@@ -16,6 +16,12 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     // Images come from the fake too, so the page works offline.
     let cdn = fake.cdn_url();
     fake.set_options(|o: &mut FakeOptions| o.media_base_url = Some(cdn));
+    // And the mirror may copy them.
+    config
+        .mirror
+        .cdn_hosts
+        .add(&fake.cdn().host())
+        .map_err(anyhow::Error::msg)?;
     let user = fake.add_instagram_user("demo_bakery", 12);
     let brand = fake.add_instagram_user("demo_brand", 6);
 

@@ -5,7 +5,7 @@
 //! `config` (the environment), `domain` (types that parse), `store` (the
 //! database), `upstream` (every call to Meta), `fake` (a local Meta for
 //! tests and the demo), `board` (tokens in memory), `cache`, `feed` (the
-//! feed proxy), `refresher` and `warnings` (keeping tokens alive), `connect`
+//! feed proxy), `mirror` (copies of the newest posts' images), `refresher` and `warnings` (keeping tokens alive), `connect`
 //! (Meta's login windows), `notify` (e-mail and webhook), `http` (the URLs),
 //! `pages` (the HTML), `public_url` (the agent's own URL), `app` (the handles), `startup` (building and running
 //! it all) and `cli` (the command line).
@@ -26,6 +26,7 @@ pub mod feed;
 pub mod hook;
 pub mod http;
 pub mod metrics;
+pub mod mirror;
 pub mod notify;
 pub mod pages;
 pub mod profile;

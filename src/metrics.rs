@@ -12,10 +12,11 @@ use chrono::{DateTime, Utc};
 use crate::board::Board;
 use crate::upstream::Upstream;
 
-const ROUTES: [&str; 12] = [
+const ROUTES: [&str; 13] = [
     "token",
     "feed",
     "hashtags",
+    "media",
     "healthz",
     "metrics",
     "pages",
@@ -82,6 +83,7 @@ fn route_of(path: &str) -> usize {
         "accounts" if path.contains("/token") => "token",
         "feed.json" => "feed",
         "hashtags" => "hashtags",
+        "media" => "media",
         "healthz" => "healthz",
         "metrics" => "metrics",
         "" | "status" => "pages",

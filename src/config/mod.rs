@@ -17,7 +17,9 @@ mod smtp;
 pub use smtp::{EmailConfig, SmtpConfig, SmtpSecurity};
 
 use crate::cache::CacheConfig;
+use crate::domain::CdnHosts;
 use crate::domain::allowlist::AllowedDomains;
+use crate::domain::cdn_hosts::DEFAULT_CDN_HOSTS;
 use crate::domain::jsident::JsIdentifier;
 
 /// A value that must never reach a log line, an error or a page.
@@ -212,6 +214,8 @@ pub struct Config {
     pub token_encryption_key: Option<Secret>,
     pub feed_cache_ttl: Duration,
     pub feed_stale_ttl: Duration,
+    /// The agent's own copies of the newest posts' images.
+    pub mirror: MirrorConfig,
     /// NOTIFY_EMAIL through SMTP_URL.
     pub email: Option<EmailConfig>,
     pub notify_webhook_url: Option<Url>,
@@ -273,6 +277,87 @@ pub struct GuardConfig {
     pub public_status: bool,
 }
 
+/// What the image mirror keeps, and where it may download from (see
+/// `mirror/`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MirrorConfig {
+    /// MIRROR_POSTS: how many of each account's newest posts have their
+    /// images copied; 0 turns the mirror off.
+    pub posts: usize,
+    /// MIRROR_MAX_MB, in bytes: all copies together; the oldest posts go first.
+    pub max_bytes: u64,
+    /// MEDIA_CDN_HOSTS.
+    pub cdn_hosts: CdnHosts,
+    /// A larger download is refused (Instagram's largest images, 1440
+    /// pixels wide, weigh well under 2 MB).
+    pub max_download_bytes: usize,
+    /// An image with more pixels is refused before it is decoded (twice
+    /// Instagram's largest, 1440×1800).
+    pub max_pixels: u64,
+    /// Downloads at a time: each holds one decoded image in memory.
+    pub concurrency: usize,
+    /// One download's deadline, connecting included: longer than a Graph
+    /// call's, as an image weighs a hundred times a page of JSON.
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+}
+
+/// MIRROR_POSTS when unset: a grid of 24 is what most sites show.
+pub const DEFAULT_MIRROR_POSTS: usize = 24;
+/// The most MIRROR_POSTS may be: the mirror reads the first upstream page
+/// only, which holds `feed::UPSTREAM_PAGE` items (`app.rs` checks they agree).
+pub const MAX_MIRROR_POSTS: usize = 50;
+/// MIRROR_MAX_MB when unset: a small share of a free Postgres plan.
+pub const DEFAULT_MIRROR_MAX_MB: u64 = 100;
+
+impl Default for MirrorConfig {
+    fn default() -> Self {
+        MirrorConfig {
+            posts: DEFAULT_MIRROR_POSTS,
+            max_bytes: DEFAULT_MIRROR_MAX_MB * 1024 * 1024,
+            cdn_hosts: CdnHosts::parse(DEFAULT_CDN_HOSTS).expect("the default list parses"),
+            max_download_bytes: 8 * 1024 * 1024,
+            max_pixels: 2 * 1440 * 1800,
+            concurrency: 2,
+            timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+fn parse_mirror(
+    posts: Option<String>,
+    max_mb: Option<String>,
+    hosts: Option<String>,
+) -> Result<MirrorConfig, ConfigError> {
+    let defaults = MirrorConfig::default();
+    let most = MAX_MIRROR_POSTS as u64;
+    let posts = parse_number("MIRROR_POSTS", posts, DEFAULT_MIRROR_POSTS as u64)?;
+    if posts > most {
+        return Err(bad(
+            "MIRROR_POSTS",
+            format!("must be from 0 to {most} (one upstream page), got {posts}"),
+        ));
+    }
+    let max_mb = parse_number("MIRROR_MAX_MB", max_mb, DEFAULT_MIRROR_MAX_MB)?;
+    if !(1..=1024 * 1024).contains(&max_mb) {
+        return Err(bad(
+            "MIRROR_MAX_MB",
+            format!("must be from 1 to 1048576 megabytes, got {max_mb}"),
+        ));
+    }
+    let cdn_hosts = match present(hosts) {
+        None => defaults.cdn_hosts.clone(),
+        Some(raw) => CdnHosts::parse(&raw).map_err(|e| bad("MEDIA_CDN_HOSTS", e))?,
+    };
+    Ok(MirrorConfig {
+        posts: posts as usize,
+        max_bytes: max_mb * 1024 * 1024,
+        cdn_hosts,
+        ..defaults
+    })
+}
+
 /// One bad variable: its name and what is wrong, never its secret value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{var} {problem}")]
@@ -327,6 +412,9 @@ struct RawEnv {
     token_encryption_key: Option<String>,
     feed_cache_ttl: Option<String>,
     feed_stale_ttl: Option<String>,
+    mirror_posts: Option<String>,
+    mirror_max_mb: Option<String>,
+    media_cdn_hosts: Option<String>,
     notify_email: Option<String>,
     smtp_url: Option<String>,
     notify_webhook_url: Option<String>,
@@ -577,6 +665,7 @@ impl Config {
             token_encryption_key: present(raw.token_encryption_key).map(Secret),
             feed_cache_ttl: parse_seconds("FEED_CACHE_TTL", raw.feed_cache_ttl, 300)?,
             feed_stale_ttl: parse_seconds("FEED_STALE_TTL", raw.feed_stale_ttl, 86_400)?,
+            mirror: parse_mirror(raw.mirror_posts, raw.mirror_max_mb, raw.media_cdn_hosts)?,
             email,
             notify_webhook_url: present(raw.notify_webhook_url)
                 .map(|u| parse_http_url("NOTIFY_WEBHOOK_URL", &u))
@@ -931,6 +1020,37 @@ mod tests {
             }
         );
         assert!(c.cache.servers.is_empty());
+    }
+
+    #[test]
+    fn the_mirror_takes_its_three_variables_and_names_a_bad_one() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.mirror, MirrorConfig::default());
+        assert_eq!(c.mirror.posts, 24);
+        assert_eq!(c.mirror.max_bytes, 100 * 1024 * 1024);
+        let c = config(&[
+            ("MIRROR_POSTS", "0"),
+            ("MIRROR_MAX_MB", "5"),
+            ("MEDIA_CDN_HOSTS", "cdninstagram.com 127.0.0.1:4100"),
+        ])
+        .unwrap();
+        assert_eq!((c.mirror.posts, c.mirror.max_bytes), (0, 5 * 1024 * 1024));
+        assert!(
+            c.mirror
+                .cdn_hosts
+                .allows(&Url::parse("http://127.0.0.1:4100/cdn/1.jpg").unwrap())
+        );
+        assert_eq!(
+            error(&[("MIRROR_POSTS", "51")]),
+            "MIRROR_POSTS must be from 0 to 50 (one upstream page), got 51"
+        );
+        assert!(error(&[("MIRROR_POSTS", "many")]).starts_with("MIRROR_POSTS "));
+        assert!(error(&[("MIRROR_MAX_MB", "0")]).starts_with("MIRROR_MAX_MB "));
+        assert!(error(&[("MIRROR_MAX_MB", "-3")]).starts_with("MIRROR_MAX_MB "));
+        assert!(error(&[("MEDIA_CDN_HOSTS", "*")]).starts_with("MEDIA_CDN_HOSTS "));
+        assert!(
+            error(&[("MEDIA_CDN_HOSTS", "https://evil.example/x")]).starts_with("MEDIA_CDN_HOSTS ")
+        );
     }
 
     #[test]

@@ -7,10 +7,12 @@
 //! * `hashtag.rs` — a hashtag as Instagram accepts it.
 //! * `host.rs` — which hosts are this machine.
 //! * `cursor.rs` — paging cursors.
+//! * `cdn_hosts.rs` — MEDIA_CDN_HOSTS, the hosts images are downloaded from.
 //! * `client.rs` — who a request comes from (TRUST_PROXY), for limits.
 
 pub mod account;
 pub mod allowlist;
+pub mod cdn_hosts;
 pub mod client;
 pub mod cursor;
 pub mod hashtag;
@@ -18,6 +20,7 @@ pub mod host;
 pub mod jsident;
 
 pub use account::{AccountName, DEFAULT_ACCOUNT};
+pub use cdn_hosts::CdnHosts;
 pub use client::{ClientKey, TrustProxy};
 pub use cursor::{Cursor, is_valid_cursor};
 pub use hashtag::{is_hashtag_char, parse_hashtag};

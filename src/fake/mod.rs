@@ -11,7 +11,9 @@
 //! | `/www.instagram.com` | `GET /oauth/authorize` window (`oauth.rs`) |
 //! | `/graph.facebook.com` | Facebook Login Graph: token exchanges, `debug_token`, accounts, media, hashtags (`facebook.rs`) |
 //! | `/www.facebook.com` | `GET /{v}/dialog/oauth` window (`facebook.rs`) |
-//! | `/cdn` | generated images for `media_base_url` (`cdn.rs`) |
+//!
+//! The CDN that serves media images (`cdn.rs`) runs on a listener of its
+//! own, started with the Graph API, so that a test can stop it alone.
 //!
 //! Every Graph path also works behind a `/vNN.N` prefix. Time comes only from
 //! the injected [`Clock`], so a test moves 61 days with one `advance`.
@@ -24,7 +26,7 @@
 //! * the Facebook code exchange returns a one-hour user token (`expires_in` 3600);
 //! * throttled calls still count, so calling on while blocked extends the block.
 
-mod cdn;
+pub mod cdn;
 mod error;
 mod facebook;
 mod faults;
@@ -55,6 +57,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use cdn::{CdnImage, FakeCdn};
 pub use faults::Fault;
 pub use model::{FakeMedia, FakeUser, MediaType, TokenStatus};
 pub use options::{CodeExchangeShape, FakeApp, FakeOptions, YoungRefresh};
@@ -70,6 +73,7 @@ const SHUTDOWN_GRACE: StdDuration = StdDuration::from_secs(2);
 /// A running fake; stops on `shutdown` or when dropped.
 pub struct FakeGraph {
     shared: Arc<Shared>,
+    cdn: FakeCdn,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -88,6 +92,7 @@ impl FakeGraph {
         let addr: SocketAddr = listener
             .local_addr()
             .expect("a bound listener has a local address");
+        let cdn = FakeCdn::start(clock.clone()).await;
         let shared = Arc::new(Shared::new(
             State::new(clock, options),
             format!("http://{addr}"),
@@ -111,6 +116,7 @@ impl FakeGraph {
         tracing::debug!(%addr, "fake Graph API listening");
         FakeGraph {
             shared,
+            cdn,
             stop: Some(stop),
             task: Some(task),
         }
@@ -159,9 +165,14 @@ impl FakeGraph {
     }
 
     /// Where generated images live; set `FakeOptions::media_base_url` to this
-    /// to make `media_url`s point at the fake itself.
+    /// to make `media_url`s point at the fake CDN.
     pub fn cdn_url(&self) -> String {
-        self.host_url(Host::Cdn)
+        self.cdn.base_url()
+    }
+
+    /// The fake CDN: its host, its answers, its request count, its stop.
+    pub fn cdn(&self) -> &FakeCdn {
+        &self.cdn
     }
 
     pub fn clock(&self) -> Clock {
@@ -245,6 +256,13 @@ impl FakeGraph {
         let mut state = self.state();
         let index = user_index(&state, user);
         seed::add_post_now(&mut state, index, media_type, caption)
+    }
+
+    /// Deletes a post, as its owner does on Instagram: it leaves their media.
+    pub fn delete_post(&self, user: &FakeUser, media_id: &str) {
+        let mut state = self.state();
+        let index = user_index(&state, user);
+        state.users[index].media.retain(|id| id != media_id);
     }
 
     /// Meta leaves out `media_url` for a video or reel with copyrighted or
@@ -394,6 +412,7 @@ impl FakeGraph {
 
     /// Stops accepting, lets in-flight requests finish (briefly), and returns.
     pub async fn shutdown(mut self) {
+        self.cdn.stop().await;
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }

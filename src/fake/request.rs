@@ -13,18 +13,15 @@ pub(crate) enum Host {
     InstagramWww,
     FacebookGraph,
     FacebookWww,
-    /// `/cdn/{id}.jpg`: generated images for demos.
-    Cdn,
 }
 
 impl Host {
-    pub(crate) const ALL: [Host; 6] = [
+    pub(crate) const ALL: [Host; 5] = [
         Host::InstagramGraph,
         Host::InstagramApi,
         Host::InstagramWww,
         Host::FacebookGraph,
         Host::FacebookWww,
-        Host::Cdn,
     ];
 
     pub(crate) fn prefix(self) -> &'static str {
@@ -34,7 +31,6 @@ impl Host {
             Host::InstagramWww => "www.instagram.com",
             Host::FacebookGraph => "graph.facebook.com",
             Host::FacebookWww => "www.facebook.com",
-            Host::Cdn => "cdn",
         }
     }
 

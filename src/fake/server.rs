@@ -10,7 +10,6 @@ use warp::Filter;
 use warp::http::{HeaderMap, Method, Response};
 use warp::path::FullPath;
 
-use super::cdn;
 use super::error::ApiError;
 use super::facebook;
 use super::faults::{self, Effect};
@@ -108,7 +107,6 @@ fn dispatch(state: &mut State, request: &Request) -> Reply {
         Host::InstagramWww => oauth::handle_www(state, request),
         Host::FacebookGraph => facebook::handle(state, request),
         Host::FacebookWww => facebook::dialog(state, request),
-        Host::Cdn => Ok(cdn::image(state, request)),
     };
     result.unwrap_or_else(ApiError::into_reply)
 }

@@ -46,6 +46,7 @@ use crate::cache::Cache;
 use crate::clock::Clock;
 use crate::domain::{ClientKey, Cursor};
 use crate::metrics::Metrics;
+use crate::mirror::Mirror;
 use crate::store::{Account, AccountKind, Store, StoreError};
 use crate::upstream::{
     ErrorKind, HashtagEdge, MediaOwner, MediaPage, PageRequest, Upstream, UpstreamError, Usage,
@@ -149,6 +150,8 @@ pub struct FeedHandles {
     pub board: Arc<Board>,
     pub clock: Clock,
     pub metrics: Arc<Metrics>,
+    /// Told of each first page fetched; dresses the items it mirrors.
+    pub mirror: Mirror,
 }
 
 /// Proxy state shared by all requests.
@@ -524,7 +527,9 @@ impl Feeds {
         let items = items
             .iter()
             .map(|&(page, item)| &pages[page].page.items[item]);
-        let body = page::render(items, &links);
+        let dressing = self.handles.mirror.dressing(source.account(), base);
+        let items: Vec<_> = items.map(|item| dressing.apply(item)).collect();
+        let body = page::render(items.iter(), &links);
         let stale = pages.iter().any(|s| s.stale);
         let fetched_at = pages
             .iter()
@@ -627,7 +632,11 @@ impl Feeds {
         };
         let upstream = &self.handles.upstream;
         let got = upstream.media_page(owner, &account.token, upstream_page(&cursor));
-        self.noting_usage(&account.name, got.await)
+        let media = self.noting_usage(&account.name, got.await)?;
+        if cursor.is_none() {
+            self.handles.mirror.note_page(&account.name, &media);
+        }
+        Ok(media)
     }
 
     async fn fetch_hashtag(

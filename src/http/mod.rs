@@ -3,6 +3,7 @@
 //! * `token.rs` — `/token.json`, `/token.js`, `/token`, `/accounts/{name}/token…`
 //! * `feed.rs` — `/feed.json`, `/hashtags/{tag}/recent.json|top.json`
 //! * `embed.rs` — `/embed.js`, `/embed.css`, `/feed.html`
+//! * `media.rs` — `/media/{account}/{media id}/{width}.jpg`, the mirrored images
 //! * `guard.rs` — the allow-list and CORS in front of those two
 //! * `pages.rs` — `/`, `/status`, `/static/…`
 //! * `admin.rs` — the admin sign-in gate, `/admin` and its actions
@@ -27,6 +28,7 @@ pub mod feed;
 pub mod guard;
 pub mod health;
 pub mod limits;
+pub mod media;
 pub mod pages;
 pub mod request_url;
 pub mod server;
@@ -73,6 +75,8 @@ pub fn routes(
         .or(feed::routes(app.clone()))
         .unify()
         .or(embed::routes(app.clone()))
+        .unify()
+        .or(media::routes(app.clone()))
         .unify()
         .or(health::routes(app.clone(), gate.clone()))
         .unify()

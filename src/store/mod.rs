@@ -1,8 +1,8 @@
 //! The database: SQLite (the default) or PostgreSQL, opened, migrated and
 //! closed here, with the cipher that seals tokens at rest. The queries live
 //! beside it, one file per table: `accounts.rs` (accounts and their tokens),
-//! `history.rs`, `settings.rs`, `hashtags.rs`, `oauth.rs`, `deletions.rs` and
-//! `pages.rs` (the last good feed pages);
+//! `history.rs`, `settings.rs`, `hashtags.rs`, `oauth.rs`, `deletions.rs`,
+//! `pages.rs` (the last good feed pages) and `mirror.rs` (the image copies);
 //! `changes.rs` tells when another process has changed the accounts.
 //!
 //! Both backends run the same SQL text: times are stored as Unix
@@ -14,6 +14,7 @@ mod changes;
 mod deletions;
 mod hashtags;
 mod history;
+mod mirror;
 mod oauth;
 mod pages;
 mod settings;
@@ -21,6 +22,7 @@ mod settings;
 pub use accounts::{Account, AccountKind, Attempt, NewToken};
 pub use changes::Changes;
 pub use history::HistoryRow;
+pub use mirror::{MirrorCopy, MirrorEntry, MirrorPlace, MirrorPost};
 pub use oauth::StateClaim;
 pub use pages::PAGES_PER_ACCOUNT;
 

@@ -2,13 +2,12 @@
 //! servers on free loopback ports (`memcached` from Debian's package; the
 //! SASL tests also need `saslpasswd2` from `sasl2-bin`).
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use token_agent::cache::{Cache, CacheConfig, CacheError};
 
+use crate::common::logs::Logs;
 use crate::common::memcached::{Memcached, blackhole_server, closed_port};
 
 const OP_TIMEOUT: Duration = Duration::from_millis(500);
@@ -421,43 +420,4 @@ async fn memcached_down_at_start_neither_blocks_construction_nor_requests() {
     assert_eq!(cache.memcached_up(), Some(false));
     within(limit, "set", cache.set("k", bytes("v"), HOUR)).await;
     assert_eq!(cache.get("k").await, Some(bytes("v")));
-}
-
-/// Captures this thread's log lines (tokio tests run on one thread).
-struct Logs {
-    buf: Arc<Mutex<Vec<u8>>>,
-    _guard: tracing::subscriber::DefaultGuard,
-}
-
-impl Logs {
-    fn capture() -> Logs {
-        let buf = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&buf);
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::DEBUG)
-            .with_ansi(false)
-            .with_writer(move || Sink(Arc::clone(&sink)))
-            .finish();
-        Logs {
-            buf,
-            _guard: tracing::subscriber::set_default(subscriber),
-        }
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.buf.lock().unwrap()).into_owned()
-    }
-}
-
-struct Sink(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Sink {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(data);
-        Ok(data.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }

@@ -20,6 +20,7 @@ mod filters;
 mod kept_pages;
 mod limits;
 mod meta;
+mod mirror;
 mod pages;
 mod platforms;
 mod process;

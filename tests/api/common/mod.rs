@@ -4,6 +4,7 @@
 
 #![allow(dead_code)] // each test binary uses a different part of this
 
+pub mod logs;
 pub mod memcached;
 
 use std::net::SocketAddr;
@@ -145,6 +146,9 @@ impl World {
             ("INSTAGRAM_OAUTH_URL", &self.fake.instagram_oauth_url()),
             ("FACEBOOK_GRAPH_URL", &self.fake.facebook_graph_url()),
             ("UPSTREAM_TIMEOUT_MS", "2000"),
+            // Nothing off this machine is ever fetched: the look-alike
+            // cdninstagram.com URLs are refused, the fake CDN's allowed.
+            ("MEDIA_CDN_HOSTS", &self.fake.cdn().host()),
             ("APP_URL", "https://agent.example.com"),
         ]
         .into_iter()

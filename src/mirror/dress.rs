@@ -1,0 +1,121 @@
+//! Adds `"mirror":{…}` to a feed item at answer time. Cached pages hold
+//! each item's JSON as it came from Instagram, so images mirrored after a
+//! page was cached show at once without rewriting it, and a cache hit still
+//! parses no JSON: the item's id is read from its first bytes and the
+//! prepared object is spliced in before its closing brace.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use url::Url;
+
+use super::index::Account;
+
+/// An account's prepared objects and the agent's URL, for one answer.
+pub struct Dressing {
+    account: Option<Arc<Account>>,
+    /// The agent's URL up to its last `/`, as `Url::join` reads it.
+    base: String,
+}
+
+impl Dressing {
+    pub(super) fn new(account: Option<Arc<Account>>, base: &Url) -> Dressing {
+        let base = base.as_str();
+        let base = base
+            .rfind('/')
+            .map_or(base, |slash| &base[..=slash])
+            .to_string();
+        Dressing { account, base }
+    }
+
+    /// The item with its `mirror` object, or as it was.
+    pub fn apply(&self, item: &Bytes) -> Bytes {
+        let Some(account) = &self.account else {
+            return item.clone();
+        };
+        let template = item_id(item).and_then(|id| account.dressed.get(id));
+        let Some(template) = template.filter(|_| item.ends_with(b"}")) else {
+            return item.clone();
+        };
+        let mut out = Vec::with_capacity(item.len() + 1024);
+        out.extend_from_slice(&item[..item.len() - 1]);
+        out.extend_from_slice(b",\"mirror\":");
+        template.write(&self.base, &mut out);
+        out.push(b'}');
+        Bytes::from(out)
+    }
+}
+
+/// The id of an item serialised from `upstream::Media`, whose first field
+/// is `id`; `None` for anything else.
+fn item_id(item: &[u8]) -> Option<&str> {
+    let rest = item.strip_prefix(b"{\"id\":\"")?;
+    let end = rest.iter().position(|b| *b == b'"')?;
+    std::str::from_utf8(&rest[..end]).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mirror::index::Index;
+    use crate::store::{MirrorCopy, MirrorEntry, MirrorPlace};
+    use crate::upstream::media::Media;
+    use serde_json::{Value, json};
+
+    fn index() -> Index {
+        Index::build(vec![MirrorEntry {
+            place: MirrorPlace {
+                account: "shop".into(),
+                post_id: "17".into(),
+                media_id: "17".into(),
+                child: None,
+                posted_at: 0,
+            },
+            copy: MirrorCopy {
+                width: 320,
+                height: 320,
+                size: 10,
+                etag: "\"x\"".into(),
+            },
+        }])
+    }
+
+    fn item(id: &str) -> Bytes {
+        let media: Media = serde_json::from_value(json!({
+            "id": id, "media_type": "IMAGE", "caption": "a } brace",
+            "media_url": "https://scontent.cdninstagram.com/1.jpg?oe=6A000000"
+        }))
+        .unwrap();
+        Bytes::from(serde_json::to_vec(&media).unwrap())
+    }
+
+    #[test]
+    fn a_mirrored_item_gets_its_object_and_keeps_instagrams_fields() {
+        let base = Url::parse("https://agent.example.com/feed.json?limit=3").unwrap();
+        let dressing = Dressing::new(index().account("shop").cloned(), &base);
+        let dressed: Value = serde_json::from_slice(&dressing.apply(&item("17"))).unwrap();
+        assert_eq!(
+            dressed["media_url"],
+            "https://scontent.cdninstagram.com/1.jpg?oe=6A000000"
+        );
+        assert_eq!(dressed["caption"], "a } brace");
+        assert_eq!(
+            dressed["mirror"]["src"],
+            "https://agent.example.com/media/shop/17/320.jpg"
+        );
+        let plain = item("18");
+        assert_eq!(dressing.apply(&plain), plain, "not mirrored: unchanged");
+        let nobody = Dressing::new(None, &base);
+        assert_eq!(nobody.apply(&item("17")), item("17"));
+    }
+
+    #[test]
+    fn the_id_is_read_from_the_items_first_field() {
+        assert_eq!(
+            item_id(&item("17895695668004550")),
+            Some("17895695668004550")
+        );
+        assert_eq!(item_id(br#"{"caption":"x","id":"1"}"#), None);
+        assert_eq!(item_id(b"{\"id\":\"unterminated"), None);
+    }
+}

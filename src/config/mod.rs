@@ -294,7 +294,7 @@ pub struct MirrorConfig {
     /// An image with more pixels is refused before it is decoded (twice
     /// Instagram's largest, 1440×1800).
     pub max_pixels: u64,
-    /// Downloads at a time: each holds one decoded image in memory.
+    /// Downloads at a time (they are decoded one at a time).
     pub concurrency: usize,
     /// One download's deadline, connecting included: longer than a Graph
     /// call's, as an image weighs a hundred times a page of JSON.

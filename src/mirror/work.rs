@@ -1,8 +1,8 @@
 //! The background work after a first page: posts that left the newest
 //! MIRROR_POSTS leave the database, and every image not yet stored is
 //! downloaded once (one download per image however many fetches ask, a
-//! few at a time so that only that many decoded images are ever in
-//! memory), resized, and stored with all its widths in one transaction;
+//! few at a time, and decoded one at a time so that one decoded image at
+//! most is in memory), resized, and stored with all its widths in one transaction;
 //! then the oldest posts go until MIRROR_MAX_MB holds. An image that could
 //! not be copied is left alone for an hour; one evicted to make room, for
 //! as long as it stays among the newest posts, and so is every older one:
@@ -38,8 +38,11 @@ pub(super) struct Work {
     /// Per account, the newest publication time (Unix ms) of a post
     /// evicted to make room: posts as old or older are not stored.
     evicted_up_to: Mutex<HashMap<String, i64>>,
-    /// Downloads and decodes at a time.
+    /// Downloads at a time.
     permits: Semaphore,
+    /// Decodes at a time: one, as a decoded Instagram image and its
+    /// resizes hold about 20 MB until they are encoded.
+    decoding: Semaphore,
     /// Tasks not yet finished, for [`Mirror::busy`].
     pending: Arc<AtomicUsize>,
 }
@@ -83,6 +86,7 @@ impl Work {
             skipped: Mutex::default(),
             evicted_up_to: Mutex::default(),
             permits: Semaphore::new(concurrency.max(1)),
+            decoding: Semaphore::new(1),
             pending: Arc::default(),
         }
     }
@@ -358,10 +362,11 @@ impl Mirror {
     }
 }
 
-/// The copies of the image at `url`, downloaded and decoded under a permit.
+/// The copies of the image at `url`, downloaded and decoded under permits.
 async fn made(inner: &Inner, url: &str) -> Result<Vec<Encoded>, Skip> {
-    let _permit = inner.work.permits.acquire().await.expect("never closed");
+    let _download = inner.work.permits.acquire().await.expect("never closed");
     let body = inner.fetcher.get(url).await?;
+    let _decode = inner.work.decoding.acquire().await.expect("never closed");
     let max_pixels = inner.config.max_pixels;
     tokio::task::spawn_blocking(move || resize::copies(&body, max_pixels))
         .await

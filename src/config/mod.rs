@@ -642,6 +642,7 @@ impl Config {
             ..defaults
         };
 
+        let mirror = parse_mirror(raw.mirror_posts, raw.mirror_max_mb, raw.media_cdn_hosts)?;
         Ok(Config {
             port,
             server,
@@ -664,8 +665,12 @@ impl Config {
             facebook_config_id,
             token_encryption_key: present(raw.token_encryption_key).map(Secret),
             feed_cache_ttl: parse_seconds("FEED_CACHE_TTL", raw.feed_cache_ttl, 300)?,
-            feed_stale_ttl: parse_seconds("FEED_STALE_TTL", raw.feed_stale_ttl, 86_400)?,
-            mirror: parse_mirror(raw.mirror_posts, raw.mirror_max_mb, raw.media_cdn_hosts)?,
+            feed_stale_ttl: parse_seconds(
+                "FEED_STALE_TTL",
+                raw.feed_stale_ttl,
+                default_stale_ttl(&mirror),
+            )?,
+            mirror,
             email,
             notify_webhook_url: present(raw.notify_webhook_url)
                 .map(|u| parse_http_url("NOTIFY_WEBHOOK_URL", &u))
@@ -932,6 +937,18 @@ fn parse_number(var: &'static str, raw: Option<String>, default: u64) -> Result<
     }
 }
 
+/// FEED_STALE_TTL when unset, in seconds: a day, since Instagram's signed
+/// image links last a few days; 30 days when the newest posts' images are
+/// mirrored, since a stale page then shows its posts from the agent's own
+/// copies once those links have expired.
+fn default_stale_ttl(mirror: &MirrorConfig) -> u64 {
+    if mirror.posts > 0 {
+        30 * 86_400
+    } else {
+        86_400
+    }
+}
+
 fn parse_seconds(
     var: &'static str,
     raw: Option<String>,
@@ -990,6 +1007,16 @@ mod tests {
     }
 
     #[test]
+    fn stale_pages_live_a_day_without_the_mirror_and_a_month_with_it() {
+        let day = Duration::from_secs(86_400);
+        assert_eq!(config(&[]).unwrap().feed_stale_ttl, 30 * day);
+        let off = config(&[("MIRROR_POSTS", "0")]).unwrap();
+        assert_eq!(off.feed_stale_ttl, day);
+        let set = config(&[("FEED_STALE_TTL", "7200")]).unwrap();
+        assert_eq!(set.feed_stale_ttl, Duration::from_secs(7200));
+    }
+
+    #[test]
     fn an_empty_environment_gives_the_documented_defaults() {
         let c = config(&[]).unwrap();
         assert_eq!(c.port, 3000);
@@ -1003,7 +1030,7 @@ mod tests {
         assert!(!c.hide_help_pages);
         assert!(!c.allow_empty_referer);
         assert_eq!(c.feed_cache_ttl, Duration::from_secs(300));
-        assert_eq!(c.feed_stale_ttl, Duration::from_secs(86_400));
+        assert_eq!(c.feed_stale_ttl, Duration::from_secs(30 * 86_400));
         assert!(c.app_url.is_none() && c.platform_url.is_none());
         assert_eq!(
             c.upstream.user_agent,

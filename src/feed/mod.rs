@@ -313,7 +313,7 @@ impl Feeds {
 
     /// The copy of `key` kept in the database, if it may still be served;
     /// put back in the cache, so the requests after this one find it there.
-    async fn stored(&self, key: &str, now: DateTime<Utc>) -> Option<Page> {
+    async fn stored(&self, account: &str, key: &str, now: DateTime<Utc>) -> Option<Page> {
         let raw = match self.handles.store.feed_page(key).await {
             Ok(raw) => raw?,
             Err(error) => {
@@ -321,8 +321,9 @@ impl Feeds {
                 return None;
             }
         };
-        let page = Page::decode(&Bytes::from(raw))
-            .filter(|p| p.is_servable_stale(now, self.settings.stale_ttl))?;
+        let page = Page::decode(&Bytes::from(raw)).filter(|p| {
+            p.is_servable_stale(now, self.settings.stale_ttl, self.outlives(account))
+        })?;
         let keep = (self.settings.stale_ttl - page.age(now))
             .to_std()
             .unwrap_or_default();
@@ -342,6 +343,20 @@ impl Feeds {
             .await
         {
             tracing::warn!(%error, "could not keep a copy of a feed page in the database");
+        }
+    }
+
+    /// Whether an item of `account` still shows once Instagram's signed
+    /// links in it have expired: its images are mirrored.
+    fn outlives<'a>(&'a self, account: &'a str) -> impl Fn(&Bytes) -> bool + 'a {
+        #[derive(serde::Deserialize)]
+        struct Item<'a> {
+            #[serde(borrow)]
+            id: std::borrow::Cow<'a, str>,
+        }
+        move |item: &Bytes| {
+            serde_json::from_slice::<Item>(item)
+                .is_ok_and(|item| self.handles.mirror.covers(account, &item.id))
         }
     }
 
@@ -396,7 +411,7 @@ impl Feeds {
         let (ttl, stale_ttl) = (self.settings.ttl, self.settings.stale_ttl);
         let cached = |now| async move {
             let page = cache.get(key).await.as_ref().and_then(Page::decode);
-            page.filter(|p| p.is_servable_stale(now, stale_ttl))
+            page.filter(|p| p.is_servable_stale(now, stale_ttl, self.outlives(account)))
         };
         let fresh = |page: Page| {
             metrics.record_cache(true, false);
@@ -435,7 +450,7 @@ impl Feeds {
                 let now = clock.now();
                 let latest = match cached(now).await.or(first) {
                     Some(page) => Some(page),
-                    None => self.stored(key, now).await,
+                    None => self.stored(account, key, now).await,
                 };
                 if let Some(page) = latest.clone().filter(|p| p.is_fresh(now, ttl)) {
                     return fresh(page);
@@ -471,7 +486,8 @@ impl Feeds {
                     }
                     Err(other) => return Err(other),
                 };
-                let copy = latest.filter(|p| p.is_servable_stale(clock.now(), stale_ttl));
+                let copy = latest
+                    .filter(|p| p.is_servable_stale(clock.now(), stale_ttl, self.outlives(account)));
                 if let Some(page) = &copy {
                     tracing::warn!(error = %error, age_s = page.age(clock.now()).num_seconds(), "upstream failed; serving the last good copy");
                 }
@@ -500,12 +516,16 @@ impl Feeds {
             Some(text) => key.open(&scope, text).ok_or(FeedError::BadCursor)?,
         };
         let now = self.handles.clock.now();
-        // The one place an item is chosen or passed over.
-        let keeps = |item: &Bytes| filter.keeps(item);
+        let outlives = self.outlives(source.account());
         let mut scan = Scan::new(&start, limit);
         let mut pages: Vec<Served> = Vec::new();
         while let Some(upstream) = scan.wants() {
             let served = self.page(source, upstream, client).await?;
+            // The one place an item is chosen or passed over. Past the
+            // expiry of its signed links, a (stale) page shows only the
+            // posts whose images the agent keeps.
+            let expired = !served.page.media_valid(now);
+            let keeps = |item: &Bytes| filter.keeps(item) && (!expired || outlives(item));
             scan.read(&served.page, keeps);
             pages.push(served);
         }

@@ -163,7 +163,7 @@ impl Page {
         (now - self.fetched_at).max(Duration::zero())
     }
 
-    fn media_valid(&self, now: DateTime<Utc>) -> bool {
+    pub(super) fn media_valid(&self, now: DateTime<Utc>) -> bool {
         self.media_expires_at.is_none_or(|t| now < t)
     }
 
@@ -171,8 +171,17 @@ impl Page {
         self.age(now) < ttl && self.media_valid(now)
     }
 
-    pub(super) fn is_servable_stale(&self, now: DateTime<Utc>, stale_ttl: Duration) -> bool {
-        self.age(now) <= stale_ttl && self.media_valid(now)
+    /// Whether the page may still be served once it is not fresh: within
+    /// `stale_ttl`, while the signed media URLs inside it are valid or,
+    /// past their expiry, while one of its items `outlives` them (the
+    /// agent keeps its images).
+    pub(super) fn is_servable_stale(
+        &self,
+        now: DateTime<Utc>,
+        stale_ttl: Duration,
+        outlives: impl Fn(&Bytes) -> bool,
+    ) -> bool {
+        self.age(now) <= stale_ttl && (self.media_valid(now) || self.items.iter().any(outlives))
     }
 }
 
@@ -378,16 +387,27 @@ mod tests {
         let stale_ttl = Duration::days(1);
         assert!(page.is_fresh(t0 + Duration::minutes(4), ttl));
         assert!(!page.is_fresh(t0 + Duration::minutes(5), ttl));
-        assert!(page.is_servable_stale(t0 + Duration::hours(1), stale_ttl));
+        let none = |_: &Bytes| false;
+        assert!(page.is_servable_stale(t0 + Duration::hours(1), stale_ttl, none));
         assert!(
-            !page.is_servable_stale(t0 + Duration::hours(2), stale_ttl),
+            !page.is_servable_stale(t0 + Duration::hours(2), stale_ttl, none),
             "its images would 403"
         );
+        let kept = Page {
+            items: vec![Bytes::from_static(br#"{"id":"1"}"#)],
+            ..page.clone()
+        };
+        let mirrored = |item: &Bytes| item.as_ref() == br#"{"id":"1"}"#;
+        assert!(
+            kept.is_servable_stale(t0 + Duration::hours(2), stale_ttl, mirrored),
+            "its item's images are the agent's own"
+        );
+        assert!(!kept.is_servable_stale(t0 + Duration::hours(25), stale_ttl, mirrored));
         let unsigned = Page {
             media_expires_at: None,
             ..page
         };
-        assert!(unsigned.is_servable_stale(t0 + Duration::hours(24), stale_ttl));
-        assert!(!unsigned.is_servable_stale(t0 + Duration::hours(25), stale_ttl));
+        assert!(unsigned.is_servable_stale(t0 + Duration::hours(24), stale_ttl, none));
+        assert!(!unsigned.is_servable_stale(t0 + Duration::hours(25), stale_ttl, none));
     }
 }

@@ -18,7 +18,7 @@ use crate::app::App;
 use crate::domain::ClientKey;
 use crate::pages;
 
-const FEED_PAGE: &str = "/feed.html";
+pub(super) const FEED_PAGE: &str = "/feed.html";
 
 /// `/embed.js` and `/embed.css` for any page (they hold no data);
 /// `/feed.html` behind the allow-list, as `/feed.json`.

@@ -20,9 +20,14 @@ use crate::app::App;
 use crate::domain::AccountName;
 use crate::mirror::{Found, is_media_id};
 
+/// Behind the feed's allow-list; the agent's own `/feed.html`, framed by an
+/// allowed site, shows these images too and is their Referer.
 pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
     warp::path!("media" / String / String / String)
-        .and(guard::site(app.clone()))
+        .and(guard::site_or_own_page(
+            app.clone(),
+            super::embed::FEED_PAGE,
+        ))
         .and(warp::header::headers_cloned())
         .and(with_app(app))
         .then(

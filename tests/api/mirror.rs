@@ -12,7 +12,7 @@ use futures_util::future::join_all;
 use reqwest::StatusCode;
 use serde_json::Value;
 use token_agent::app::App;
-use token_agent::fake::{CdnImage, FakeCdn, FakeMedia, MediaType};
+use token_agent::fake::{CdnImage, FakeCdn, FakeMedia, Fault, MediaType};
 
 use crate::common::logs::Logs;
 use crate::common::{Backend, Server, World};
@@ -481,7 +481,82 @@ async fn images_survive_a_restart_with_the_cdn_stopped(backend: Backend) {
     assert!(cdn.is_err(), "the CDN is stopped");
 }
 
+/// Instagram down for longer than its signed links live: the stale page
+/// shows the posts whose images are mirrored (and only those), from the
+/// agent's copies, up to FEED_STALE_TTL (30 days with the mirror on).
+async fn a_stale_feed_outlives_the_cdn_links_with_its_mirrored_posts(backend: Backend) {
+    let s = setup(backend, &[]).await;
+    let items = s.mirrored_feed().await;
+    assert!(items.len() > 6, "more posts than the mirror keeps");
+    let kept = dressed(&items);
+    assert_eq!(kept.len(), 6);
+    s.world
+        .fake
+        .inject("/me/media", Fault::Status(500, "down".into()), 1000);
+    let days = s.world.fake.options().media_url_expiry_days;
+
+    // Past the links' expiry: the mirrored posts, from the agent's copies.
+    s.world
+        .clock
+        .advance(Duration::days(days) + Duration::hours(1));
+    let res = s.get("/feed.json?limit=25", &[ORIGIN]).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["cache-control"], "no-cache");
+    assert!(res.headers().contains_key("warning"));
+    let body: Value = res.json().await.unwrap();
+    let shown = body["data"].as_array().unwrap().clone();
+    assert_eq!(dressed(&shown), kept, "every post shown has its copies");
+    assert_eq!(shown.len(), kept.len(), "no post whose links are dead");
+    for item in &shown {
+        let res = s
+            .get(&Setup::local(&item["mirror"]["src"]), &[ORIGIN])
+            .await;
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+
+    // Past FEED_STALE_TTL, nothing is served as the feed any more.
+    s.world.clock.advance(Duration::days(30));
+    let res = s.get("/feed.json?limit=25", &[ORIGIN]).await;
+    assert!(res.status().is_server_error(), "{}", res.status());
+}
+
+/// The agent's own /feed.html (framed by an allowed site) shows the copies:
+/// its Referer passes, another page of the agent's does not.
+async fn the_agents_own_feed_page_may_show_the_copies(backend: Backend) {
+    let s = setup(backend, &[]).await;
+    let items = s.mirrored_feed().await;
+    let src = Setup::local(&items[0]["mirror"]["src"]);
+    let own = s.server.url("/feed.html?limit=12");
+    let res = s.get(&src, &[("Referer", own.as_str())]).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let other = s.server.url("/status");
+    let res = s.get(&src, &[("Referer", other.as_str())]).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let res = s
+        .get(&src, &[("Referer", "https://evil.example.net/feed.html")])
+        .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+}
+
+/// Without the mirror, a page whose links have expired is never served.
+async fn without_the_mirror_an_expired_page_is_not_served(backend: Backend) {
+    let s = setup(backend, &[("MIRROR_POSTS", "0")]).await;
+    assert!(!s.feed().await.is_empty());
+    s.world
+        .fake
+        .inject("/me/media", Fault::Status(500, "down".into()), 1000);
+    let days = s.world.fake.options().media_url_expiry_days;
+    s.world
+        .clock
+        .advance(Duration::days(days) + Duration::hours(1));
+    let res = s.get("/feed.json?limit=25", &[ORIGIN]).await;
+    assert!(res.status().is_server_error(), "{}", res.status());
+}
+
 on_both_backends!(
+    a_stale_feed_outlives_the_cdn_links_with_its_mirrored_posts,
+    without_the_mirror_an_expired_page_is_not_served,
+    the_agents_own_feed_page_may_show_the_copies,
     images_appear_after_a_fetch_and_media_serves_them,
     each_image_is_fetched_once_however_many_requests_race,
     album_children_and_video_thumbnails_are_mirrored,

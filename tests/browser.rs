@@ -196,6 +196,8 @@ struct Harness {
     /// The agent's address, kept across restarts.
     addr: SocketAddr,
     server: Option<Server>,
+    /// The running agent's handles.
+    app: Option<std::sync::Arc<token_agent::app::App>>,
     cdn: Cdn,
     allowed: String,
     denied: String,
@@ -222,6 +224,7 @@ impl Harness {
             world,
             addr,
             server: None,
+            app: None,
             cdn,
             allowed,
             denied,
@@ -232,7 +235,8 @@ impl Harness {
             .world
             .give_token(&app, "default", Duration::days(2))
             .await;
-        harness.server = Some(Server::start_on(app, listener));
+        harness.server = Some(Server::start_on(app.clone(), listener));
+        harness.app = Some(app);
         harness
     }
 
@@ -242,11 +246,30 @@ impl Harness {
 
     /// The agent as a fresh process would open it: the same database and
     /// settings, nothing in memory.
+    /// It copies every post's images (the fake's account has fewer than
+    /// MIRROR_POSTS' most) from the image host.
     async fn app(&self) -> std::sync::Arc<token_agent::app::App> {
         let agent_url = self.agent_url();
+        let cdn_host = self.cdn.url.trim_start_matches("http://").to_string();
         self.world
-            .app(&[("ALLOWED_DOMAINS", &self.allowed), ("APP_URL", &agent_url)])
+            .app(&[
+                ("ALLOWED_DOMAINS", &self.allowed),
+                ("APP_URL", &agent_url),
+                ("MIRROR_POSTS", "50"),
+                ("MEDIA_CDN_HOSTS", &cdn_host),
+            ])
             .await
+    }
+
+    /// Waits, within a deadline, until the agent has copied every image it
+    /// has been asked to.
+    async fn mirror_settled(&self) {
+        let app = self.app.as_ref().expect("the agent runs");
+        let deadline = Instant::now() + StdDuration::from_secs(60);
+        while app.mirror.busy() {
+            assert!(Instant::now() < deadline, "the mirror never settled");
+            tokio::time::sleep(StdDuration::from_millis(20)).await;
+        }
     }
 
     /// Stops the agent and starts it again on the same database and address.
@@ -255,7 +278,8 @@ impl Harness {
             server.stop().await;
         }
         let app = self.app().await;
-        self.server = Some(Server::start_at(app, self.addr).await);
+        self.server = Some(Server::start_at(app.clone(), self.addr).await);
+        self.app = Some(app);
     }
 
     /// Shuts the image host: every media URL upstream handed out fails.
@@ -370,10 +394,14 @@ async fn chromium_renders_feeds_and_keeps_the_token_from_strangers() {
             "frame-denied",
         ])
         .await;
-    // A new process on the same database, and no image host: the boxes are
-    // still sized from the feed alone, and strangers still get nothing.
+    // A new process on the same database, and no image host: every image
+    // still renders from the agent's copies, the boxes are still sized from
+    // the feed alone, and strangers still get nothing.
+    harness.mirror_settled().await;
     harness.stop_cdn().await;
     harness.restart_agent().await;
-    harness.run(&["embed-layout", "embed-denied"]).await;
+    harness
+        .run(&["embed-offline", "embed-layout", "embed-denied"])
+        .await;
     harness.stop().await;
 }

@@ -454,6 +454,25 @@ const scenarios = {
     await r.context.close();
   },
 
+  // 5b. With the image host gone and the agent restarted: every post still
+  // shows, each image the agent's own copy, with nothing broken.
+  "embed-offline": async () => {
+    const where = "embed-offline";
+    const r = await visit(where, `${ALLOWED}/embed.html`, { ready: embedsSettled });
+    await r.seen.settle();
+    const state = await r.page.evaluate(() => [...document.querySelectorAll("[data-token-agent]")].map((b) => b.className));
+    check(state.every((c) => c.includes("ta-feed--ready")), `${where}: every container rendered`, state);
+    const shown = [...(await tiles(r.page, "#main")), ...(await tiles(r.page, "#tagged"))];
+    check(shown.length > EXPECTED_POSTS, `${where}: the posts of both containers`, shown.length);
+    checkLoaded(shown, where);
+    const foreign = shown.filter((t) => !t.src.startsWith(`${AGENT_URL}/media/`));
+    check(foreign.length === 0, `${where}: every image is the agent's copy`, JSON.stringify(foreign.map((t) => t.src)));
+    checkNoCspViolation(r.seen, await r.page.evaluate(() => window.cspViolations), where);
+    await checkNoToken(r, where);
+    checkClean(r.seen, where);
+    await r.context.close();
+  },
+
   // 6. The embed on a site that is not allowed: nothing renders but a polite note.
   "embed-denied": async () => {
     const where = "embed-denied";

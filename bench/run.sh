@@ -10,6 +10,7 @@
 #   bash bench/run.sh          the benchmark
 #   bash bench/run.sh workers  /token.json with WORKER_THREADS=1 and 2, and
 #                              nginx and the ceiling, alternating
+#   bash bench/run.sh mirror   what the image mirror costs (bench/mirror.sh)
 #   bash bench/run.sh soak     only the soak (bench/soak.sh, 10 minutes)
 #   bash bench/run.sh all      the benchmark, then the soak
 #
@@ -30,9 +31,10 @@ MODE=bench
 case "${1:-}" in
     "") ;;
     workers) MODE=workers ;;
+    mirror) exec bash "$(dirname "$0")/mirror.sh" ;;
     soak) exec bash "$(dirname "$0")/soak.sh" ;;
     all) bash "$0"; exec bash "$(dirname "$0")/soak.sh" ;;
-    *) echo "usage: bash bench/run.sh [workers|soak|all]" >&2; exit 2 ;;
+    *) echo "usage: bash bench/run.sh [workers|mirror|soak|all]" >&2; exit 2 ;;
 esac
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -151,7 +153,7 @@ RSS_DEMO_PARTS=$($TOOLS rss-parts "$DEMO_PID")
 mkdir -p "$WORK/www"
 $TOOLS get "$DEMO_PORT" /token.json "$ORIGIN" >"$WORK/www/token.json"
 $TOOLS get "$DEMO_PORT" /feed.json "$ORIGIN" >"$WORK/feed.json"
-FAKE_BASE=$($TOOLS fake-base "$WORK/feed.json")
+FAKE_BASE=$($TOOLS fake-base "$WORK/demo.log")
 echo "token.json: $(wc -c <"$WORK/www/token.json") bytes; feed.json: $(wc -c <"$WORK/feed.json") bytes; fake at $FAKE_BASE" >&2
 
 # --- nginx --------------------------------------------------------------------------

@@ -228,17 +228,73 @@ def cmd_upstream_calls(args):
 
 
 def cmd_fake_base(args):
-    """fake-base FEED_JSON_FILE: the fake Graph API's base URL, read from a
-    media_url of the demo's feed (the demo serves images from its fake)."""
+    """fake-base DEMO_LOG: the fake Graph API's base URL, as the banner of
+    the last demo started into that log names it."""
+    with open(args[0]) as f:
+        found = re.findall(r"The fake Graph API is at (http://127\.0\.0\.1:\d+)", f.read())
+    if not found:
+        sys.exit(f"no fake Graph API address in {args[0]}")
+    print(found[-1])
+
+
+def cmd_cdn_host(args):
+    """cdn-host FEED_JSON_FILE: host:port of the demo's fake CDN, read from
+    a media_url of its feed, for MEDIA_CDN_HOSTS."""
+    from urllib.parse import urlsplit
+
     with open(args[0]) as f:
         feed = json.load(f)
     for media in feed.get("data", []):
-        url = media.get("media_url") or media.get("thumbnail_url") or ""
-        m = re.match(r"(http://127\.0\.0\.1:\d+)/cdn/", url)
-        if m:
-            print(m.group(1))
+        url = media.get("media_url") or media.get("thumbnail_url")
+        if url:
+            print(urlsplit(url).netloc)
             return
-    sys.exit("no fake CDN URL in the feed")
+    sys.exit("no media URL in the feed")
+
+
+def status_kb(pid, field):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    sys.exit(f"no {field}")
+
+
+def cmd_mirror_wait(args):
+    """mirror-wait PORT PATH ORIGIN PID: asks PATH (a feed.json URL) once,
+    which starts the mirror, then polls it every 20 ms until every item
+    carries its `mirror` object (and every album child its copy). Prints,
+    as JSON, the milliseconds that took, the items, the copies' URLs, and
+    the server's peak resident memory (VmHWM, kB) over the whole process
+    life, which the mirroring dominates when it starts from idle."""
+    port, path, origin, pid = int(args[0]), args[1], args[2], args[3]
+    started = time.perf_counter()
+    deadline = started + 120
+    while time.perf_counter() < deadline:
+        status, body = http_get(port, path, origin, timeout=5)
+        if status == 200:
+            items = json.loads(body).get("data", [])
+
+            def done(item):
+                mirror = item.get("mirror")
+                if not mirror:
+                    return False
+                children = item.get("children", {}).get("data", [])
+                return len(mirror.get("children", [])) >= len(children)
+
+            if items and all(done(i) for i in items):
+                ms = (time.perf_counter() - started) * 1000
+                srcs = [i["mirror"]["src"] for i in items]
+                copies = sum(
+                    len(i["mirror"]["srcset"].split(","))
+                    + sum(len(c["srcset"].split(",")) for c in i["mirror"].get("children", []))
+                    for i in items
+                )
+                print(json.dumps({"ms": round(ms, 1), "items": len(items), "copies": copies,
+                                  "src": srcs[0], "hwm_kb": status_kb(pid, "VmHWM")}))
+                return
+        time.sleep(0.02)
+    sys.exit(f"the mirror did not finish within 120 s ({path})")
 
 
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60000.0}
@@ -501,6 +557,8 @@ COMMANDS = {
     "rss-parts": cmd_rss_parts,
     "upstream-calls": cmd_upstream_calls,
     "fake-base": cmd_fake_base,
+    "cdn-host": cmd_cdn_host,
+    "mirror-wait": cmd_mirror_wait,
     "parse-wrk": cmd_parse_wrk,
     "report": cmd_report,
 }

@@ -22,7 +22,8 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         .cdn_hosts
         .add(&fake.cdn().host())
         .map_err(anyhow::Error::msg)?;
-    let user = fake.add_instagram_user("demo_bakery", 12);
+    // A grid of 24, as most sites show and MIRROR_POSTS keeps.
+    let user = fake.add_instagram_user("demo_bakery", 24);
     let brand = fake.add_instagram_user("demo_brand", 6);
 
     let dir = tempfile_dir()?;
@@ -100,12 +101,15 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         "token-agent demo: a fake Instagram with @demo_bakery (Instagram Login) and @demo_brand (Facebook Login)\n\
          \n  {base}/token.json\n  {base}/token.js\n  {base}/feed.json?limit=6\n  {base}/hashtags/bakery/top.json\n  {base}/healthz\n\
          \n  {base}/            setup and help\n  {base}/status      accounts and expiry\n  {base}/admin       {}\
-         \n\nData lives in {} and is gone when you stop the demo (Ctrl-C).",
+         \n\nThe fake Graph API is at {} (its image host at {}).\
+         \nData lives in {} and is gone when you stop the demo (Ctrl-C).",
         if app.config.admin_password.is_some() {
             "connect, refresh, remove (sign in with ADMIN_PASSWORD)"
         } else {
             "off: run with ADMIN_PASSWORD=something to try connecting accounts"
         },
+        fake.base_url(),
+        fake.cdn_url(),
         dir.display()
     );
     application.run_until_signalled().await

@@ -13,7 +13,9 @@
 #      mirror; none by default), each started fresh against the same fake.
 #
 # Settings: BENCH_DURATION (s per run, 10), BENCH_ROUNDS (2), BENCH_CONNECTIONS
-# (64), BENCH_THREADS (2), BENCH_BEFORE (a git revision to compare with).
+# (64), BENCH_THREADS (2), BENCH_BEFORE (a git revision to compare with), or
+# BENCH_BEFORE_BIN (a release binary already built from it, named in the table
+# by BENCH_BEFORE when given).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -32,8 +34,9 @@ command -v wrk >/dev/null || {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
 }
 build_release
-BEFORE_BIN=""
-if [ -n "$BEFORE" ]; then
+BEFORE_BIN=${BENCH_BEFORE_BIN:-}
+[ -n "$BEFORE_BIN" ] && BEFORE=${BEFORE:-before}
+if [ -n "$BEFORE" ] && [ -z "$BEFORE_BIN" ]; then
     say "building $BEFORE for the comparison"
     BEFORE_DIR="${CARGO_TARGET_DIR:-$ROOT/target}/bench-before"
     rm -rf "$BEFORE_DIR/src"
@@ -113,21 +116,36 @@ print(f"{n} {size}")' "$WORK/serve/agent.db")
 
 # --- 2. /media against /token.json ---------------------------------------------------
 MEDIA_PATH=$(python3 -c 'import json,sys,urllib.parse; print(urllib.parse.urlsplit(json.loads(sys.argv[1])["src"]).path)' "$MIRRORED")
-say "/media ($MEDIA_PATH) against /token.json, $ROUNDS rounds of $DURATION s"
+# The same image bytes from nginx (one worker, sendfile): what a static file
+# server does with an answer of that size on this machine.
+mkdir -p "$WORK/www" "$WORK/nginx"
+$TOOLS get "$PORT" "$MEDIA_PATH" "$ORIGIN" >"$WORK/www/image.jpg"
+MEDIA_BYTES=$(wc -c <"$WORK/www/image.jpg")
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+NGINX_PORT=$($TOOLS free-port)
+sed -e "s|@PREFIX@|$WORK/nginx|g" -e "s|@PORT@|$NGINX_PORT|g" -e "s|@ROOT@|$WORK/www|g" \
+    "$ROOT/bench/nginx.conf.template" >"$WORK/nginx/nginx.conf"
+PIDFILES+=("$WORK/nginx.pid")
+$TOOLS start "$WORK/nginx.pid" "$WORK/nginx.log" "$NGINX_PORT" /image.jpg "$ORIGIN" -- \
+    "$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -g 'daemon off;' >/dev/null
+say "/media ($MEDIA_PATH) against /token.json and nginx's copy, $ROUNDS rounds of $DURATION s"
 rate() {
-    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$2"s -H "Origin: $ORIGIN" "http://127.0.0.1:$PORT$1" \
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$3"s -H "Origin: $ORIGIN" "http://127.0.0.1:$1$2" \
         | awk '/Requests\/sec/ {print $2} /Non-2xx/ {print "non-2xx: " $0 > "/dev/stderr"}'
 }
-rate /token.json 2 >/dev/null
-rate "$MEDIA_PATH" 2 >/dev/null
+rate "$PORT" /token.json 2 >/dev/null
+rate "$PORT" "$MEDIA_PATH" 2 >/dev/null
+rate "$NGINX_PORT" /image.jpg 2 >/dev/null
 TOKEN_RATES=()
 MEDIA_RATES=()
+NGINX_RATES=()
 for round in $(seq 1 "$ROUNDS"); do
-    TOKEN_RATES+=("$(rate /token.json "$DURATION")")
-    MEDIA_RATES+=("$(rate "$MEDIA_PATH" "$DURATION")")
-    echo "round $round: /token.json ${TOKEN_RATES[-1]} req/s, /media ${MEDIA_RATES[-1]} req/s" >&2
+    TOKEN_RATES+=("$(rate "$PORT" /token.json "$DURATION")")
+    MEDIA_RATES+=("$(rate "$PORT" "$MEDIA_PATH" "$DURATION")")
+    NGINX_RATES+=("$(rate "$NGINX_PORT" /image.jpg "$DURATION")")
+    echo "round $round: /token.json ${TOKEN_RATES[-1]}, /media ${MEDIA_RATES[-1]}, nginx ${NGINX_RATES[-1]} req/s" >&2
 done
-MEDIA_BYTES=$($TOOLS get "$PORT" "$MEDIA_PATH" "$ORIGIN" | wc -c)
+stop "$WORK/nginx.pid"
 stop "$WORK/serve.pid"
 
 # --- 3. the binary and its idle memory -------------------------------------------------
@@ -141,6 +159,7 @@ fi
 median() { printf '%s\n' "$@" | sort -n | awk '{v[NR]=$1} END{print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
 TOKEN_RATE=$(median "${TOKEN_RATES[@]}")
 MEDIA_RATE=$(median "${MEDIA_RATES[@]}")
+NGINX_RATE=$(median "${NGINX_RATES[@]}")
 read -r COPIES BYTES <<<"$STORED"
 python3 - "$MIRRORED" <<EOF
 import json, sys
@@ -149,7 +168,7 @@ mb = lambda kb: f"{kb / 1024:.1f} MB"
 print()
 print("| mirror | figure |")
 print("|---|---|")
-print(f"| $POSTS posts ({m['items']} items, {m['copies']} copies) mirrored in | {m['ms'] / 1000:.2f} s |")
+print(f"| {m['items']} posts mirrored at every width, from the first request | {m['ms'] / 1000:.2f} s |")
 print(f"| peak RSS while resizing (VmHWM) | {mb(m['hwm_kb'])} (goal at most 64 MB) |")
 print(f"| RSS idle before / after mirroring | {mb($RSS_IDLE)} / {mb($RSS_AFTER)} |")
 print(f"| stored | $COPIES copies, {$BYTES / 1e6:.2f} MB |")
@@ -157,6 +176,7 @@ print(f"| /media hit ($MEDIA_BYTES bytes) | {$MEDIA_RATE:,.0f} req/s |")
 print(f"| /token.json, same server, same rounds | {$TOKEN_RATE:,.0f} req/s |")
 ratio = $MEDIA_RATE / $TOKEN_RATE
 print(f"| /media ÷ /token.json | {ratio:.2f}× (goal at least 0.7×) |")
+print(f"| nginx, the same image bytes as a file | {$NGINX_RATE:,.0f} req/s (/media is {$MEDIA_RATE / $NGINX_RATE:.2f}× of it) |")
 print(f"| binary | {$SIZE_NOW / 1e6:.2f} MB{' (' + '$BEFORE' + ': ' + f'{${SIZE_BEFORE:-0} / 1e6:.2f}' + ' MB)' if '$BEFORE' else ''} |")
 print(f"| idle RSS, fresh start | {mb($RSS_NOW)}{' (' + '$BEFORE' + ': ' + mb(${RSS_BEFORE:-0}) + ')' if '$BEFORE' else ''} |")
 print()

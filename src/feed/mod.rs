@@ -3,8 +3,9 @@
 //!
 //! Per upstream page: fresh for FEED_CACHE_TTL; concurrent misses wait for
 //! one upstream call; when upstream fails, or asks the agent to slow down,
-//! the last good copy is served (with its age) for up to FEED_STALE_TTL,
-//! but never once the signed media URLs inside it have expired.
+//! the last good copy (from the cache, or the database after a restart) is
+//! served with its age for up to FEED_STALE_TTL; once the signed media URLs
+//! inside it have expired, with only the posts whose images are mirrored.
 //!
 //! Nothing a stranger sends can multiply upstream calls: one upstream page
 //! size serves every `limit` and every filter (pages are sliced and

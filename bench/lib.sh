@@ -38,3 +38,15 @@ cleanup() {
     done
     rm -rf "$WORK"
 }
+
+# Stops one process started here (by its pid file) and waits for it.
+stop() {
+    local pid
+    pid=$(cat "$1")
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.05; done
+    kill -KILL "$pid" 2>/dev/null || true
+}
+
+# The median of the numbers given.
+median() { printf '%s\n' "$@" | sort -n | awk '{v[NR]=$1} END{print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }

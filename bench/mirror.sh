@@ -47,14 +47,6 @@ if [ -n "$BEFORE" ] && [ -z "$BEFORE_BIN" ]; then
 fi
 start_workspace token-agent-mirror
 
-stop() {
-    local pid
-    pid=$(cat "$1")
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.05; done
-    kill -KILL "$pid" 2>/dev/null || true
-}
-
 # --- the demo, for its fake Graph API and CDN ---------------------------------
 DEMO_PORT=$($TOOLS free-port)
 DEMO_ORIGIN="http://localhost:$DEMO_PORT"
@@ -156,7 +148,6 @@ if [ -n "$BEFORE_BIN" ]; then
     SIZE_BEFORE=$(stat -c %s "$BEFORE_BIN")
 fi
 
-median() { printf '%s\n' "$@" | sort -n | awk '{v[NR]=$1} END{print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
 TOKEN_RATE=$(median "${TOKEN_RATES[@]}")
 MEDIA_RATE=$(median "${MEDIA_RATES[@]}")
 NGINX_RATE=$(median "${NGINX_RATES[@]}")

@@ -77,17 +77,6 @@ CEILING="$CEILING_TARGET/release/hyper-ceiling"
 # --- processes and clean-up ---------------------------------------------------
 start_workspace token-agent-bench
 
-# Stops one process started here (by its pid file) and waits for it.
-stop() {
-    local pid
-    pid=$(cat "$1")
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.05; done
-    kill -KILL "$pid" 2>/dev/null || true
-}
-
-median() { printf '%s\n' "$@" | sort -n | awk '{v[NR]=$1} END{print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
-
 # wrk_run LABEL ROUND PORT PATH ORIGIN SECONDS PID: runs wrk; a ROUND above
 # 0 is measured: its result, the CPU seconds PID (and its children) used,
 # and the me/media upstream calls made during a feed run go to the results

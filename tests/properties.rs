@@ -12,6 +12,7 @@ use token_agent::domain::allowlist::{Access, AllowListError, AllowedDomains};
 use token_agent::domain::is_valid_cursor;
 use token_agent::domain::jsident::JsIdentifier;
 use token_agent::feed::{Links, Page, Paging, render};
+use token_agent::mirror::Dressing;
 use token_agent::signed_request::{self, SignedRequestError};
 use token_agent::upstream::media::{MediaPage, signed_expiry};
 use token_agent::upstream::{
@@ -691,7 +692,7 @@ fn check_served_page(page: &mut MediaPage) -> Result<(), TestCaseError> {
         next: Some("https://agent.example.com/feed.json?after=C".into()),
         ..Links::default()
     };
-    let body = render(kept.items.iter(), &links);
+    let body = render(kept.items.iter(), &links, &Dressing::plain());
     let text = String::from_utf8(body.to_vec()).unwrap();
     prop_assert!(
         !text.contains("IGAAsecret"),

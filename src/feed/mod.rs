@@ -549,8 +549,7 @@ impl Feeds {
             .iter()
             .map(|&(page, item)| &pages[page].page.items[item]);
         let dressing = self.handles.mirror.dressing(source.account(), base);
-        let items: Vec<_> = items.map(|item| dressing.apply(item)).collect();
-        let body = page::render(items.iter(), &links);
+        let body = page::render(items, &links, &dressing);
         let stale = pages.iter().any(|s| s.stale);
         let fetched_at = pages
             .iter()

@@ -8,6 +8,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::Cursor;
+use crate::mirror::Dressing;
 use crate::upstream::MediaPage;
 
 /// One upstream page as the proxy keeps it.
@@ -200,7 +201,11 @@ pub struct Links {
 
 /// `{"data":[…items…],"paging":{…}}` in Graph's shape, from items already
 /// in JSON form: a hit copies bytes and formats no JSON but the links.
-pub fn render<'a>(items: impl Iterator<Item = &'a Bytes> + Clone, links: &Links) -> Bytes {
+pub fn render<'a>(
+    items: impl Iterator<Item = &'a Bytes> + Clone,
+    links: &Links,
+    dressing: &Dressing,
+) -> Bytes {
     #[derive(Serialize)]
     struct Cursors<'a> {
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -216,18 +221,18 @@ pub fn render<'a>(items: impl Iterator<Item = &'a Bytes> + Clone, links: &Links)
         #[serde(skip_serializing_if = "Option::is_none")]
         previous: &'a Option<String>,
     }
-    let size: usize = items.clone().map(|i| i.len() + 1).sum();
-    let mut out = BytesMut::with_capacity(size + 512);
-    out.put_slice(b"{\"data\":[");
+    let size: usize = items.clone().map(|i| dressing.len(i) + 1).sum();
+    let mut out = Vec::with_capacity(size + 512);
+    out.extend_from_slice(b"{\"data\":[");
     for (n, item) in items.enumerate() {
         if n > 0 {
-            out.put_u8(b',');
+            out.push(b',');
         }
-        out.put_slice(item);
+        dressing.write(item, &mut out);
     }
-    out.put_u8(b']');
+    out.push(b']');
     if links.next.is_some() || links.previous.is_some() {
-        out.put_slice(b",\"paging\":");
+        out.extend_from_slice(b",\"paging\":");
         let paging = Paging {
             cursors: Cursors {
                 before: &links.before,
@@ -236,10 +241,10 @@ pub fn render<'a>(items: impl Iterator<Item = &'a Bytes> + Clone, links: &Links)
             next: &links.next,
             previous: &links.previous,
         };
-        out.put_slice(&serde_json::to_vec(&paging).expect("links serialize"));
+        serde_json::to_writer(&mut out, &paging).expect("links serialize");
     }
-    out.put_u8(b'}');
-    out.freeze()
+    out.push(b'}');
+    Bytes::from(out)
 }
 
 /// The answer to a feed or hashtag request.
@@ -355,7 +360,8 @@ mod tests {
             next: Some("https://agent.example.com/feed.json?after=C2".into()),
             ..Links::default()
         };
-        let body: Value = serde_json::from_slice(&render(page.items.iter(), &links)).unwrap();
+        let body: Value =
+            serde_json::from_slice(&render(page.items.iter(), &links, &Dressing::plain())).unwrap();
         assert_eq!(body["data"][0]["caption"], "a \"quoted\" caption");
         assert_eq!(body["data"][1]["id"], "2");
         assert_eq!(body["paging"]["cursors"], json!({"after": "C2"}));
@@ -364,13 +370,19 @@ mod tests {
             "https://agent.example.com/feed.json?after=C2"
         );
         assert!(body["paging"].get("previous").is_none());
-        let last: Value =
-            serde_json::from_slice(&render(page.items[..1].iter(), &Links::default())).unwrap();
+        let last: Value = serde_json::from_slice(&render(
+            page.items[..1].iter(),
+            &Links::default(),
+            &Dressing::plain(),
+        ))
+        .unwrap();
         assert_eq!(
             last,
             json!({"data": [serde_json::from_slice::<Value>(&page.items[0]).unwrap()]})
         );
-        let empty: Value = serde_json::from_slice(&render([].iter(), &Links::default())).unwrap();
+        let empty: Value =
+            serde_json::from_slice(&render([].iter(), &Links::default(), &Dressing::plain()))
+                .unwrap();
         assert_eq!(empty, json!({"data": []}));
     }
 

@@ -2,14 +2,16 @@
 //! each item's JSON as it came from Instagram, so images mirrored after a
 //! page was cached show at once without rewriting it, and a cache hit still
 //! parses no JSON: the item's id is read from its first bytes and the
-//! prepared object is spliced in before its closing brace.
+//! prepared object is written, straight into the answer's buffer, before
+//! its closing brace.
 
 use std::sync::Arc;
 
+#[cfg(test)]
 use bytes::Bytes;
 use url::Url;
 
-use super::index::Account;
+use super::index::{Account, Template};
 
 /// An account's prepared objects and the agent's URL, for one answer.
 pub struct Dressing {
@@ -28,23 +30,53 @@ impl Dressing {
         Dressing { account, base }
     }
 
-    /// The item with its `mirror` object, or as it was.
-    pub fn apply(&self, item: &Bytes) -> Bytes {
-        let Some(account) = &self.account else {
-            return item.clone();
+    /// Dresses nothing: items are written as they are.
+    pub fn plain() -> Dressing {
+        Dressing {
+            account: None,
+            base: String::new(),
+        }
+    }
+
+    /// The prepared object of `item`, if it has one.
+    fn template(&self, item: &[u8]) -> Option<&Template> {
+        let account = self.account.as_ref()?;
+        let template = account.dressed.get(item_id(item)?)?;
+        item.ends_with(b"}").then_some(template)
+    }
+
+    /// How many bytes [`Dressing::write`] writes for `item`.
+    pub fn len(&self, item: &[u8]) -> usize {
+        item.len()
+            + self
+                .template(item)
+                .map_or(0, |t| MIRROR.len() + t.len(self.base.len()))
+    }
+
+    /// Writes the item with its `mirror` object, or as it was, to `out`.
+    pub fn write(&self, item: &[u8], out: &mut Vec<u8>) {
+        let Some(template) = self.template(item) else {
+            out.extend_from_slice(item);
+            return;
         };
-        let template = item_id(item).and_then(|id| account.dressed.get(id));
-        let Some(template) = template.filter(|_| item.ends_with(b"}")) else {
-            return item.clone();
-        };
-        let mut out = Vec::with_capacity(item.len() + 1024);
         out.extend_from_slice(&item[..item.len() - 1]);
-        out.extend_from_slice(b",\"mirror\":");
-        template.write(&self.base, &mut out);
+        out.extend_from_slice(MIRROR);
+        template.write(&self.base, out);
         out.push(b'}');
+    }
+
+    /// The item with its `mirror` object, or as it was.
+    #[cfg(test)]
+    fn apply(&self, item: &Bytes) -> Bytes {
+        let mut out = Vec::with_capacity(self.len(item));
+        self.write(item, &mut out);
+        assert_eq!(out.len(), self.len(item), "len says what write writes");
         Bytes::from(out)
     }
 }
+
+/// Written between an item's last field and its `mirror` object.
+const MIRROR: &[u8] = b",\"mirror\":";
 
 /// The id of an item serialised from `upstream::Media`, whose first field
 /// is `id`; `None` for anything else.

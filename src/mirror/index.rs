@@ -36,6 +36,13 @@ impl Template {
             out.extend_from_slice(part.as_bytes());
         }
     }
+
+    /// How many bytes [`Template::write`] writes with a base `base_len`
+    /// bytes long.
+    pub fn len(&self, base_len: usize) -> usize {
+        let gaps = self.0.len().saturating_sub(1);
+        self.0.iter().map(String::len).sum::<usize>() + gaps * base_len
+    }
 }
 
 /// One account's images, and each post's prepared `mirror` object.

@@ -4,6 +4,7 @@
 //! that request's own answer; `public_url.rs` keeps nothing from them but a
 //! signed-in admin request's.
 
+use std::cell::RefCell;
 use std::convert::Infallible;
 use std::sync::Arc;
 
@@ -58,13 +59,8 @@ pub fn from_headers(
     forwarded_host: Option<&str>,
     forwarded_proto: Option<&str>,
 ) -> Option<Url> {
-    let scheme = match first(forwarded_proto)
-        .map(str::to_ascii_lowercase)
-        .as_deref()
-    {
-        Some("https") => "https",
-        _ => "http",
-    };
+    let https = first(forwarded_proto).is_some_and(|p| p.eq_ignore_ascii_case("https"));
+    let scheme = if https { "https" } else { "http" };
     first(forwarded_host)
         .and_then(|h| base(scheme, h))
         .or_else(|| host.and_then(|h| base(scheme, h.trim())))
@@ -76,8 +72,15 @@ fn first(list: Option<&str>) -> Option<&str> {
         .filter(|v| !v.is_empty())
 }
 
+/// A host as [`base`] last read it, on this thread.
+struct Parsed {
+    scheme: &'static str,
+    authority: String,
+    url: Option<Url>,
+}
+
 /// Only `host` or `host:port`: no user, path, query or odd characters.
-fn base(scheme: &str, authority: &str) -> Option<Url> {
+fn base(scheme: &'static str, authority: &str) -> Option<Url> {
     let plain = !authority.is_empty()
         && authority.len() <= 255
         && authority
@@ -86,8 +89,27 @@ fn base(scheme: &str, authority: &str) -> Option<Url> {
     if !plain {
         return None;
     }
-    let url = Url::parse(&format!("{scheme}://{authority}/")).ok()?;
-    (url.host_str().is_some_and(|h| !h.is_empty()) && url.path() == "/").then_some(url)
+    // Nearly every request of a site names the same host: each thread
+    // keeps the last one parsed, which spares a hit its URL parsing.
+    thread_local! {
+        static LAST: RefCell<Option<Parsed>> = const { RefCell::new(None) };
+    }
+    LAST.with_borrow_mut(|last| {
+        let known = last
+            .as_ref()
+            .filter(|p| p.scheme == scheme && p.authority == authority);
+        if let Some(parsed) = known {
+            return parsed.url.clone();
+        }
+        let url = Url::parse(&format!("{scheme}://{authority}/")).ok();
+        let url = url.filter(|u| u.host_str().is_some_and(|h| !h.is_empty()) && u.path() == "/");
+        *last = Some(Parsed {
+            scheme,
+            authority: authority.to_string(),
+            url: url.clone(),
+        });
+        url
+    })
 }
 
 #[cfg(test)]
@@ -152,6 +174,29 @@ mod tests {
         assert_eq!(
             url(Some("tokens.example.com"), Some("x/y"), None).as_deref(),
             Some("http://tokens.example.com/")
+        );
+    }
+
+    #[test]
+    fn the_last_host_read_is_answered_again_only_for_the_same_scheme_and_host() {
+        let https = Some("https");
+        let host = Some("tokens.example.com");
+        for _ in 0..2 {
+            assert_eq!(
+                url(host, None, https).as_deref(),
+                Some("https://tokens.example.com/")
+            );
+            assert_eq!(
+                url(host, None, None).as_deref(),
+                Some("http://tokens.example.com/")
+            );
+        }
+        // A bad host after a good one, and the good one after it.
+        assert_eq!(url(Some("tokens.example.com:x"), None, None), None);
+        assert_eq!(url(Some("tokens.example.com:x"), None, None), None);
+        assert_eq!(
+            url(Some("tokens.example.com:8080"), None, None).as_deref(),
+            Some("http://tokens.example.com:8080/")
         );
     }
 }

@@ -25,6 +25,7 @@ pub mod fake;
 pub mod feed;
 pub mod hook;
 pub mod http;
+pub mod memory;
 pub mod metrics;
 pub mod mirror;
 pub mod notify;

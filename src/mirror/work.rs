@@ -51,8 +51,11 @@ pub(super) struct Work {
 struct Pending(Arc<AtomicUsize>);
 
 impl Drop for Pending {
+    /// The last task to finish gives back what the resizing left free.
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+        if self.0.fetch_sub(1, Ordering::SeqCst) == 1 {
+            crate::memory::give_back();
+        }
     }
 }
 

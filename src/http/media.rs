@@ -6,15 +6,17 @@
 //! the most requested copies are in memory too. A copy never changes under
 //! its ETag, so browsers and CDNs may keep it for a year.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use warp::Filter;
 use warp::filters::BoxedFilter;
-use warp::http::{HeaderMap, HeaderValue, StatusCode, header};
+use warp::http::{self, HeaderMap, HeaderValue, Method, StatusCode, header};
 use warp::reply::Response;
 
+use super::embed::FEED_PAGE;
 use super::error::ApiError;
-use super::guard::{self, Site};
+use super::guard::{self, KnownOrigins, Site};
 use super::with_app;
 use crate::app::App;
 use crate::domain::AccountName;
@@ -36,6 +38,73 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
             },
         )
         .boxed()
+}
+
+/// `/media/…` answered ahead of the router, by the route's own handler
+/// ([`media`] and [`Site::answer`]), for GET and HEAD from a site whose
+/// origin the allow-list already knows: an image is about a hundred
+/// kilobytes from memory, and the router's work before the handler (trying
+/// each route, copying every header) is what is left to save. A request
+/// the agent's own page may have sent goes to the router, which decides it.
+pub struct Shortcut {
+    app: Arc<App>,
+    origins: KnownOrigins,
+}
+
+impl Shortcut {
+    pub fn new(app: Arc<App>) -> Shortcut {
+        Shortcut {
+            origins: KnownOrigins::new(&app),
+            app,
+        }
+    }
+
+    /// The answer to `request`, to wait for; `None` to leave it to the router.
+    pub fn answer<B>(
+        &self,
+        request: &http::Request<B>,
+    ) -> Option<impl Future<Output = Response> + Send + 'static> {
+        let method = request.method();
+        if !matches!(*method, Method::GET | Method::HEAD) {
+            return None;
+        }
+        let (account, id, file) = segments(request.uri().path())?;
+        let headers = request.headers();
+        let referer = headers.get(header::REFERER).map(HeaderValue::as_bytes);
+        let maybe_own_page = !headers.contains_key(header::ORIGIN)
+            && referer.is_some_and(|r| {
+                r.windows(FEED_PAGE.len())
+                    .any(|w| w == FEED_PAGE.as_bytes())
+            });
+        if maybe_own_page {
+            return None;
+        }
+        let site = self.origins.known(headers)?.site(method.clone());
+        let mut conditional = HeaderMap::new();
+        for tag in headers.get_all(header::IF_NONE_MATCH) {
+            conditional.append(header::IF_NONE_MATCH, tag.clone());
+        }
+        let (account, id, file) = (account.to_string(), id.to_string(), file.to_string());
+        let app = self.app.clone();
+        Some(async move {
+            let metrics = app.metrics.clone();
+            let answer = site
+                .answer(media(app, account, id, file, conditional))
+                .await;
+            metrics.record_request("/media", answer.status().as_u16());
+            answer
+        })
+    }
+}
+
+/// The account, id and file of a `/media/…` path, as
+/// `warp::path!("media" / String / String / String)` matches it: whole
+/// segments, none empty.
+fn segments(path: &str) -> Option<(&str, &str, &str)> {
+    let mut parts = path.strip_prefix("/media/")?.split('/');
+    let (account, id, file) = (parts.next()?, parts.next()?, parts.next()?);
+    let whole = parts.next().is_none() && ![account, id, file].contains(&"");
+    whole.then_some((account, id, file))
 }
 
 /// `640.jpg` → 640, or the 400 that says what is wrong.
@@ -154,6 +223,23 @@ mod tests {
                 Some(code),
                 "{file}"
             );
+        }
+    }
+
+    #[test]
+    fn the_shortcut_takes_the_paths_the_route_matches() {
+        assert_eq!(
+            segments("/media/shop/17/640.jpg"),
+            Some(("shop", "17", "640.jpg"))
+        );
+        for path in [
+            "/media/shop/17",
+            "/media/shop/17/640.jpg/x",
+            "/media/shop//640.jpg",
+            "/media/shop/17/",
+            "/medias/shop/17/640.jpg",
+        ] {
+            assert_eq!(segments(path), None, "{path}");
         }
     }
 

@@ -15,7 +15,7 @@
 //! * `error.rs` — every error answer, and the one `recover`
 //! * `request_url.rs` — the URL a request came to (Host, X-Forwarded-*)
 //! * `server.rs` — the HTTP/1.1 server under the routes, and the
-//!   shortcut ahead of them (for the token URLs and the feeds)
+//!   shortcut ahead of them (for the token URLs, the feeds and the images)
 //! * `limits.rs` — header and idle timeouts, the connection bound
 
 pub mod admin;
@@ -122,15 +122,17 @@ pub async fn serve_with(
     let shortcut = Arc::new(Shortcuts {
         token: token::Shortcut::new(app.clone()),
         feed: feed::Shortcut::new(app.clone()),
+        media: media::Shortcut::new(app.clone()),
     });
     server::serve_with_shortcut(routes(app), shortcut, listener, limits, shutdown).await;
 }
 
 /// The URLs answered ahead of the router: the token URLs at once, from
-/// memory; the feeds by their own handlers, through the cache.
+/// memory; the feeds and the mirrored images by their own handlers.
 struct Shortcuts {
     token: token::Shortcut,
     feed: feed::Shortcut,
+    media: media::Shortcut,
 }
 
 impl server::Shortcut for Shortcuts {
@@ -142,7 +144,10 @@ impl server::Shortcut for Shortcuts {
         if let Some(answer) = self.token.answer(request) {
             return Some(server::Taken::Now(answer));
         }
-        let later = self.feed.answer(request, Some(peer))?;
+        if let Some(later) = self.feed.answer(request, Some(peer)) {
+            return Some(server::Taken::Later(Box::pin(later)));
+        }
+        let later = self.media.answer(request)?;
         Some(server::Taken::Later(Box::pin(later)))
     }
 }

@@ -12,7 +12,7 @@ use chrono::Duration;
 use http_body_util::BodyExt;
 use token_agent::app::App;
 use token_agent::fake::Fault;
-use token_agent::http::{feed, token::Shortcut};
+use token_agent::http::{feed, media, token::Shortcut};
 use token_agent::store::{AccountKind, NewToken};
 use warp::http::{HeaderMap, Request, Response};
 
@@ -479,5 +479,127 @@ async fn the_feed_shortcut_leaves_the_allow_lists_refusals_and_other_urls_to_the
             shortcut.answer(&request(asked), None).is_none(),
             "{asked:?}"
         );
+    }
+}
+
+/// An agent whose six newest posts are mirrored, and the path of one copy.
+async fn media_world() -> (World, Arc<App>, String) {
+    let world = World::new(Backend::Sqlite).await;
+    let cdn = world.fake.cdn_url();
+    world.fake.set_options(|o| o.media_base_url = Some(cdn));
+    let app = world.app(&[("MIRROR_POSTS", "6")]).await;
+    world.give_token(&app, "default", Duration::days(2)).await;
+    let feed: Asked = ("GET", "/feed.json", &[("Origin", "https://example.com")]);
+    assert!(routed(&app, &feed).await.status().is_success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while app.mirror.busy() {
+        assert!(std::time::Instant::now() < deadline, "never mirrored");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let body: serde_json::Value = serde_json::from_slice(routed(&app, &feed).await.body()).unwrap();
+    let src = body["data"][0]["mirror"]["src"].as_str().expect("mirrored");
+    let path = url::Url::parse(src).unwrap().path().to_string();
+    (world, app, path)
+}
+
+/// The media shortcut's answer to `asked`, if it takes it.
+async fn media_shortcut(shortcut: &media::Shortcut, asked: &Asked) -> Option<Response<Bytes>> {
+    let answer = shortcut.answer(&request(asked))?.await;
+    let (parts, body) = answer.into_parts();
+    let body = body.collect().await.unwrap().to_bytes();
+    Some(Response::from_parts(parts, body))
+}
+
+#[tokio::test]
+async fn the_media_shortcut_answers_exactly_as_the_router() {
+    let (_world, app, path) = media_world().await;
+    let shortcut = media::Shortcut::new(app.clone());
+    let copy: &'static str = path.clone().leak();
+    let first = routed(&app, &("GET", copy, &[("Origin", "https://example.com")])).await;
+    assert_eq!(first.status(), 200);
+    let etag: &'static str = first.headers()["etag"].to_str().unwrap().to_string().leak();
+    let (dir, _) = path.rsplit_once('/').unwrap();
+    let other_width: &'static str = format!("{dir}/641.jpg").leak();
+    let not_jpeg: &'static str = format!("{dir}/640.png").leak();
+    let held: &'static [(&str, &str)] =
+        vec![("Origin", "https://example.com"), ("If-None-Match", etag)].leak();
+    let taken: &[Asked] = &[
+        ("GET", copy, &[("Origin", "https://example.com")]),
+        ("HEAD", copy, &[("Origin", "https://example.com")]),
+        ("GET", copy, &[("Referer", "https://www.example.com/blog")]),
+        ("GET", copy, held),
+        ("GET", other_width, &[("Origin", "https://example.com")]),
+        ("GET", not_jpeg, &[("Origin", "https://example.com")]),
+        (
+            "GET",
+            "/media/default/17999999999999999/640.jpg",
+            &[("Origin", "https://example.com")],
+        ),
+        (
+            "GET",
+            "/media/nobody/1/640.jpg",
+            &[("Origin", "https://example.com")],
+        ),
+    ];
+    for asked in taken {
+        let short = media_shortcut(&shortcut, asked)
+            .await
+            .unwrap_or_else(|| panic!("{asked:?} was not taken"));
+        let routed = routed(&app, asked).await;
+        assert_eq!(short.status(), routed.status(), "{asked:?}");
+        assert_eq!(
+            sorted(short.headers()),
+            sorted(routed.headers()),
+            "{asked:?}"
+        );
+        assert_eq!(short.body(), routed.body(), "{asked:?}");
+    }
+    let served = || {
+        let text = app
+            .metrics
+            .render(&app.upstream, &app.board, app.clock.now());
+        let line = "token_agent_http_requests_total{route=\"media\",status=\"200\"} ";
+        text.lines()
+            .find_map(|l| l.strip_prefix(line))
+            .map_or(0, |n| n.parse::<u64>().unwrap())
+    };
+    let before = served();
+    let answers = taken.iter().map(|asked| media_shortcut(&shortcut, asked));
+    let statuses: Vec<u16> = futures_util::future::join_all(answers)
+        .await
+        .into_iter()
+        .map(|answer| answer.unwrap().status().as_u16())
+        .collect();
+    assert_eq!(statuses, [200, 200, 200, 304, 404, 400, 404, 404]);
+    assert_eq!(served() - before, 3, "the shortcut's answers are counted");
+}
+
+#[tokio::test]
+async fn the_media_shortcut_leaves_refusals_and_the_agents_own_page_to_the_router() {
+    let (_world, app, path) = media_world().await;
+    let shortcut = media::Shortcut::new(app.clone());
+    let copy: &'static str = path.leak();
+    let left: &[Asked] = &[
+        ("GET", copy, &[]),
+        ("GET", copy, &[("Origin", "https://evil.net")]),
+        (
+            "GET",
+            copy,
+            &[("Referer", "http://localhost/feed.html?limit=3")],
+        ),
+        ("POST", copy, &[("Origin", "https://example.com")]),
+        (
+            "GET",
+            "/media/default/1",
+            &[("Origin", "https://example.com")],
+        ),
+        (
+            "GET",
+            "/media/default/1/640.jpg/x",
+            &[("Origin", "https://example.com")],
+        ),
+    ];
+    for asked in left.iter().chain(TAKEN) {
+        assert!(shortcut.answer(&request(asked)).is_none(), "{asked:?}");
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use url::Url;
 use warp::Filter as _;
 use warp::filters::BoxedFilter;
-use warp::http::{self, HeaderMap, HeaderValue, Method, StatusCode, header};
+use warp::http::{self, HeaderMap, HeaderValue, StatusCode, header};
 use warp::reply::Response;
 
 use super::client::{self, client};
@@ -92,13 +92,9 @@ impl Shortcut {
         request: &http::Request<B>,
         peer: Option<Peer>,
     ) -> Option<impl Future<Output = Response> + Send + 'static> {
-        let method = request.method();
-        if !matches!(*method, Method::GET | Method::HEAD) {
-            return None;
-        }
         let handler = Handler::of(request.uri().path())?;
+        let site = self.origins.site_for_read(request)?;
         let headers = request.headers();
-        let site = self.origins.known(headers)?.site(method.clone());
         let app = self.app.clone();
         let query = request.uri().query().map(str::to_string);
         let client = ClientKey::of(client::address(

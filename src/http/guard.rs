@@ -9,7 +9,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use futures_util::future;
-use warp::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use warp::http::{self, HeaderMap, HeaderValue, Method, StatusCode, header};
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
@@ -223,6 +223,16 @@ impl KnownOrigins {
             cors_origin: self.find(origin, referer)?,
             by_referer: origin.is_none() && referer.is_some(),
         })
+    }
+
+    /// The [`Site`] that [`site`] would extract for a GET or HEAD of
+    /// `request`, if it names a known origin; `None` for anything else.
+    pub fn site_for_read<B>(&self, request: &http::Request<B>) -> Option<Site> {
+        let method = request.method();
+        if !matches!(*method, Method::GET | Method::HEAD) {
+            return None;
+        }
+        Some(self.known(request.headers())?.site(method.clone()))
     }
 
     /// The CORS origin to echo for a request with these headers, if the

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use warp::Filter;
 use warp::filters::BoxedFilter;
-use warp::http::{self, HeaderMap, HeaderValue, Method, StatusCode, header};
+use warp::http::{self, HeaderMap, HeaderValue, StatusCode, header};
 use warp::reply::Response;
 
 use super::embed::FEED_PAGE;
@@ -64,10 +64,6 @@ impl Shortcut {
         &self,
         request: &http::Request<B>,
     ) -> Option<impl Future<Output = Response> + Send + 'static> {
-        let method = request.method();
-        if !matches!(*method, Method::GET | Method::HEAD) {
-            return None;
-        }
         let (account, id, file) = segments(request.uri().path())?;
         let headers = request.headers();
         let referer = headers.get(header::REFERER).map(HeaderValue::as_bytes);
@@ -79,7 +75,7 @@ impl Shortcut {
         if maybe_own_page {
             return None;
         }
-        let site = self.origins.known(headers)?.site(method.clone());
+        let site = self.origins.site_for_read(request)?;
         let mut conditional = HeaderMap::new();
         for tag in headers.get_all(header::IF_NONE_MATCH) {
             conditional.append(header::IF_NONE_MATCH, tag.clone());

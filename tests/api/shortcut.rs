@@ -198,14 +198,7 @@ async fn the_shortcut_answers_exactly_as_the_router() {
             let short = shortcut
                 .answer(&request(asked))
                 .unwrap_or_else(|| panic!("{asked:?} was not taken"));
-            let routed = routed(&app, asked).await;
-            assert_eq!(short.status(), routed.status(), "{asked:?}");
-            assert_eq!(
-                sorted(short.headers()),
-                sorted(routed.headers()),
-                "{asked:?}"
-            );
-            assert_eq!(short.body(), routed.body(), "{asked:?}");
+            assert_same(&short, &routed(&app, asked).await, asked);
         }
     }
 }
@@ -385,12 +378,27 @@ async fn feed_world() -> (World, Arc<App>) {
     (world, app)
 }
 
-/// The feed shortcut's answer to `asked`, if it takes it.
-async fn feed_shortcut(shortcut: &feed::Shortcut, asked: &Asked) -> Option<Response<Bytes>> {
-    let answer = shortcut.answer(&request(asked), None)?.await;
+/// A shortcut's answer, its body read.
+async fn collected(answer: warp::reply::Response) -> Response<Bytes> {
     let (parts, body) = answer.into_parts();
     let body = body.collect().await.unwrap().to_bytes();
-    Some(Response::from_parts(parts, body))
+    Response::from_parts(parts, body)
+}
+
+/// The feed shortcut's answer to `asked`, if it takes it.
+async fn feed_shortcut(shortcut: &feed::Shortcut, asked: &Asked) -> Option<Response<Bytes>> {
+    Some(collected(shortcut.answer(&request(asked), None)?.await).await)
+}
+
+/// The same status, headers and body.
+fn assert_same(short: &Response<Bytes>, routed: &Response<Bytes>, asked: &Asked) {
+    assert_eq!(short.status(), routed.status(), "{asked:?}");
+    assert_eq!(
+        sorted(short.headers()),
+        sorted(routed.headers()),
+        "{asked:?}"
+    );
+    assert_eq!(short.body(), routed.body(), "{asked:?}");
 }
 
 #[tokio::test]
@@ -413,14 +421,7 @@ async fn the_feed_shortcut_answers_exactly_as_the_router() {
             let short = feed_shortcut(&shortcut, asked)
                 .await
                 .unwrap_or_else(|| panic!("{asked:?} was not taken"));
-            let routed = routed(&app, asked).await;
-            assert_eq!(short.status(), routed.status(), "{asked:?}");
-            assert_eq!(
-                sorted(short.headers()),
-                sorted(routed.headers()),
-                "{asked:?}"
-            );
-            assert_eq!(short.body(), routed.body(), "{asked:?}");
+            assert_same(&short, &routed(&app, asked).await, asked);
             if round == 1 {
                 world.clock.advance(Duration::minutes(1));
             }
@@ -504,10 +505,7 @@ async fn media_world() -> (World, Arc<App>, String) {
 
 /// The media shortcut's answer to `asked`, if it takes it.
 async fn media_shortcut(shortcut: &media::Shortcut, asked: &Asked) -> Option<Response<Bytes>> {
-    let answer = shortcut.answer(&request(asked))?.await;
-    let (parts, body) = answer.into_parts();
-    let body = body.collect().await.unwrap().to_bytes();
-    Some(Response::from_parts(parts, body))
+    Some(collected(shortcut.answer(&request(asked))?.await).await)
 }
 
 #[tokio::test]
@@ -545,14 +543,7 @@ async fn the_media_shortcut_answers_exactly_as_the_router() {
         let short = media_shortcut(&shortcut, asked)
             .await
             .unwrap_or_else(|| panic!("{asked:?} was not taken"));
-        let routed = routed(&app, asked).await;
-        assert_eq!(short.status(), routed.status(), "{asked:?}");
-        assert_eq!(
-            sorted(short.headers()),
-            sorted(routed.headers()),
-            "{asked:?}"
-        );
-        assert_eq!(short.body(), routed.body(), "{asked:?}");
+        assert_same(&short, &routed(&app, asked).await, asked);
     }
     let served = || {
         let text = app

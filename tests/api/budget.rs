@@ -11,7 +11,6 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use token_agent::app::App;
 use token_agent::fake::Fault;
-use token_agent::store::{AccountKind, NewToken};
 
 use crate::common::{Backend, Server, World};
 
@@ -55,31 +54,6 @@ impl Rig {
         let status = res.status();
         (status, res.json().await.unwrap_or(Value::Null))
     }
-
-    /// Another Instagram-Login account, with `media` posts.
-    async fn add_account(&self, name: &str, media: usize) {
-        let user = self.world.fake.add_instagram_user(name, media);
-        let now = self.world.clock.now();
-        let token = self.world.fake.issue_long_lived_token(&user, now);
-        self.app
-            .store
-            .put_token(
-                &NewToken {
-                    name: name.into(),
-                    kind: AccountKind::Instagram,
-                    token,
-                    user_id: None,
-                    username: None,
-                    issued_at: Some(now),
-                    expires_at: Some(now + Duration::days(60)),
-                    next_refresh_at: None,
-                },
-                now,
-            )
-            .await
-            .unwrap();
-        self.app.reload().await.unwrap();
-    }
 }
 
 fn code(body: &Value) -> &str {
@@ -105,7 +79,7 @@ fn ids(body: &Value) -> Vec<String> {
 #[tokio::test]
 async fn made_up_and_foreign_cursors_are_refused_without_a_call() {
     let r = rig(&[]).await;
-    r.add_account("other", 80).await;
+    r.world.add_instagram_account(&r.app, "other", 80).await;
     for i in 0..20 {
         let (status, body) = r.json(&format!("/feed.json?after=BOGUS{i}")).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
@@ -163,7 +137,7 @@ async fn fifty_at_once_on_a_failing_key_cost_one_call() {
 #[tokio::test]
 async fn a_throttled_account_is_left_alone_until_it_regains_access() {
     let r = rig(&[]).await;
-    r.add_account("other", 10).await;
+    r.world.add_instagram_account(&r.app, "other", 10).await;
     let (status, good) = r.json("/feed.json").await;
     assert_eq!(status, StatusCode::OK);
     // Instagram's own limit, as the fake keeps it: one call an hour.
@@ -261,7 +235,7 @@ async fn every_limit_is_a_slice_of_one_upstream_fetch() {
 #[tokio::test]
 async fn pages_span_upstream_pages_and_come_back() {
     let r = rig(&[]).await;
-    r.add_account("big", 120).await;
+    r.world.add_instagram_account(&r.app, "big", 120).await;
     let mut seen = Vec::new();
     let mut path = "/feed.json?account=big&limit=40".to_string();
     let mut paths = Vec::new();
@@ -298,7 +272,7 @@ async fn pages_span_upstream_pages_and_come_back() {
 #[tokio::test]
 async fn one_client_may_cause_only_so_many_misses_a_minute() {
     let r = rig(&[("FEED_MISSES_PER_MINUTE", "3"), ("TRUST_PROXY", "1")]).await;
-    r.add_account("big", 400).await;
+    r.world.add_instagram_account(&r.app, "big", 400).await;
     // A script walks the pages: each upstream page is a miss.
     let mut path = "/feed.json?account=big&limit=50".to_string();
     for _ in 0..3 {

@@ -10,7 +10,6 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use token_agent::app::App;
 use token_agent::fake::{FakeUser, Fault};
-use token_agent::store::{AccountKind, NewToken};
 
 const MEDIA: &str = "/me/media";
 const ORIGIN: (&str, &str) = ("Origin", "https://example.com");
@@ -75,30 +74,9 @@ impl Setup {
 
     /// A Facebook-Login account that can search hashtags.
     async fn add_facebook_account(&self, name: &str) -> FakeUser {
-        let user = self.world.fake.add_instagram_user("harbour_cafe", 4);
-        let token = self
-            .world
-            .fake
-            .issue_facebook_user_token(&user, self.world.clock.now(), true);
-        self.app
-            .store
-            .put_token(
-                &NewToken {
-                    name: name.into(),
-                    kind: AccountKind::Facebook,
-                    token,
-                    user_id: None,
-                    username: None,
-                    issued_at: Some(self.world.clock.now()),
-                    expires_at: Some(self.world.clock.now() + Duration::days(60)),
-                    next_refresh_at: None,
-                },
-                self.world.clock.now(),
-            )
+        self.world
+            .add_facebook_account(&self.app, name, "harbour_cafe", 4)
             .await
-            .unwrap();
-        self.app.reload().await.unwrap();
-        user
     }
 }
 

@@ -11,7 +11,6 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use token_agent::app::App;
 use token_agent::fake::{FakeMedia, FakeUser, MediaType};
-use token_agent::store::{AccountKind, NewToken};
 
 use crate::common::memcached::Memcached;
 use crate::common::{Backend, Server, World};
@@ -90,32 +89,6 @@ impl Rig {
             assert!(answers.len() < 200, "the walk ends");
         }
         answers
-    }
-
-    /// Another Instagram-Login account, with `media` seeded posts.
-    async fn add_account(&self, name: &str, media: usize) -> FakeUser {
-        let user = self.world.fake.add_instagram_user(name, media);
-        let now = self.world.clock.now();
-        let token = self.world.fake.issue_long_lived_token(&user, now);
-        self.app
-            .store
-            .put_token(
-                &NewToken {
-                    name: name.into(),
-                    kind: AccountKind::Instagram,
-                    token,
-                    user_id: None,
-                    username: None,
-                    issued_at: Some(now),
-                    expires_at: Some(now + Duration::days(60)),
-                    next_refresh_at: None,
-                },
-                now,
-            )
-            .await
-            .unwrap();
-        self.app.reload().await.unwrap();
-        user
     }
 
     /// The ids of `user`'s posts that `keep` keeps, newest first.
@@ -260,7 +233,7 @@ async fn combined_filters_must_all_hold() {
 
 async fn paging_a_filtered_feed_costs_the_calls_of_the_unfiltered_walk(backend: Backend) {
     let r = rig(backend, &[]).await;
-    let user = r.add_account("big", 120).await;
+    let user = r.world.add_instagram_account(&r.app, "big", 120).await;
     type Keep = fn(&FakeMedia) -> bool;
     let filters: [(&str, Keep); 4] = [
         ("tag=bakery", |m| tagged(m, "bakery")),
@@ -302,7 +275,7 @@ async fn paging_a_filtered_feed_costs_the_calls_of_the_unfiltered_walk(backend: 
 #[tokio::test]
 async fn previous_links_lead_back_through_a_filtered_feed() {
     let r = rig(Backend::Sqlite, &[]).await;
-    let user = r.add_account("big", 120).await;
+    let user = r.world.add_instagram_account(&r.app, "big", 120).await;
     let expected = r.expected(&user, |m| m.media_type == MediaType::Video);
     let answers = r.walk("/feed.json?account=big&limit=4&type=VIDEO").await;
     assert_eq!(all_ids(&answers), expected);
@@ -338,7 +311,7 @@ async fn previous_links_lead_back_through_a_filtered_feed() {
 #[tokio::test]
 async fn links_carry_the_filter_and_a_cursor_is_a_place_under_any_filter() {
     let r = rig(Backend::Sqlite, &[]).await;
-    let user = r.add_account("big", 120).await;
+    let user = r.world.add_instagram_account(&r.app, "big", 120).await;
     let first = r
         .get("/feed.json?account=big&limit=1&type=video&tag=%23Bakery&v=7")
         .await;
@@ -427,7 +400,7 @@ async fn filters_change_no_cache_key_on_any_instance() {
     let addr = memcached.addr();
     let extra = [("MEMCACHE_SERVERS", addr.as_str())];
     let r = rig(Backend::Sqlite, &extra).await;
-    r.add_account("big", 120).await;
+    r.world.add_instagram_account(&r.app, "big", 120).await;
     let unfiltered = r.walk("/feed.json?account=big&limit=100").await;
     assert_eq!(unfiltered.len(), 2);
     let calls = r.world.fake.calls(MEDIA);
@@ -457,30 +430,10 @@ async fn filters_change_no_cache_key_on_any_instance() {
 #[tokio::test]
 async fn a_hashtag_feed_takes_the_same_filters() {
     let r = rig(Backend::Sqlite, &[("HASHTAGS", "latteart")]).await;
-    let user = r.world.fake.add_instagram_user("harbour_cafe", 0);
-    let token = r
+    let user = r
         .world
-        .fake
-        .issue_facebook_user_token(&user, r.world.clock.now(), true);
-    let now = r.world.clock.now();
-    r.app
-        .store
-        .put_token(
-            &NewToken {
-                name: "brand".into(),
-                kind: AccountKind::Facebook,
-                token,
-                user_id: None,
-                username: None,
-                issued_at: Some(now),
-                expires_at: Some(now + Duration::days(60)),
-                next_refresh_at: None,
-            },
-            now,
-        )
-        .await
-        .unwrap();
-    r.app.reload().await.unwrap();
+        .add_facebook_account(&r.app, "brand", "harbour_cafe", 0)
+        .await;
     let mut videos = Vec::new();
     let mut oat = Vec::new();
     for i in 0..60 {

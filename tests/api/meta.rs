@@ -18,7 +18,7 @@ use token_agent::app::App;
 use token_agent::domain::AccountName;
 use token_agent::fake::{FakeUser, MediaType, YoungRefresh};
 use token_agent::refresher::{self, Outcome};
-use token_agent::store::{AccountKind, NewToken};
+use token_agent::store::AccountKind;
 
 const ORIGIN: (&str, &str) = ("Origin", "https://example.com");
 const OWNER_PASSWORD: &str = "meta-test-pw";
@@ -89,25 +89,9 @@ impl Setup {
     }
 
     async fn put(&self, name: &str, kind: AccountKind, token: &str, user_id: Option<&str>) {
-        let now = self.world.clock.now();
-        self.app
-            .store
-            .put_token(
-                &NewToken {
-                    name: name.into(),
-                    kind,
-                    token: token.into(),
-                    user_id: user_id.map(str::to_string),
-                    username: None,
-                    issued_at: Some(now),
-                    expires_at: Some(now + Duration::days(60)),
-                    next_refresh_at: None,
-                },
-                now,
-            )
-            .await
-            .unwrap();
-        self.app.reload().await.unwrap();
+        self.world
+            .put_account(&self.app, name, kind, token, user_id)
+            .await;
     }
 }
 

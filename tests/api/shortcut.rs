@@ -13,7 +13,6 @@ use http_body_util::BodyExt;
 use token_agent::app::App;
 use token_agent::fake::Fault;
 use token_agent::http::{feed, media, token::Shortcut};
-use token_agent::store::{AccountKind, NewToken};
 use warp::http::{HeaderMap, Request, Response};
 
 use crate::common::{Backend, World};
@@ -355,26 +354,9 @@ async fn feed_world() -> (World, Arc<App>) {
     let app = world.app(&[("HASHTAGS", "coffee")]).await;
     world.give_token(&app, "default", Duration::days(2)).await;
     world.give_token(&app, "shop", Duration::days(3)).await;
-    let user = world.fake.add_instagram_user("harbour_cafe", 4);
-    let now = world.clock.now();
-    let token = world.fake.issue_facebook_user_token(&user, now, true);
-    app.store
-        .put_token(
-            &NewToken {
-                name: "cafe".into(),
-                kind: AccountKind::Facebook,
-                token,
-                user_id: None,
-                username: None,
-                issued_at: Some(now),
-                expires_at: Some(now + Duration::days(60)),
-                next_refresh_at: None,
-            },
-            now,
-        )
-        .await
-        .unwrap();
-    app.reload().await.unwrap();
+    world
+        .add_facebook_account(&app, "cafe", "harbour_cafe", 4)
+        .await;
     (world, app)
 }
 

@@ -199,6 +199,61 @@ impl World {
 }
 
 impl World {
+    /// Keeps `token` as the account `name`, issued now for 60 days (no
+    /// refresh planned), and loads it into `app`.
+    pub async fn put_account(
+        &self,
+        app: &App,
+        name: &str,
+        kind: AccountKind,
+        token: &str,
+        user_id: Option<&str>,
+    ) {
+        let now = self.clock.now();
+        let token = NewToken {
+            name: name.into(),
+            kind,
+            token: token.into(),
+            user_id: user_id.map(str::to_string),
+            username: None,
+            issued_at: Some(now),
+            expires_at: Some(now + Duration::days(60)),
+            next_refresh_at: None,
+        };
+        app.store.put_token(&token, now).await.unwrap();
+        app.reload().await.unwrap();
+    }
+
+    /// An Instagram-Login account `name`, for a new fake user of that name
+    /// with `media` posts.
+    pub async fn add_instagram_account(&self, app: &App, name: &str, media: usize) -> FakeUser {
+        let user = self.fake.add_instagram_user(name, media);
+        let token = self.fake.issue_long_lived_token(&user, self.clock.now());
+        self.put_account(app, name, AccountKind::Instagram, &token, None)
+            .await;
+        user
+    }
+
+    /// A Facebook-Login account `name` (one that can search hashtags), for
+    /// a new fake user `username` with `media` posts.
+    pub async fn add_facebook_account(
+        &self,
+        app: &App,
+        name: &str,
+        username: &str,
+        media: usize,
+    ) -> FakeUser {
+        let user = self.fake.add_instagram_user(username, media);
+        let token = self
+            .fake
+            .issue_facebook_user_token(&user, self.clock.now(), true);
+        self.put_account(app, name, AccountKind::Facebook, &token, None)
+            .await;
+        user
+    }
+}
+
+impl World {
     /// For tests that run the binary, which reads the wall clock: the fake
     /// starts at the same time.
     pub async fn at_wall_clock(backend: Backend) -> World {

@@ -142,6 +142,10 @@ RSS_DEMO_PARTS=$($TOOLS rss-parts "$DEMO_PID")
 mkdir -p "$WORK/www"
 $TOOLS get "$DEMO_PORT" /token.json "$ORIGIN" >"$WORK/www/token.json"
 $TOOLS get "$DEMO_PORT" /feed.json "$ORIGIN" >"$WORK/feed.json"
+# That first feed request starts the demo mirroring its posts: the rounds
+# wait until it is done, so that they measure hits and not the resizing.
+$TOOLS mirror-wait "$DEMO_PORT" /feed.json "$ORIGIN" "$DEMO_PID" >/dev/null
+$TOOLS get "$DEMO_PORT" /feed.json "$ORIGIN" >"$WORK/feed.json"
 FAKE_BASE=$($TOOLS fake-base "$WORK/demo.log")
 echo "token.json: $(wc -c <"$WORK/www/token.json") bytes; feed.json: $(wc -c <"$WORK/feed.json") bytes; fake at $FAKE_BASE" >&2
 

@@ -437,10 +437,11 @@ impl Feeds {
         };
 
         let now = clock.now();
-        let first = cached(now).await;
-        if let Some(page) = first.clone().filter(|p| p.is_fresh(now, ttl)) {
-            return fresh(page);
-        }
+        // A hit, without a copy of the page.
+        let first = match cached(now).await {
+            Some(page) if page.is_fresh(now, ttl) => return fresh(page),
+            first => first,
+        };
         if let Some(refusal) = held(now) {
             return fallback(first, refusal);
         }
@@ -453,9 +454,10 @@ impl Feeds {
                     Some(page) => Some(page),
                     None => self.stored(account, key, now).await,
                 };
-                if let Some(page) = latest.clone().filter(|p| p.is_fresh(now, ttl)) {
-                    return fresh(page);
-                }
+                let latest = match latest {
+                    Some(page) if page.is_fresh(now, ttl) => return fresh(page),
+                    latest => latest,
+                };
                 if let Some(refusal) = held(now) {
                     return fallback(latest, refusal);
                 }

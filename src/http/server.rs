@@ -4,10 +4,11 @@
 //! requests finish.
 //!
 //! The shortcut is for the few URLs that must be as fast as the machine
-//! allows (the token URLs): it answers from memory, synchronously, without
-//! the router's per-request work (boxed futures and bodies, extensions,
-//! header copies). Both kinds of answer go through the same connection
-//! limits, panic guard and graceful shutdown.
+//! allows: the token URLs, answered from memory at once, and the feeds and
+//! images, whose answers may still be to come. It saves the router's
+//! per-request work (trying the routes, boxed futures and bodies,
+//! extensions, header copies). Both kinds of answer go through the same
+//! connection limits, panic guard and graceful shutdown.
 //!
 //! HTTP/1.1 only. Heroku's router, a reverse proxy or a browser talks
 //! HTTP/1.1 to the agent; leaving HTTP/2 out keeps the process small.

@@ -11,6 +11,8 @@
 #   3. The binary's size and its idle memory, against the same figures of the
 #      binary built from BENCH_BEFORE (a git revision, e.g. one from before the
 #      mirror; none by default), each started fresh against the same fake.
+#      When BENCH_BEFORE mirrors too, 1 and 2 run for it as well, its rounds
+#      alternating with this build's, and the table has a column for each.
 #
 # Settings: BENCH_DURATION (s per run, 10), BENCH_ROUNDS (2), BENCH_CONNECTIONS
 # (64), BENCH_THREADS (2), BENCH_BEFORE (a git revision to compare with), or
@@ -85,60 +87,81 @@ idle() {
     stop "$WORK/idle-$2.pid"
 }
 
-# --- 1. mirroring ------------------------------------------------------------------
-PORT=$($TOOLS free-port)
-ORIGIN="http://localhost:$PORT"
-mkdir -p "$WORK/serve"
-PIDFILES+=("$WORK/serve.pid")
-$(serve_env "$PORT" "$WORK/serve/agent.db") $TOOLS start "$WORK/serve.pid" "$WORK/serve.log" "$PORT" \
-    /token.json "$ORIGIN" -- "$BIN" serve >/dev/null
-PID=$(cat "$WORK/serve.pid")
-sleep 1
-RSS_IDLE=$($TOOLS rss "$PID")
-say "mirroring $POSTS posts at every width"
-MIRRORED=$($TOOLS mirror-wait "$PORT" "/feed.json?limit=$POSTS" "$ORIGIN" "$PID")
-echo "$MIRRORED" >&2
-sleep 3
-RSS_AFTER=$($TOOLS rss "$PID")
-STORED=$(python3 -c '
+# mirror LABEL BIN: starts BIN's `serve` on a fresh database, lets it mirror
+# the newest posts, and sets, for LABEL: PORT_, PID_, RSS_IDLE_, MIRRORED_
+# (mirror-wait's JSON), RSS_AFTER_ and STORED_ ("copies bytes").
+mirror() {
+    local label=$1 bin=$2 port pid
+    port=$($TOOLS free-port)
+    mkdir -p "$WORK/serve-$label"
+    PIDFILES+=("$WORK/serve-$label.pid")
+    $(serve_env "$port" "$WORK/serve-$label/agent.db") $TOOLS start "$WORK/serve-$label.pid" \
+        "$WORK/serve-$label.log" "$port" /token.json "http://localhost:$port" -- "$bin" serve >/dev/null
+    pid=$(cat "$WORK/serve-$label.pid")
+    sleep 1
+    printf -v "PORT_$label" %s "$port"
+    printf -v "RSS_IDLE_$label" %s "$($TOOLS rss "$pid")"
+    say "$label: mirroring $POSTS posts at every width"
+    printf -v "MIRRORED_$label" %s \
+        "$($TOOLS mirror-wait "$port" "/feed.json?limit=$POSTS" "http://localhost:$port" "$pid")"
+    sleep 3
+    printf -v "RSS_AFTER_$label" %s "$($TOOLS rss "$pid")"
+    printf -v "STORED_$label" %s "$(python3 -c '
 import sqlite3, sys
 db = sqlite3.connect(sys.argv[1])
 n, size = db.execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM mirror_images").fetchone()
-print(f"{n} {size}")' "$WORK/serve/agent.db")
+print(f"{n} {size}")' "$WORK/serve-$label/agent.db")"
+}
 
-# --- 2. /media against /token.json ---------------------------------------------------
-MEDIA_PATH=$(python3 -c 'import json,sys,urllib.parse; print(urllib.parse.urlsplit(json.loads(sys.argv[1])["src"]).path)' "$MIRRORED")
+# --- 1. mirroring, by this build and by BEFORE's when it mirrors too ------------------
+LABELS=(now)
+mirror now "$BIN"
+if [ -n "$BEFORE" ] && git -C "$ROOT" cat-file -e "$BEFORE:src/mirror/mod.rs" 2>/dev/null; then
+    LABELS+=(before)
+    mirror before "$BEFORE_BIN"
+fi
+
+# --- 2. /media against /token.json, on each server ------------------------------------
+# Both servers copy the same post of the same account: the path is the same.
+MEDIA_PATH=$(python3 -c 'import json,sys,urllib.parse; print(urllib.parse.urlsplit(json.loads(sys.argv[1])["src"]).path)' "$MIRRORED_now")
 # The same image bytes from nginx (one worker, sendfile): what a static file
 # server does with an answer of that size on this machine.
 mkdir -p "$WORK/www" "$WORK/nginx"
-$TOOLS get "$PORT" "$MEDIA_PATH" "$ORIGIN" >"$WORK/www/image.jpg"
+$TOOLS get "$PORT_now" "$MEDIA_PATH" "http://localhost:$PORT_now" >"$WORK/www/image.jpg"
 MEDIA_BYTES=$(wc -c <"$WORK/www/image.jpg")
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 NGINX_PORT=$($TOOLS free-port)
 sed -e "s|@PREFIX@|$WORK/nginx|g" -e "s|@PORT@|$NGINX_PORT|g" -e "s|@ROOT@|$WORK/www|g" \
     "$ROOT/bench/nginx.conf.template" >"$WORK/nginx/nginx.conf"
 PIDFILES+=("$WORK/nginx.pid")
-$TOOLS start "$WORK/nginx.pid" "$WORK/nginx.log" "$NGINX_PORT" /image.jpg "$ORIGIN" -- \
+$TOOLS start "$WORK/nginx.pid" "$WORK/nginx.log" "$NGINX_PORT" /image.jpg "http://localhost:$NGINX_PORT" -- \
     "$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -g 'daemon off;' >/dev/null
 say "/media ($MEDIA_PATH) against /token.json and nginx's copy, $ROUNDS rounds of $DURATION s"
+# rate PORT PATH SECONDS: requests per second, from the server's own origin.
 rate() {
-    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$3"s -H "Origin: $ORIGIN" "http://127.0.0.1:$1$2" \
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$3"s -H "Origin: http://localhost:$1" "http://127.0.0.1:$1$2" \
         | awk '/Requests\/sec/ {print $2} /Non-2xx/ {print "non-2xx: " $0 > "/dev/stderr"}'
 }
-rate "$PORT" /token.json 2 >/dev/null
-rate "$PORT" "$MEDIA_PATH" 2 >/dev/null
+for label in "${LABELS[@]}"; do
+    port_var="PORT_$label"
+    rate "${!port_var}" /token.json 2 >/dev/null
+    rate "${!port_var}" "$MEDIA_PATH" 2 >/dev/null
+done
 rate "$NGINX_PORT" /image.jpg 2 >/dev/null
-TOKEN_RATES=()
-MEDIA_RATES=()
-NGINX_RATES=()
+declare -A RATES=()
 for round in $(seq 1 "$ROUNDS"); do
-    TOKEN_RATES+=("$(rate "$PORT" /token.json "$DURATION")")
-    MEDIA_RATES+=("$(rate "$PORT" "$MEDIA_PATH" "$DURATION")")
-    NGINX_RATES+=("$(rate "$NGINX_PORT" /image.jpg "$DURATION")")
-    echo "round $round: /token.json ${TOKEN_RATES[-1]}, /media ${MEDIA_RATES[-1]}, nginx ${NGINX_RATES[-1]} req/s" >&2
+    line="round $round:"
+    for label in "${LABELS[@]}"; do
+        port_var="PORT_$label"
+        RATES[token_$label]+=" $(rate "${!port_var}" /token.json "$DURATION")"
+        RATES[media_$label]+=" $(rate "${!port_var}" "$MEDIA_PATH" "$DURATION")"
+        line+=" $label /token.json ${RATES[token_$label]##* }, /media ${RATES[media_$label]##* };"
+    done
+    RATES[nginx]+=" $(rate "$NGINX_PORT" /image.jpg "$DURATION")"
+    echo "$line nginx ${RATES[nginx]##* } req/s" >&2
 done
 stop "$WORK/nginx.pid"
-stop "$WORK/serve.pid"
+for label in "${LABELS[@]}"; do stop "$WORK/serve-$label.pid"; done
 
 # --- 3. the binary and its idle memory -------------------------------------------------
 RSS_NOW=$(idle "$BIN" now)
@@ -148,28 +171,50 @@ if [ -n "$BEFORE_BIN" ]; then
     SIZE_BEFORE=$(stat -c %s "$BEFORE_BIN")
 fi
 
-TOKEN_RATE=$(median "${TOKEN_RATES[@]}")
-MEDIA_RATE=$(median "${MEDIA_RATES[@]}")
-NGINX_RATE=$(median "${NGINX_RATES[@]}")
-read -r COPIES BYTES <<<"$STORED"
-python3 - "$MIRRORED" <<EOF
+# figures LABEL: LABEL's mirror figures and median rates, as one JSON object.
+figures() {
+    local m="MIRRORED_$1" idle="RSS_IDLE_$1" after="RSS_AFTER_$1" stored="STORED_$1"
+    # shellcheck disable=SC2086 # the rates are a list of words
+    python3 -c '
 import json, sys
 m = json.loads(sys.argv[1])
+copies, size = sys.argv[4].split()
+m.update(idle_kb=int(sys.argv[2]), after_kb=int(sys.argv[3]), copies=int(copies),
+         bytes=int(size), token=float(sys.argv[5]), media=float(sys.argv[6]))
+print(json.dumps(m))' "${!m}" "${!idle}" "${!after}" "${!stored}" \
+        "$(median ${RATES[token_$1]})" "$(median ${RATES[media_$1]})"
+}
+NOW_FIGURES=$(figures now)
+BEFORE_FIGURES=null
+[ "${#LABELS[@]}" -gt 1 ] && BEFORE_FIGURES=$(figures before)
+# shellcheck disable=SC2086
+NGINX_RATE=$(median ${RATES[nginx]})
+python3 - "$NOW_FIGURES" "$BEFORE_FIGURES" "$BEFORE" "$MEDIA_BYTES" "$NGINX_RATE" \
+    "$SIZE_NOW" "${SIZE_BEFORE:-0}" "$RSS_NOW" "${RSS_BEFORE:-0}" <<'PY'
+import json, sys
+now, before = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+label, media_bytes, nginx = sys.argv[3], int(sys.argv[4]), float(sys.argv[5])
+size_now, size_before, rss_now, rss_before = (int(v) for v in sys.argv[6:10])
 mb = lambda kb: f"{kb / 1024:.1f} MB"
+def row(name, f):
+    cells = [f(now)] + ([f(before)] if before else [])
+    print(f"| {name} | " + " | ".join(cells) + " |")
 print()
-print("| mirror | figure |")
-print("|---|---|")
-print(f"| {m['items']} posts mirrored at every width, from the first request | {m['ms'] / 1000:.2f} s |")
-print(f"| peak RSS while resizing (VmHWM) | {mb(m['hwm_kb'])} (goal at most 64 MB) |")
-print(f"| RSS idle before / after mirroring | {mb($RSS_IDLE)} / {mb($RSS_AFTER)} |")
-print(f"| stored | $COPIES copies, {$BYTES / 1e6:.2f} MB |")
-print(f"| /media hit ($MEDIA_BYTES bytes) | {$MEDIA_RATE:,.0f} req/s |")
-print(f"| /token.json, same server, same rounds | {$TOKEN_RATE:,.0f} req/s |")
-ratio = $MEDIA_RATE / $TOKEN_RATE
-print(f"| /media ÷ /token.json | {ratio:.2f}× (goal at least 0.7×) |")
-print(f"| nginx, the same image bytes as a file | {$NGINX_RATE:,.0f} req/s (/media is {$MEDIA_RATE / $NGINX_RATE:.2f}× of it) |")
-print(f"| binary | {$SIZE_NOW / 1e6:.2f} MB{' (' + '$BEFORE' + ': ' + f'{${SIZE_BEFORE:-0} / 1e6:.2f}' + ' MB)' if '$BEFORE' else ''} |")
-print(f"| idle RSS, fresh start | {mb($RSS_NOW)}{' (' + '$BEFORE' + ': ' + mb(${RSS_BEFORE:-0}) + ')' if '$BEFORE' else ''} |")
+print("| mirror | this build |" + (f" {label} |" if before else ""))
+print("|---|---|" + ("---|" if before else ""))
+row(f"{now['items']} posts mirrored at every width, from the first request",
+    lambda f: f"{f['ms'] / 1000:.2f} s")
+row("peak RSS while resizing (VmHWM; goal at most 64 MB)", lambda f: mb(f["hwm_kb"]))
+row("RSS idle before / after mirroring", lambda f: f"{mb(f['idle_kb'])} / {mb(f['after_kb'])}")
+row("stored", lambda f: f"{f['copies']} copies, {f['bytes'] / 1e6:.2f} MB")
+row(f"/media hit ({media_bytes:,} bytes)", lambda f: f"{f['media']:,.0f} req/s")
+row("/token.json, same server, same rounds", lambda f: f"{f['token']:,.0f} req/s")
+row("/media ÷ /token.json (goal at least 0.7×)", lambda f: f"{f['media'] / f['token']:.2f}×")
+row(f"/media ÷ nginx serving the same bytes ({nginx:,.0f} req/s)",
+    lambda f: f"{f['media'] / nginx:.2f}×")
+print()
+print(f"binary: {size_now / 1e6:.2f} MB" + (f" ({label}: {size_before / 1e6:.2f} MB)" if label else ""))
+print(f"idle RSS, fresh start: {mb(rss_now)}" + (f" ({label}: {mb(rss_before)})" if label else ""))
 print()
 print("load average at the end: " + " ".join(open("/proc/loadavg").read().split()[:3]))
-EOF
+PY

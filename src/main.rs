@@ -5,7 +5,6 @@ use token_agent::cli::{self, Cli};
 
 fn main() -> ExitCode {
     token_agent::telemetry::init();
-    token_agent::memory::settle();
     let cli = Cli::parse();
     match token_agent::startup::runtime() {
         Ok(runtime) => runtime.block_on(cli::run(cli)),

@@ -40,7 +40,7 @@ impl FilterError {
 }
 
 /// Which items of a feed an answer serves; the default keeps every one.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Filter {
     types: Option<Types>,
     /// `tag=`: the item's caption has one of these hashtags (lower case).
@@ -52,7 +52,7 @@ pub struct Filter {
 }
 
 /// `type=` (only the listed types) or `exclude=` (all but them).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct Types {
     /// Bit `i` stands for `MEDIA_TYPES[i]`.
     listed: u8,
@@ -60,7 +60,7 @@ struct Types {
 }
 
 /// A caption text to look for: as given, for links, and case-folded.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Text {
     given: String,
     folded: String,

@@ -15,6 +15,7 @@
 //! each client address may cause only so many misses a minute.
 //!
 //! * `page.rs` — a cached page, its byte form, and the served JSON.
+//! * `answers.rs` — answers already rendered, while their pages stand.
 //! * `cursor.rs` — the agent's signed cursors.
 //! * `filter.rs` — `type=`, `exclude=`, `tag=`, `q=`, `exclude_text=`.
 //! * `scan.rs` — which items of the cached pages an answer takes.
@@ -23,6 +24,7 @@
 //! * `usage.rs` — no calls while Instagram throttles an account.
 //! * `misses.rs` — the bound on misses per client.
 
+mod answers;
 mod cursor;
 mod failures;
 mod filter;
@@ -53,6 +55,7 @@ use crate::upstream::{
     ErrorKind, HashtagEdge, MediaOwner, MediaPage, PageRequest, Upstream, UpstreamError, Usage,
 };
 
+use answers::{Answers, Asked};
 pub use cursor::{CursorKey, Position};
 pub use failures::FAILURE_TTL;
 use failures::Failures;
@@ -168,6 +171,7 @@ pub struct Feeds {
     /// The cache keys written for each account, so that removing an
     /// account (or Meta's data deletion callback) can delete its pages.
     keys: Mutex<HashMap<String, HashSet<String>>>,
+    answers: Answers,
 }
 
 /// Every upstream page is asked for at the one size, whatever `limit`.
@@ -257,6 +261,15 @@ struct Served {
     page: Page,
     /// From an older copy: upstream failed, or is off limits for now.
     stale: bool,
+    /// Its cache key, and the entry the cache holds for it (or was given).
+    key: String,
+    entry: Bytes,
+}
+
+/// A page and the cache entry it was read from or written as.
+struct Entry {
+    page: Page,
+    bytes: Bytes,
 }
 
 impl Feeds {
@@ -270,6 +283,7 @@ impl Feeds {
             quiet: Quiet::default(),
             approved: ArcSwap::default(),
             keys: Mutex::new(HashMap::new()),
+            answers: Answers::default(),
         }
     }
 
@@ -314,7 +328,7 @@ impl Feeds {
 
     /// The copy of `key` kept in the database, if it may still be served;
     /// put back in the cache, so the requests after this one find it there.
-    async fn stored(&self, account: &str, key: &str, now: DateTime<Utc>) -> Option<Page> {
+    async fn stored(&self, account: &str, key: &str, now: DateTime<Utc>) -> Option<Entry> {
         let raw = match self.handles.store.feed_page(key).await {
             Ok(raw) => raw?,
             Err(error) => {
@@ -328,13 +342,15 @@ impl Feeds {
         let keep = (self.settings.stale_ttl - page.age(now))
             .to_std()
             .unwrap_or_default();
-        self.handles.cache.set(key, page.encode(), keep).await;
-        Some(page)
+        let bytes = page.encode();
+        self.handles.cache.set(key, bytes.clone(), keep).await;
+        Some(Entry { page, bytes })
     }
 
     /// A freshly fetched page, in the cache and in the database. A database
-    /// that cannot take it costs the copy only, never the answer.
-    async fn keep(&self, account: &str, key: &str, page: &Page) {
+    /// that cannot take it costs the copy only, never the answer. Returns
+    /// the cache's entry.
+    async fn keep(&self, account: &str, key: &str, page: &Page) -> Bytes {
         let bytes = page.encode();
         let keep = self.settings.stale_ttl.to_std().unwrap_or_default();
         self.handles.cache.set(key, bytes.clone(), keep).await;
@@ -345,6 +361,7 @@ impl Feeds {
         {
             tracing::warn!(%error, "could not keep a copy of a feed page in the database");
         }
+        bytes
     }
 
     /// Whether an item of `account` still shows once Instagram's signed
@@ -411,18 +428,26 @@ impl Feeds {
         } = &self.handles;
         let (ttl, stale_ttl) = (self.settings.ttl, self.settings.stale_ttl);
         let cached = |now| async move {
-            let page = cache.get(key).await.as_ref().and_then(Page::decode);
-            page.filter(|p| p.is_servable_stale(now, stale_ttl, self.outlives(account)))
+            let bytes = cache.get(key).await?;
+            let page = Page::decode(&bytes)?;
+            page.is_servable_stale(now, stale_ttl, self.outlives(account))
+                .then_some(Entry { page, bytes })
         };
-        let fresh = |page: Page| {
+        let served = |entry: Entry, stale| Served {
+            page: entry.page,
+            stale,
+            key: key.to_string(),
+            entry: entry.bytes,
+        };
+        let fresh = |entry: Entry| {
             metrics.record_cache(true, false);
-            Ok(Served { page, stale: false })
+            Ok(served(entry, false))
         };
         // Without calling upstream: the last good copy, or `refusal`.
-        let fallback = |copy: Option<Page>, refusal: FeedError| match copy {
-            Some(page) => {
+        let fallback = |copy: Option<Entry>, refusal: FeedError| match copy {
+            Some(entry) => {
                 metrics.record_cache(false, true);
-                Ok(Served { page, stale: true })
+                Ok(served(entry, true))
             }
             None => Err(refusal),
         };
@@ -439,7 +464,7 @@ impl Feeds {
         let now = clock.now();
         // A hit, without a copy of the page.
         let first = match cached(now).await {
-            Some(page) if page.is_fresh(now, ttl) => return fresh(page),
+            Some(entry) if entry.page.is_fresh(now, ttl) => return fresh(entry),
             first => first,
         };
         if let Some(refusal) = held(now) {
@@ -451,11 +476,11 @@ impl Feeds {
                 // with nothing cached, the database may hold a copy.
                 let now = clock.now();
                 let latest = match cached(now).await.or(first) {
-                    Some(page) => Some(page),
+                    Some(entry) => Some(entry),
                     None => self.stored(account, key, now).await,
                 };
                 let latest = match latest {
-                    Some(page) if page.is_fresh(now, ttl) => return fresh(page),
+                    Some(entry) if entry.page.is_fresh(now, ttl) => return fresh(entry),
                     latest => latest,
                 };
                 if let Some(refusal) = held(now) {
@@ -473,8 +498,8 @@ impl Feeds {
                         let now = clock.now();
                         let page = Page::from_media(&media, now, paging).map_err(FeedError::Encode)?;
                         self.remember_key(account, key);
-                        self.keep(account, key, &page).await;
-                        return Ok(Served { page, stale: false });
+                        let bytes = self.keep(account, key, &page).await;
+                        return Ok(served(Entry { page, bytes }, false));
                     }
                     Err(FeedError::Upstream(error)) => {
                         let now = clock.now();
@@ -489,10 +514,11 @@ impl Feeds {
                     }
                     Err(other) => return Err(other),
                 };
-                let copy = latest
-                    .filter(|p| p.is_servable_stale(clock.now(), stale_ttl, self.outlives(account)));
-                if let Some(page) = &copy {
-                    tracing::warn!(error = %error, age_s = page.age(clock.now()).num_seconds(), "upstream failed; serving the last good copy");
+                let copy = latest.filter(|e| {
+                    e.page.is_servable_stale(clock.now(), stale_ttl, self.outlives(account))
+                });
+                if let Some(entry) = &copy {
+                    tracing::warn!(error = %error, age_s = entry.page.age(clock.now()).num_seconds(), "upstream failed; serving the last good copy");
                 }
                 fallback(copy, FeedError::Upstream(error))
             })
@@ -513,12 +539,31 @@ impl Feeds {
         base: &Url,
     ) -> Result<Answer, FeedError> {
         let scope = source.scope();
+        let now = self.handles.clock.now();
+        let (ttl, stale_ttl) = (self.settings.ttl, self.settings.stale_ttl);
+        let asked = Asked {
+            scope: &scope,
+            cursor,
+            limit,
+            filter,
+            base: base.as_str(),
+        };
+        let version = self.handles.mirror.version(source.account());
+        let cache = &self.handles.cache;
+        let memo = self
+            .answers
+            .get(&asked, &version, now, (ttl, stale_ttl), cache);
+        if let Some(rendered) = memo.await {
+            for _ in 0..rendered.pages() {
+                self.handles.metrics.record_cache(true, false);
+            }
+            return Ok(rendered.answer(now, ttl));
+        }
         let key = &self.settings.cursor_key;
         let start = match cursor {
             None => Position::default(),
             Some(text) => key.open(&scope, text).ok_or(FeedError::BadCursor)?,
         };
-        let now = self.handles.clock.now();
         let outlives = self.outlives(source.account());
         let mut scan = Scan::new(&start, limit);
         let mut pages: Vec<Served> = Vec::new();
@@ -550,27 +595,18 @@ impl Feeds {
         let items = items
             .iter()
             .map(|&(page, item)| &pages[page].page.items[item]);
-        let dressing = self.handles.mirror.dressing(source.account(), base);
-        let body = page::render(items, &links, &dressing);
+        let body = page::render(items, &links, &version.dressing(base));
         let stale = pages.iter().any(|s| s.stale);
         let fetched_at = pages
             .iter()
             .map(|s| s.page.fetched_at)
             .min()
             .expect("at least one page");
-        let ttl = self.settings.ttl;
-        Ok(Answer {
-            body,
-            fetched_at,
-            max_age: if stale {
-                0
-            } else {
-                (ttl - (now - fetched_at).max(Duration::zero()))
-                    .num_seconds()
-                    .max(0)
-            },
-            stale,
-        })
+        let answer = Answer::new(body, fetched_at, stale, now, ttl);
+        if !stale {
+            self.answers.put(&asked, version, pages, &answer);
+        }
+        Ok(answer)
     }
 
     /// The upstream page of `source` that starts at `upstream`.

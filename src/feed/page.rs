@@ -260,6 +260,30 @@ pub struct Answer {
 }
 
 impl Answer {
+    /// An answer of pages the oldest of which was fetched at `fetched_at`:
+    /// a fresh one may be kept for what is left of `ttl`.
+    pub(super) fn new(
+        body: Bytes,
+        fetched_at: DateTime<Utc>,
+        stale: bool,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Answer {
+        let max_age = if stale {
+            0
+        } else {
+            (ttl - (now - fetched_at).max(Duration::zero()))
+                .num_seconds()
+                .max(0)
+        };
+        Answer {
+            body,
+            fetched_at,
+            max_age,
+            stale,
+        }
+    }
+
     pub fn age(&self, now: DateTime<Utc>) -> Duration {
         (now - self.fetched_at).max(Duration::zero())
     }

@@ -13,6 +13,34 @@ use url::Url;
 
 use super::index::{Account, Template};
 
+/// What is mirrored of one account at one moment: an answer rendered with
+/// it stays right for as long as the account's images are this same
+/// snapshot (the index swaps an account's snapshot whole when they change).
+#[derive(Clone, Default)]
+pub struct Version(Option<Arc<Account>>);
+
+impl Version {
+    pub(super) fn new(account: Option<Arc<Account>>) -> Version {
+        Version(account)
+    }
+
+    /// What feed items get, in an answer whose links start at `base`.
+    pub fn dressing(&self, base: &Url) -> Dressing {
+        Dressing::new(self.0.clone(), base)
+    }
+}
+
+impl PartialEq for Version {
+    /// The same snapshot, not an equal one.
+    fn eq(&self, other: &Version) -> bool {
+        match (&self.0, &other.0) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        }
+    }
+}
+
 /// An account's prepared objects and the agent's URL, for one answer.
 pub struct Dressing {
     account: Option<Arc<Account>>,

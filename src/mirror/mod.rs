@@ -33,7 +33,6 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
-use url::Url;
 
 use crate::clock::Clock;
 use crate::config::{MirrorConfig, UpstreamConfig};
@@ -41,7 +40,7 @@ use crate::store::{Store, StoreError};
 use crate::upstream::MediaPage;
 
 pub use copies::ReadError;
-pub use dress::Dressing;
+pub use dress::{Dressing, Version};
 pub use plan::is_media_id;
 pub use resize::WIDTHS;
 pub use skip::Skip;
@@ -133,9 +132,10 @@ impl Mirror {
             .is_some_and(|a| a.covers(id))
     }
 
-    /// What feed items of `account` get, in an answer whose links start at `base`.
-    pub fn dressing(&self, account: &str, base: &Url) -> Dressing {
-        Dressing::new(self.inner.index.load().account(account).cloned(), base)
+    /// What is mirrored of `account` now; [`Version::dressing`] makes what
+    /// its feed items get.
+    pub fn version(&self, account: &str) -> Version {
+        Version::new(self.inner.index.load().account(account).cloned())
     }
 
     /// The stored copy of `media_id` at `width`, from memory alone.

@@ -9,7 +9,7 @@ use futures_util::future::join_all;
 use reqwest::StatusCode;
 use serde_json::Value;
 use token_agent::app::App;
-use token_agent::fake::{FakeUser, Fault};
+use token_agent::fake::{FakeUser, Fault, MediaType};
 
 const MEDIA: &str = "/me/media";
 const ORIGIN: (&str, &str) = ("Origin", "https://example.com");
@@ -617,6 +617,41 @@ async fn killing_memcached_keeps_the_feed_answering(backend: Backend) {
     assert_eq!(s.app.cache.memcached_up(), Some(false));
 }
 
+/// A hit may be answered from the answer rendered before: with the headers
+/// of the moment, and never once its page is gone from the cache.
+async fn an_answer_given_again_tells_its_age_and_ends_with_its_page(backend: Backend) {
+    let s = setup(backend, &[]).await;
+    let path = "/feed.json?limit=5";
+    let first = s.get(path).await;
+    assert_eq!(first.headers()["age"], "0");
+    assert_eq!(first.headers()["cache-control"], "public, max-age=300");
+    let first = first.text().await.unwrap();
+
+    let user = s.world.user.clone();
+    let newest = s.world.fake.add_post(&user, MediaType::Image, Some("new"));
+    s.world.clock.advance(Duration::seconds(100));
+    let again = s.get(path).await;
+    assert_eq!(again.headers()["age"], "100");
+    assert_eq!(again.headers()["cache-control"], "public, max-age=200");
+    assert_eq!(
+        again.text().await.unwrap(),
+        first,
+        "the cached page, as before"
+    );
+    assert_eq!(s.world.fake.calls(MEDIA), 1);
+
+    // Removing the account deletes its pages: the account back, the next
+    // answer is upstream's page of now, not the one rendered before.
+    assert!(s.app.remove_account("default").await.unwrap());
+    s.world
+        .give_token(&s.app, "default", Duration::days(2))
+        .await;
+    let (status, body, _) = s.json(path).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["data"][0]["id"], newest.id.as_str());
+    assert_eq!(s.world.fake.calls(MEDIA), 2);
+}
+
 on_both_backends!(
     feed_pages_are_shared_through_memcached,
     feed_pages_are_shared_through_a_sasl_memcached,
@@ -635,4 +670,5 @@ on_both_backends!(
     the_thirty_first_hashtag_in_a_week_is_refused_before_any_call,
     a_facebook_account_feed_reads_its_instagram_business_account,
     high_upstream_usage_keeps_the_agent_on_its_cached_copy,
+    an_answer_given_again_tells_its_age_and_ends_with_its_page,
 );

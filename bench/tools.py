@@ -261,15 +261,17 @@ def status_kb(pid, field):
 
 
 def cmd_mirror_wait(args):
-    """mirror-wait PORT PATH ORIGIN PID: asks PATH (a feed.json URL) once,
-    which starts the mirror, then polls it every 20 ms until every item
+    """mirror-wait PORT PATH ORIGIN PID [SECONDS]: asks PATH (a feed.json URL)
+    once, which starts the mirror, then polls it every 20 ms (for at most
+    SECONDS, 120) until every item
     carries its `mirror` object (and every album child its copy). Prints,
     as JSON, the milliseconds that took, the items, the first item's copy,
     and the server's peak resident memory (VmHWM, kB) over the whole process
     life, which the mirroring dominates when it starts from idle."""
     port, path, origin, pid = int(args[0]), args[1], args[2], args[3]
+    limit = float(args[4]) if len(args) > 4 else 120
     started = time.perf_counter()
-    deadline = started + 120
+    deadline = started + limit
     while time.perf_counter() < deadline:
         status, body = http_get(port, path, origin, timeout=5)
         if status == 200:
@@ -289,7 +291,7 @@ def cmd_mirror_wait(args):
                                   "hwm_kb": status_kb(pid, "VmHWM")}))
                 return
         time.sleep(0.02)
-    sys.exit(f"the mirror did not finish within 120 s ({path})")
+    sys.exit(f"the mirror did not finish within {limit:g} s ({path})")
 
 
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60000.0}

@@ -85,7 +85,8 @@ RESULTS="$WORK/results.jsonl"
 wrk_run() {
     local label=$1 round=$2 port=$3 path=$4 origin=$5 seconds=$6 pid=$7
     local out="$WORK/wrk-${label//[^A-Za-z0-9_.-]/_}-$round.txt" before="" after cpu_before cpu_after extra
-    [ "$round" -gt 0 ] && [ "$path" = /feed.json ] && before=$($TOOLS upstream-calls "$port" me/media)
+    [ "$round" -gt 0 ] && [ "$path" = /feed.json ] && [ "$port" = "$DEMO_PORT" ] \
+        && before=$($TOOLS upstream-calls "$port" me/media)
     cpu_before=$($TOOLS cpu "$pid")
     wrk -t"$THREADS" -c"$CONNECTIONS" -d"$seconds"s --latency \
         -H "Origin: $origin" "http://127.0.0.1:$port$path" >"$out"
@@ -146,6 +147,9 @@ $TOOLS get "$DEMO_PORT" /feed.json "$ORIGIN" >"$WORK/feed.json"
 # wait until it is done, so that they measure hits and not the resizing.
 $TOOLS mirror-wait "$DEMO_PORT" /feed.json "$ORIGIN" "$DEMO_PID" >/dev/null
 $TOOLS get "$DEMO_PORT" /feed.json "$ORIGIN" >"$WORK/feed.json"
+# nginx serves the same feed bytes too: what sending an answer that size
+# costs this machine, whatever the server.
+cp "$WORK/feed.json" "$WORK/www/feed.json"
 FAKE_BASE=$($TOOLS fake-base "$WORK/demo.log")
 echo "token.json: $(wc -c <"$WORK/www/token.json") bytes; feed.json: $(wc -c <"$WORK/feed.json") bytes; fake at $FAKE_BASE" >&2
 
@@ -195,6 +199,7 @@ else
         "/token.json|$DEMO_PORT|/token.json|$DEMO_PID"
         "/token.js|$DEMO_PORT|/token.js|$DEMO_PID"
         "/feed.json (cache hit)|$DEMO_PORT|/feed.json|$DEMO_PID"
+        "nginx /feed.json (file)|$NGINX_PORT|/feed.json|$NGINX_PID"
     )
 fi
 say "warm-up: $WARMUP s each"

@@ -353,6 +353,7 @@ def verdict(ok):
 NGINX = "nginx /token.json (file)"
 CEILING = "hyper ceiling /token.json"
 TOKEN_JSON, TOKEN_JS, FEED = "/token.json", "/token.js", "/feed.json (cache hit)"
+NGINX_FEED = "nginx /feed.json (file)"
 
 
 def cmd_report(args):
@@ -477,6 +478,13 @@ def cmd_report(args):
     if token and feed:
         ratio = feed["rps"] / token["rps"]
         rows.append(("feed cache hit vs /token.json", f"{ratio:.2f}x", ">= 0.8x", ratio >= 0.8))
+    nginx_feed = summary.get(NGINX_FEED)
+    if feed and nginx_feed:
+        rows.append(("feed cache hit vs nginx serving the same bytes",
+                     f"{feed['rps'] / nginx_feed['rps']:.2f}x", "(shown)", True))
+    if nginx and nginx_feed:
+        rows.append(("nginx: the feed's bytes vs /token.json's",
+                     f"{nginx_feed['rps'] / nginx:.2f}x", "(shown)", True))
     if TOKEN_JSON in allocations:
         rows.append(("allocations per /token.json request (agent)",
                      f"{allocations[TOKEN_JSON]:.2f}",

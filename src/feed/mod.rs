@@ -49,7 +49,7 @@ use crate::cache::Cache;
 use crate::clock::Clock;
 use crate::domain::{ClientKey, Cursor};
 use crate::metrics::Metrics;
-use crate::mirror::Mirror;
+use crate::mirror::{Mirror, Version};
 use crate::store::{Account, AccountKind, Store, StoreError};
 use crate::upstream::{
     ErrorKind, HashtagEdge, MediaOwner, MediaPage, PageRequest, Upstream, UpstreamError, Usage,
@@ -559,10 +559,32 @@ impl Feeds {
             }
             return Ok(rendered.answer(now, ttl));
         }
+        // Boxed: a hit, above, then moves a small future, not this one.
+        Box::pin(self.render(source, &asked, version, client, base, now)).await
+    }
+
+    /// The answer to `asked`, from the pages, kept for the next requests
+    /// when it is fresh.
+    async fn render(
+        &self,
+        source: &Source<'_>,
+        asked: &Asked<'_>,
+        version: Version,
+        client: Option<ClientKey>,
+        base: &Url,
+        now: DateTime<Utc>,
+    ) -> Result<Answer, FeedError> {
+        let Asked {
+            scope,
+            cursor,
+            limit,
+            filter,
+            ..
+        } = *asked;
         let key = &self.settings.cursor_key;
         let start = match cursor {
             None => Position::default(),
-            Some(text) => key.open(&scope, text).ok_or(FeedError::BadCursor)?,
+            Some(text) => key.open(scope, text).ok_or(FeedError::BadCursor)?,
         };
         let outlives = self.outlives(source.account());
         let mut scan = Scan::new(&start, limit);
@@ -583,7 +605,7 @@ impl Feeds {
             before,
         } = scan.finish();
 
-        let seal = |p: &Position| key.seal(&scope, p);
+        let seal = |p: &Position| key.seal(scope, p);
         let (after, before) = (after.as_ref().map(seal), before.as_ref().map(seal));
         let link = |param, cursor: &String| source.link(base, limit, filter, param, cursor);
         let links = Links {
@@ -602,9 +624,9 @@ impl Feeds {
             .map(|s| s.page.fetched_at)
             .min()
             .expect("at least one page");
-        let answer = Answer::new(body, fetched_at, stale, now, ttl);
+        let answer = Answer::new(body, fetched_at, stale, now, self.settings.ttl);
         if !stale {
-            self.answers.put(&asked, version, pages, &answer);
+            self.answers.put(asked, version, pages, &answer);
         }
         Ok(answer)
     }

@@ -17,8 +17,10 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::{http, refresher};
 
-/// The runtime the agent runs on, with WORKER_THREADS threads.
+/// The runtime the agent runs on, with WORKER_THREADS threads; the
+/// allocator is tuned first, while this is the only thread.
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    crate::memory::tune();
     let threads = crate::config::worker_threads_from_env()?;
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)

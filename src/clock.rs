@@ -49,6 +49,13 @@ impl Clock {
     }
 }
 
+/// The fake Graph API (`demo`, the tests) reads the same clock.
+impl From<Clock> for fake_graph::Now {
+    fn from(clock: Clock) -> fake_graph::Now {
+        fake_graph::Now::from_fn(move || clock.now())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,10 +3,10 @@
 //! without a Meta developer account.
 
 use chrono::Duration;
+use fake_graph::{FakeApp, FakeGraph, FakeOptions};
 
 use crate::clock::Clock;
 use crate::config::{AppCredentials, Config, DatabaseUrl, Secret};
-use crate::fake::{FakeApp, FakeGraph, FakeOptions};
 use crate::startup::Application;
 use crate::store::{AccountKind, NewToken};
 
@@ -28,7 +28,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
 
     let dir = tempfile_dir()?;
     config.database = DatabaseUrl::Sqlite(dir.join("demo.db"));
-    fake.point(&mut config.upstream);
+    point(&fake, &mut config.upstream);
     if config.hashtags.is_empty() {
         // The demo's hashtag URL, /hashtags/bakery/top.json.
         config.hashtags = vec!["bakery".into()];
@@ -119,4 +119,13 @@ fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
     let dir = std::env::temp_dir().join(format!("token-agent-demo-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
+}
+
+/// Points every upstream base of `upstream` at `fake`.
+fn point(fake: &FakeGraph, upstream: &mut crate::config::UpstreamConfig) {
+    upstream.instagram_graph_url = fake.instagram_graph_url();
+    upstream.instagram_oauth_url = fake.instagram_oauth_url();
+    upstream.instagram_authorize_url = fake.instagram_authorize_url();
+    upstream.facebook_graph_url = fake.facebook_graph_url();
+    upstream.facebook_dialog_url = fake.facebook_dialog_url();
 }

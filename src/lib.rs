@@ -3,8 +3,8 @@
 //!
 //! Where things live (the README's "Code tour" says the same):
 //! `config` (the environment), `domain` (types that parse), `store` (the
-//! database), `upstream` (every call to Meta), `fake` (a local Meta for
-//! tests and the demo), `board` (tokens in memory), `cache`, `feed` (the
+//! database), `upstream` (every call to Meta), `demo` (the agent on the
+//! fake Meta of crates/fake-graph), `board` (tokens in memory), `cache`, `feed` (the
 //! feed proxy), `mirror` (copies of the newest posts' images), `refresher` and `warnings` (keeping tokens alive), `connect`
 //! (Meta's login windows), `notify` (e-mail and webhook), `http` (the URLs),
 //! `pages` (the HTML), `public_url` (the agent's own URL), `app` (the handles), `startup` (building and running
@@ -21,7 +21,6 @@ pub mod connect;
 pub mod crypto;
 pub mod demo;
 pub mod domain;
-pub mod fake;
 pub mod feed;
 pub mod hook;
 pub mod http;

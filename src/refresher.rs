@@ -351,14 +351,33 @@ pub async fn refresh_due(app: &App) -> Vec<(String, Result<Outcome, StoreError>)
 /// Runs due refreshes at start, then every `refresh_check_interval` and
 /// whenever woken (but at most once per `refresh_wake_gap`, so a burst of
 /// requests for an overdue token cannot hammer a struggling database),
-/// until `shutdown` completes.
-pub async fn run(app: Arc<App>, shutdown: impl Future<Output = ()>) {
+/// until `shutdown` completes; or, at [`Pace::Stepped`], only the passes
+/// asked for.
+pub async fn run(app: Arc<App>, pace: Pace, shutdown: impl Future<Output = ()>) {
     tokio::pin!(shutdown);
+    let mut steps = match pace {
+        Pace::Free => None,
+        Pace::Stepped(steps) => Some(steps),
+    };
     loop {
+        let done = match &mut steps {
+            None => None,
+            Some(steps) => tokio::select! {
+                _ = &mut shutdown => return,
+                step = steps.recv() => match step {
+                    Some(done) => Some(done),
+                    None => return,
+                },
+            },
+        };
         // Each pass is its own task: should one ever panic, the next pass
         // still runs (a lease it held lapses by itself).
         if let Err(e) = tokio::spawn(pass(app.clone())).await {
             tracing::error!(error = %e, "a refresh pass failed unexpectedly; the next one runs as usual");
+        }
+        if let Some(done) = done {
+            let _ = done.send(());
+            continue;
         }
         tokio::select! {
             _ = &mut shutdown => return,
@@ -368,6 +387,38 @@ pub async fn run(app: Arc<App>, shutdown: impl Future<Output = ()>) {
                 app.wake.notified().await
             } => {}
         }
+    }
+}
+
+/// When the refresher's passes run.
+#[derive(Debug)]
+pub enum Pace {
+    /// At start, then every REFRESH_CHECK_INTERVAL and whenever a request
+    /// finds an overdue token: how the agent serves.
+    Free,
+    /// One pass each time [`Steps::pass`] asks, and none otherwise: for
+    /// tests that count the calls the agent makes upstream.
+    Stepped(tokio::sync::mpsc::Receiver<tokio::sync::oneshot::Sender<()>>),
+}
+
+/// Asks a [`Pace::Stepped`] refresher for passes.
+#[derive(Clone, Debug)]
+pub struct Steps(tokio::sync::mpsc::Sender<tokio::sync::oneshot::Sender<()>>);
+
+impl Pace {
+    /// A refresher that waits to be stepped, and the handle that steps it.
+    pub fn stepped() -> (Pace, Steps) {
+        let (ask, asked) = tokio::sync::mpsc::channel(1);
+        (Pace::Stepped(asked), Steps(ask))
+    }
+}
+
+impl Steps {
+    /// Runs one pass of the refresher's loop and waits for it to end;
+    /// false once the refresher has stopped.
+    pub async fn pass(&self) -> bool {
+        let (done, finished) = tokio::sync::oneshot::channel();
+        self.0.send(done).await.is_ok() && finished.await.is_ok()
     }
 }
 

@@ -15,7 +15,9 @@ use tokio::task::JoinHandle;
 use crate::app::App;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::{http, refresher};
+use crate::http;
+use crate::http::limits::Limits;
+use crate::refresher::{self, Pace, Steps};
 
 /// The runtime the agent runs on, with WORKER_THREADS threads; the
 /// allocator is tuned first, while this is the only thread.
@@ -34,6 +36,8 @@ pub struct Application {
     app: Arc<App>,
     listener: TcpListener,
     addr: SocketAddr,
+    limits: Arc<Limits>,
+    pace: Pace,
 }
 
 impl Application {
@@ -53,12 +57,51 @@ impl Application {
                 .await
                 .with_context(|| format!("cannot listen on port {port}"))?,
         };
+        Application::on(app, listener)
+    }
+
+    /// Serves an already opened app on a listener bound beforehand (a test
+    /// binds one to know the agent's URL before its configuration is made).
+    /// Connection limits are judged by the wall clock; the refresher runs
+    /// on its own.
+    pub fn on(app: Arc<App>, listener: TcpListener) -> anyhow::Result<Application> {
         let addr = listener.local_addr()?;
+        let limits = Limits::new(
+            app.config.server.clone(),
+            Clock::System,
+            app.metrics.server.clone(),
+        );
         Ok(Application {
             app,
             listener,
             addr,
+            limits,
+            pace: Pace::Free,
         })
+    }
+
+    /// Judges the connection limits by `clock` (a test's, which it moves
+    /// and sweeps by itself) under `config`.
+    pub fn with_limits(mut self, config: crate::config::ServerConfig, clock: Clock) -> Application {
+        self.limits = Limits::new(config, clock, self.app.metrics.server.clone());
+        self
+    }
+
+    /// Holds the refresher: no pass runs, not even the one at start, until
+    /// the returned handle asks for one.
+    pub fn stepped_refresher(&mut self) -> Steps {
+        let (pace, steps) = Pace::stepped();
+        self.pace = pace;
+        steps
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The connection limits the server runs under.
+    pub fn limits(&self) -> &Arc<Limits> {
+        &self.limits
     }
 
     pub fn port(&self) -> u16 {
@@ -84,6 +127,8 @@ impl Application {
             app,
             listener,
             addr,
+            limits,
+            pace,
         } = self;
         if app.config.allowed_domains.is_none() {
             tracing::warn!(
@@ -106,7 +151,7 @@ impl Application {
         let tasks = vec![
             (
                 "the refresher",
-                tokio::spawn(refresher::run(app.clone(), until_stopped())),
+                tokio::spawn(refresher::run(app.clone(), pace, until_stopped())),
             ),
             (
                 "the change listener",
@@ -114,7 +159,7 @@ impl Application {
             ),
             (
                 "the HTTP server",
-                tokio::spawn(http::serve(app.clone(), listener, until_stopped())),
+                tokio::spawn(http::serve(app.clone(), listener, limits, until_stopped())),
             ),
         ];
         let outcome = supervise(tasks, stop, move || {

@@ -11,7 +11,7 @@
 //! target/browser-artifacts/.
 //!
 //! Needs Node.js with npm, `/usr/bin/chromium` (`apt-get install -y chromium`)
-//! and `npm ci` in tests/browser; .ci/run installs them. A missing piece is a
+//! and `npm ci` in tests/browser; ./scripts/test installs them. A missing piece is a
 //! failure that says what to install, never a silent skip.
 
 #[path = "api/common/mod.rs"]
@@ -23,7 +23,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration as StdDuration, Instant};
 
 use chrono::Duration;
-use common::{Backend, Server, World};
+use common::{Backend, TestApp, World};
 use tokio::sync::oneshot;
 use warp::Filter;
 use warp::http::{Response, StatusCode};
@@ -80,7 +80,7 @@ fn check_prerequisites() {
     }
     assert!(
         missing.is_empty(),
-        "the browser test cannot run; install what is missing (.ci/run does):\n  - {}",
+        "the browser test cannot run; install what is missing (./scripts/test does):\n  - {}",
         missing.join("\n  - ")
     );
 }
@@ -195,9 +195,8 @@ struct Harness {
     world: World,
     /// The agent's address, kept across restarts.
     addr: SocketAddr,
-    server: Option<Server>,
-    /// The running agent's handles.
-    app: Option<std::sync::Arc<token_agent::app::App>>,
+    /// The running agent.
+    app: Option<TestApp>,
     cdn: Cdn,
     allowed: String,
     denied: String,
@@ -223,19 +222,17 @@ impl Harness {
         let mut harness = Harness {
             world,
             addr,
-            server: None,
             app: None,
             cdn,
             allowed,
             denied,
             token: String::new(),
         };
-        let app = harness.app().await;
+        let app = harness.agent(listener).await;
         harness.token = harness
             .world
             .give_token(&app, "default", Duration::days(2))
             .await;
-        harness.server = Some(Server::start_on(app.clone(), listener));
         harness.app = Some(app);
         harness
     }
@@ -244,20 +241,22 @@ impl Harness {
         format!("http://{}", self.addr)
     }
 
-    /// The agent as a fresh process would open it: the same database and
-    /// settings, nothing in memory.
+    /// The agent as a fresh process starts it on `listener`: the same
+    /// database and settings, nothing in memory.
     /// It copies every post's images (the fake's account has fewer than
     /// MIRROR_POSTS' most) from the image host.
-    async fn app(&self) -> std::sync::Arc<token_agent::app::App> {
+    async fn agent(&self, listener: tokio::net::TcpListener) -> TestApp {
         let agent_url = self.agent_url();
         let cdn_host = self.cdn.url.trim_start_matches("http://").to_string();
         self.world
-            .app(&[
+            .spawner(&[
                 ("ALLOWED_DOMAINS", &self.allowed),
                 ("APP_URL", &agent_url),
                 ("MIRROR_POSTS", "50"),
                 ("MEDIA_CDN_HOSTS", &cdn_host),
             ])
+            .on(listener)
+            .start()
             .await
     }
 
@@ -274,12 +273,11 @@ impl Harness {
 
     /// Stops the agent and starts it again on the same database and address.
     async fn restart_agent(&mut self) {
-        if let Some(server) = self.server.take() {
-            server.stop().await;
+        if let Some(app) = self.app.take() {
+            app.stop().await;
         }
-        let app = self.app().await;
-        self.server = Some(Server::start_at(app.clone(), self.addr).await);
-        self.app = Some(app);
+        let listener = tokio::net::TcpListener::bind(self.addr).await.unwrap();
+        self.app = Some(self.agent(listener).await);
     }
 
     /// Shuts the image host: every media URL upstream handed out fails.
@@ -317,8 +315,8 @@ impl Harness {
     }
 
     async fn stop(mut self) {
-        if let Some(server) = self.server.take() {
-            server.stop().await;
+        if let Some(app) = self.app.take() {
+            app.stop().await;
         }
         self.cdn.stop().await;
     }

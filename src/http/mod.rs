@@ -97,23 +97,8 @@ pub fn routes(
         }))
 }
 
-/// Serves `app` on `listener` until `shutdown` completes, with the limits
-/// of its configuration judged by the wall clock.
+/// Serves `app` on `listener` under `limits` until `shutdown` completes.
 pub async fn serve(
-    app: Arc<App>,
-    listener: tokio::net::TcpListener,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) {
-    let limits = Limits::new(
-        app.config.server.clone(),
-        crate::clock::Clock::System,
-        app.metrics.server.clone(),
-    );
-    serve_with(app, listener, limits, shutdown).await;
-}
-
-/// [`serve`] with the given limits (tests judge them by a manual clock).
-pub async fn serve_with(
     app: Arc<App>,
     listener: tokio::net::TcpListener,
     limits: Arc<Limits>,

@@ -123,7 +123,7 @@ pub fn copies(bytes: &[u8], max_pixels: u64) -> Result<Vec<Encoded>, Skip> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fake::cdn::{bomb, jpeg as named_jpeg};
+    use fake_graph::cdn::{bomb, jpeg as named_jpeg};
 
     fn jpeg(width: u32, height: u32) -> Vec<u8> {
         named_jpeg("17900000000000001", width, height)

@@ -2,91 +2,55 @@
 //! are served by a running server within a second, and several processes
 //! can start together on a new SQLite file.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::common::{Backend, Server, World, agent_command as agent, pg_admin, pg_name, run, text};
+use crate::common::{
+    Backend, TestApp, World, agent_command as agent, pg_admin, pg_name, run, text,
+};
 use reqwest::StatusCode;
-use token_agent::app::App;
 
 /// How soon every instance must serve a change.
 const WITHIN: Duration = Duration::from_secs(1);
 
-/// A server for `app` that also follows the database's changes, as
-/// `serve` does, without the refresher (whose passes re-read too).
-struct Following {
-    server: Server,
-    stop: tokio::sync::watch::Sender<bool>,
-    listener: tokio::task::JoinHandle<()>,
-    http: reqwest::Client,
-}
-
-impl Following {
-    async fn start(app: Arc<App>) -> Following {
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        let listener = tokio::spawn(token_agent::startup::follow_changes(
-            app.clone(),
-            async move {
-                let mut stopped = stopped;
-                let _ = stopped.wait_for(|s| *s).await;
-            },
-        ));
-        Following {
-            server: Server::start(app).await,
-            stop,
-            listener,
-            http: token_agent::tls::http_client().build().unwrap(),
-        }
-    }
-
-    /// The status of `path` and the token it served, if any.
-    async fn get(&self, path: &str) -> (StatusCode, Option<String>) {
-        let res = self
-            .http
-            .get(self.server.url(path))
-            .header("Origin", "https://example.com")
-            .send()
-            .await
-            .unwrap();
-        let status = res.status();
-        let body: serde_json::Value = res.json().await.unwrap_or_default();
-        (status, body["token"].as_str().map(str::to_string))
-    }
-
-    /// Polls `path` until it answers `status` (with `token`, if given), and
-    /// returns how long that took; fails after [`WITHIN`].
-    async fn serves_within(&self, path: &str, status: StatusCode, token: Option<&str>) -> Duration {
-        let start = Instant::now();
-        loop {
-            let (now, served) = self.get(path).await;
-            if now == status && (token.is_none() || served.as_deref() == token) {
-                return start.elapsed();
-            }
-            assert!(
-                start.elapsed() < WITHIN,
-                "{path} still answers {now} after {WITHIN:?}, not {status}"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-
-    async fn stop(self) {
-        let _ = self.stop.send(true);
-        self.listener.await.unwrap();
-        self.server.stop().await;
-    }
-}
-
 const SHOP: &str = "/accounts/shop/token.json";
+
+/// The status of `path` and the token it served, if any.
+async fn get(app: &TestApp, path: &str) -> (StatusCode, Option<String>) {
+    let res = app.get(path).await;
+    let status = res.status();
+    let body: serde_json::Value = res.json().await.unwrap_or_default();
+    (status, body["token"].as_str().map(str::to_string))
+}
+
+/// Polls `path` until it answers `status` (with `token`, if given), and
+/// returns how long that took; fails after [`WITHIN`].
+async fn serves_within(
+    app: &TestApp,
+    path: &str,
+    status: StatusCode,
+    token: Option<&str>,
+) -> Duration {
+    let start = Instant::now();
+    loop {
+        let (now, served) = get(app, path).await;
+        if now == status && (token.is_none() || served.as_deref() == token) {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < WITHIN,
+            "{path} still answers {now} after {WITHIN:?}, not {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
 
 async fn an_account_added_or_removed_from_the_command_line_is_served_within_a_second(
     backend: Backend,
 ) {
-    // Arrange: a running server, and a token the command line will add.
+    // Arrange: a running app, and a token the command line will add.
     let world = World::at_wall_clock(backend).await;
-    let app = world.app(&[]).await;
-    let server = Following::start(app.clone()).await;
-    assert_eq!(server.get(SHOP).await.0, StatusCode::NOT_FOUND);
+    let app = world.spawn(&[]).await;
+    assert_eq!(get(&app, SHOP).await.0, StatusCode::NOT_FOUND);
     let token = world
         .fake
         .issue_long_lived_token(&world.user, world.clock.now() - chrono::Duration::days(5));
@@ -100,29 +64,24 @@ async fn an_account_added_or_removed_from_the_command_line_is_served_within_a_se
     .await;
     assert!(out.status.success(), "{}", text(&out));
 
-    // Assert: the server serves the account's current (refreshed) token.
+    // Assert: the app serves the account's current (refreshed) token.
     let stored = app.store.account("shop").await.unwrap().unwrap().token;
-    let took = server
-        .serves_within(SHOP, StatusCode::OK, Some(&stored))
-        .await;
+    let took = serves_within(&app, SHOP, StatusCode::OK, Some(&stored)).await;
     eprintln!("{backend:?}: an account added from the command line was served after {took:?}");
 
     let out = run(agent(&world, &["accounts", "remove", "shop"], &[])).await;
     assert!(out.status.success(), "{}", text(&out));
-    let took = server
-        .serves_within(SHOP, StatusCode::NOT_FOUND, None)
-        .await;
+    let took = serves_within(&app, SHOP, StatusCode::NOT_FOUND, None).await;
     eprintln!("{backend:?}: an account removed from the command line was gone after {took:?}");
-    server.stop().await;
+    app.stop().await;
 }
 
 async fn two_instances_on_one_database_serve_each_others_changes(backend: Backend) {
     // Arrange: two instances on one database, the second serving.
     let world = World::new(backend).await;
-    let one = world.app(&[]).await;
-    let other = world.app(&[]).await;
-    let server = Following::start(other).await;
-    assert_eq!(server.get(SHOP).await.0, StatusCode::NOT_FOUND);
+    let one = world.spawn(&[]).await;
+    let other = world.spawn(&[]).await;
+    assert_eq!(get(&other, SHOP).await.0, StatusCode::NOT_FOUND);
 
     // Act: the first stores an account (and reloads only itself).
     let token = world
@@ -130,16 +89,12 @@ async fn two_instances_on_one_database_serve_each_others_changes(backend: Backen
         .await;
 
     // Assert: the second serves it, then serves its removal.
-    let took = server
-        .serves_within(SHOP, StatusCode::OK, Some(&token))
-        .await;
+    let took = serves_within(&other, SHOP, StatusCode::OK, Some(&token)).await;
     eprintln!("{backend:?}: an account added by another instance was served after {took:?}");
     assert!(one.remove_account("shop").await.unwrap());
-    let took = server
-        .serves_within(SHOP, StatusCode::NOT_FOUND, None)
-        .await;
+    let took = serves_within(&other, SHOP, StatusCode::NOT_FOUND, None).await;
     eprintln!("{backend:?}: an account removed by another instance was gone after {took:?}");
-    server.stop().await;
+    other.stop().await;
 }
 
 on_both_backends!(
@@ -175,11 +130,10 @@ async fn listening_backend(database: &str, not: Option<i32>) -> i32 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_postgresql_listener_survives_its_connection_being_killed() {
-    // Arrange: a following server whose listening connection is killed.
+    // Arrange: a following app whose listening connection is killed.
     let world = World::new(Backend::Postgres).await;
-    let app = world.app(&[]).await;
-    let writer = world.app(&[]).await;
-    let server = Following::start(app).await;
+    let app = world.spawn(&[]).await;
+    let writer = world.spawn(&[]).await;
     let database = pg_name(&world);
     let killed = listening_backend(&database, None).await;
     let mut admin = pg_admin().await;
@@ -197,15 +151,11 @@ async fn the_postgresql_listener_survives_its_connection_being_killed() {
         .await;
 
     // Assert: it still arrives, and so does the next change.
-    let took = server
-        .serves_within(SHOP, StatusCode::OK, Some(&token))
-        .await;
+    let took = serves_within(&app, SHOP, StatusCode::OK, Some(&token)).await;
     eprintln!("a change after the listener's connection was killed was served after {took:?}");
     assert!(writer.remove_account("shop").await.unwrap());
-    server
-        .serves_within(SHOP, StatusCode::NOT_FOUND, None)
-        .await;
-    server.stop().await;
+    serves_within(&app, SHOP, StatusCode::NOT_FOUND, None).await;
+    app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,23 +3,22 @@
 
 use std::sync::{Arc, Mutex};
 
-use crate::common::{Backend, Server, World};
+use crate::common::{Backend, TestApp, World, client};
 use base64::Engine;
 use chrono::Duration;
+use fake_graph::{CodeExchangeShape, FakeApp, TokenStatus};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use token_agent::app::App;
 use token_agent::connect::{ConnectNotice, LAST_CONNECT};
-use token_agent::fake::{CodeExchangeShape, FakeApp, TokenStatus};
 use token_agent::store::{AccountKind, NewToken};
 
 pub(crate) const PASSWORD: &str = "let-me-in-42";
 pub(crate) const APP_URL: &str = "https://agent.example.com";
 
+/// The owner's browser at a started agent: its own client and cookie jar.
 pub(crate) struct Setup {
     pub(crate) world: World,
-    pub(crate) app: Arc<App>,
-    pub(crate) server: Server,
+    pub(crate) app: TestApp,
     /// Does not follow redirects: each hop is checked.
     pub(crate) http: reqwest::Client,
     /// The cookie the last connect start set, as the owner's browser keeps it.
@@ -55,17 +54,11 @@ pub(crate) async fn setup(backend: Backend, extra: &[(&str, &str)]) -> Setup {
         env.retain(|(key, _)| key != k);
         env.push((k, v));
     }
-    let app = world.app(&env).await;
-    let server = Server::start(app.clone()).await;
-    let http = token_agent::tls::http_client()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let app = world.spawn(&env).await;
     Setup {
         world,
         app,
-        server,
-        http,
+        http: client(),
         cookie: Mutex::new(None),
     }
 }
@@ -84,7 +77,7 @@ pub(crate) fn location(res: &reqwest::Response) -> String {
 impl Setup {
     pub(crate) async fn admin_get(&self, path: &str) -> reqwest::Response {
         self.http
-            .get(self.server.url(path))
+            .get(self.app.url(path))
             .header("Authorization", basic(PASSWORD))
             .send()
             .await
@@ -93,7 +86,7 @@ impl Setup {
 
     pub(crate) async fn admin_post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
         self.http
-            .post(self.server.url(path))
+            .post(self.app.url(path))
             .header("Authorization", basic(PASSWORD))
             .form(form)
             .send()
@@ -147,7 +140,7 @@ impl Setup {
             .strip_prefix(APP_URL)
             .expect("the window returns to APP_URL");
         let path = path.split('#').next().unwrap();
-        let mut request = self.http.get(self.server.url(path));
+        let mut request = self.http.get(self.app.url(path));
         if let Some(cookie) = cookie {
             request = request.header("Cookie", cookie);
         }
@@ -224,8 +217,9 @@ async fn facebook_login_connects_an_account_that_can_search_hashtags(backend: Ba
     );
     assert!(account.expires_at.is_some());
     let res = s
+        .app
         .http
-        .get(s.server.url("/hashtags/sunrise/top.json"))
+        .get(s.app.url("/hashtags/sunrise/top.json"))
         .header("Origin", "https://example.com")
         .send()
         .await
@@ -303,7 +297,7 @@ fn regex_replace_state(url: &str, new_state: &str) -> String {
 
 async fn admin_pages_need_the_password_and_failures_never_lock_it_out(backend: Backend) {
     let s = setup(backend, &[("ADMIN_FAILURE_DELAY_MS", "1")]).await;
-    let res = s.http.get(s.server.url("/admin")).send().await.unwrap();
+    let res = s.app.http.get(s.app.url("/admin")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     assert!(
         res.headers()["www-authenticate"]
@@ -322,8 +316,9 @@ async fn admin_pages_need_the_password_and_failures_never_lock_it_out(backend: B
 
     for _ in 0..10 {
         let res = s
+            .app
             .http
-            .get(s.server.url("/admin"))
+            .get(s.app.url("/admin"))
             .header("Authorization", basic("guess"))
             .send()
             .await
@@ -337,8 +332,7 @@ async fn admin_pages_need_the_password_and_failures_never_lock_it_out(backend: B
 
 async fn without_a_password_admin_and_connect_do_not_exist(backend: Backend) {
     let world = World::new(backend).await;
-    let app = world.app(&[]).await;
-    let server = Server::start(app).await;
+    let app = world.spawn(&[]).await;
     for path in [
         "/admin",
         "/connect/instagram",
@@ -347,7 +341,7 @@ async fn without_a_password_admin_and_connect_do_not_exist(backend: Backend) {
         let res = token_agent::tls::http_client()
             .build()
             .unwrap()
-            .get(server.url(path))
+            .get(app.url(path))
             .header("Authorization", basic("x"))
             .send()
             .await
@@ -436,8 +430,9 @@ async fn meta_callbacks_delete_a_users_data_only_when_signed(backend: Backend) {
     let user_id = s.world.user.app_scoped_id.clone();
     let now = s.world.clock.now().timestamp();
     let post = |path: &'static str, body: String| {
-        s.http
-            .post(s.server.url(path))
+        s.app
+            .http
+            .post(s.app.url(path))
             .form(&[("signed_request", body)])
             .send()
     };
@@ -454,8 +449,9 @@ async fn meta_callbacks_delete_a_users_data_only_when_signed(backend: Backend) {
         .unwrap();
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     let res = s
+        .app
         .http
-        .post(s.server.url("/callbacks/deauthorize"))
+        .post(s.app.url("/callbacks/deauthorize"))
         .form(&[("other", "x")])
         .send()
         .await
@@ -495,16 +491,18 @@ async fn meta_callbacks_delete_a_users_data_only_when_signed(backend: Backend) {
     assert!(s.app.store.account("shop").await.unwrap().is_none());
     assert!(s.app.board.get("shop").is_none());
     let page = s
+        .app
         .http
-        .get(s.server.url(&format!("/callbacks/data-deletion/{code}")))
+        .get(s.app.url(&format!("/callbacks/data-deletion/{code}")))
         .send()
         .await
         .unwrap();
     assert_eq!(page.status(), StatusCode::OK);
     assert!(page.text().await.unwrap().contains(&code));
     let page = s
+        .app
         .http
-        .get(s.server.url("/callbacks/data-deletion/unknown0"))
+        .get(s.app.url("/callbacks/data-deletion/unknown0"))
         .send()
         .await
         .unwrap();
@@ -519,8 +517,9 @@ async fn the_documented_signed_request_vector_is_accepted(backend: Backend) {
     let issued = chrono::DateTime::from_timestamp(1_624_244_156, 0).unwrap();
     s.world.clock.set(issued + Duration::minutes(1));
     let res = s
+        .app
         .http
-        .post(s.server.url("/callbacks/deauthorize"))
+        .post(s.app.url("/callbacks/deauthorize"))
         .form(&[("signed_request", vector)])
         .send()
         .await
@@ -528,8 +527,9 @@ async fn the_documented_signed_request_vector_is_accepted(backend: Backend) {
     assert_eq!(res.status(), StatusCode::OK);
     let tampered = vector.replace("Mf_s", "Mf_t");
     let res = s
+        .app
         .http
-        .post(s.server.url("/callbacks/deauthorize"))
+        .post(s.app.url("/callbacks/deauthorize"))
         .form(&[("signed_request", tampered)])
         .send()
         .await
@@ -543,8 +543,9 @@ async fn the_refresh_hook_runs_only_with_the_right_signature(backend: Backend) {
         .give_token(&s.app, "default", Duration::days(8))
         .await;
     let res = s
+        .app
         .http
-        .post(s.server.url("/hooks/refresh/deadbeef"))
+        .post(s.app.url("/hooks/refresh/deadbeef"))
         .send()
         .await
         .unwrap();
@@ -557,7 +558,7 @@ async fn the_refresh_hook_runs_only_with_the_right_signature(backend: Backend) {
         .link(&token_agent::hook::hook_path(secret))
         .unwrap();
     let path = url.strip_prefix(APP_URL).unwrap();
-    let res = s.http.post(s.server.url(path)).send().await.unwrap();
+    let res = s.app.http.post(s.app.url(path)).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let body: Value = res.json().await.unwrap();
     assert!(
@@ -708,21 +709,24 @@ async fn metrics_count_requests_refreshes_upstream_calls_and_expiry(backend: Bac
         .await
         .unwrap();
     for _ in 0..3 {
-        s.http
-            .get(s.server.url("/token.json"))
+        s.app
+            .http
+            .get(s.app.url("/token.json"))
             .header("Origin", "https://example.com")
             .send()
             .await
             .unwrap();
     }
-    s.http
-        .get(s.server.url("/feed.json"))
+    s.app
+        .http
+        .get(s.app.url("/feed.json"))
         .header("Origin", "https://example.com")
         .send()
         .await
         .unwrap();
-    s.http
-        .get(s.server.url("/feed.json"))
+    s.app
+        .http
+        .get(s.app.url("/feed.json"))
         .header("Origin", "https://example.com")
         .send()
         .await

@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 use sqlx::Connection;
 
-use crate::common::{Backend, Server, World};
+use crate::common::{Backend, World, client};
 
 const PASSWORD: &str = "db-fault-admin-pw";
 const APP_SECRET: &str = "db-fault-app-secret";
@@ -81,7 +81,7 @@ async fn a_broken_database_shows_no_driver_text_in_any_response(backend: Backend
     // Arrange: a serving agent with an account, admin, callbacks and the hook on.
     let world = World::new(backend).await;
     let app = world
-        .app(&[
+        .spawn(&[
             ("ADMIN_PASSWORD", PASSWORD),
             ("INSTAGRAM_APP_ID", "1234567890"),
             ("INSTAGRAM_APP_SECRET", APP_SECRET),
@@ -89,11 +89,7 @@ async fn a_broken_database_shows_no_driver_text_in_any_response(backend: Backend
         ])
         .await;
     world.give_token(&app, "default", Duration::days(3)).await;
-    let server = Server::start(app.clone()).await;
-    let http = token_agent::tls::http_client()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let http = client();
     let csrf = token_agent::http::admin::csrf_token(&app);
     let signed = token_agent::signed_request::sign(
         &json!({"algorithm": "HMAC-SHA256", "issued_at": world.clock.now().timestamp(), "user_id": "42"}),
@@ -107,7 +103,7 @@ async fn a_broken_database_shows_no_driver_text_in_any_response(backend: Backend
 
     // Assert: token URLs still answer from memory.
     let token = http
-        .get(server.url("/token.json"))
+        .get(app.url("/token.json"))
         .header("Origin", "https://example.com")
         .send()
         .await
@@ -115,12 +111,12 @@ async fn a_broken_database_shows_no_driver_text_in_any_response(backend: Backend
     assert_eq!(token.status(), StatusCode::OK);
 
     let get = |path: &str| {
-        http.get(server.url(path))
+        http.get(app.url(path))
             .header("Origin", "https://example.com")
             .header("Authorization", basic())
     };
     let post = |path: &str, form: Vec<(&str, &str)>| {
-        http.post(server.url(path))
+        http.post(app.url(path))
             .header("Authorization", basic())
             .form(&form)
     };
@@ -218,7 +214,7 @@ async fn a_broken_database_shows_no_driver_text_in_any_response(backend: Backend
         assert_no_driver_text("GET /healthz with PostgreSQL gone", &body);
         assert!(body.contains("request id"), "{body}");
     }
-    server.stop().await;
+    app.stop().await;
 }
 
 on_both_backends!(a_broken_database_shows_no_driver_text_in_any_response);

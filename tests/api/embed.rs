@@ -3,58 +3,43 @@
 
 use std::collections::BTreeSet;
 
-use crate::common::{Backend, Server, World};
+use crate::common::{Backend, Rig, World};
 use chrono::Duration;
+use fake_graph::{Fault, MediaType};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
-use token_agent::fake::{Fault, MediaType};
 
 const SITE: &str = "https://example.com/";
 const CAPTION: &str = "<script>alert(\"x\")</script> & 'quotes' #bakery";
 
-struct Setup {
-    world: World,
-    server: Server,
-    token: String,
-    http: reqwest::Client,
-}
-
-async fn setup(backend: Backend) -> Setup {
+async fn setup(backend: Backend) -> Rig {
     let world = World::new(backend).await;
     world
         .fake
         .add_post(&world.user, MediaType::Image, Some(CAPTION));
-    let app = world.app(&[]).await;
+    let app = world.spawn(&[]).await;
     let token = world.give_token(&app, "default", Duration::days(2)).await;
-    let server = Server::start(app).await;
-    Setup {
-        world,
-        server,
-        token,
-        http: token_agent::tls::http_client().build().unwrap(),
-    }
+    Rig { world, app, token }
 }
 
-impl Setup {
-    /// GET `path` as a frame on `referer` would ask for it.
-    async fn get(&self, path: &str, referer: Option<&str>) -> reqwest::Response {
-        let mut request = self.http.get(self.server.url(path));
-        if let Some(referer) = referer {
-            request = request.header("Referer", referer);
-        }
-        request.send().await.unwrap()
+/// GET `path` as a frame on `referer` would ask for it.
+async fn get(s: &Rig, path: &str, referer: Option<&str>) -> reqwest::Response {
+    let mut request = s.app.http.get(s.app.url(path));
+    if let Some(referer) = referer {
+        request = request.header("Referer", referer);
     }
+    request.send().await.unwrap()
+}
 
-    /// Status, headers and body of [`Setup::get`], with no token in it.
-    async fn text(&self, path: &str, referer: Option<&str>) -> (StatusCode, HeaderMap, String) {
-        let res = self.get(path, referer).await;
-        let (status, headers) = (res.status(), res.headers().clone());
-        let text = res.text().await.unwrap();
-        assert!(!text.contains(&self.token), "a body has the token: {text}");
-        assert!(!text.contains("access_token"), "{text}");
-        (status, headers, text)
-    }
+/// Status, headers and body of [`get`], with no token in it.
+async fn text(s: &Rig, path: &str, referer: Option<&str>) -> (StatusCode, HeaderMap, String) {
+    let res = get(s, path, referer).await;
+    let (status, headers) = (res.status(), res.headers().clone());
+    let text = res.text().await.unwrap();
+    assert!(!text.contains(&s.token), "a body has the token: {text}");
+    assert!(!text.contains("access_token"), "{text}");
+    (status, headers, text)
 }
 
 /// The attributes of every `<tag …>` in `html`, in order, as written.
@@ -75,7 +60,7 @@ fn attr(tag: &str, name: &str) -> Option<String> {
 async fn the_embed_files_are_cacheable_and_revalidate() {
     let s = setup(Backend::Sqlite).await;
     // A script holds no data: any page may load it.
-    let res = s.get("/embed.js", Some("https://stranger.example/")).await;
+    let res = get(&s, "/embed.js", Some("https://stranger.example/")).await;
     assert_eq!(res.status(), StatusCode::OK);
     let headers = res.headers().clone();
     assert_eq!(
@@ -96,8 +81,9 @@ async fn the_embed_files_are_cacheable_and_revalidate() {
     }
     assert!(script.contains("document.currentScript"));
     let again = s
+        .app
         .http
-        .get(s.server.url("/embed.js"))
+        .get(s.app.url("/embed.js"))
         .header("If-None-Match", headers["etag"].clone())
         .send()
         .await
@@ -105,7 +91,7 @@ async fn the_embed_files_are_cacheable_and_revalidate() {
     assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
     assert!(again.bytes().await.unwrap().is_empty());
 
-    let css = s.get("/embed.css", None).await;
+    let css = get(&s, "/embed.css", None).await;
     assert_eq!(css.status(), StatusCode::OK);
     assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
     assert!(css.headers().contains_key("etag"));
@@ -115,7 +101,7 @@ async fn the_embed_files_are_cacheable_and_revalidate() {
 
 async fn the_frame_renders_the_feed_escaped_and_framed_only_by_allowed_sites(backend: Backend) {
     let s = setup(backend).await;
-    let (status, headers, html) = s.text("/feed.html?limit=4", Some(SITE)).await;
+    let (status, headers, html) = text(&s, "/feed.html?limit=4", Some(SITE)).await;
     assert_eq!(status, StatusCode::OK, "{html}");
     assert_eq!(headers["content-type"], "text/html; charset=utf-8");
     let csp = headers["content-security-policy"].to_str().unwrap();
@@ -170,7 +156,7 @@ async fn the_frame_renders_the_feed_escaped_and_framed_only_by_allowed_sites(bac
     assert!(html.contains(r#"<link rel="stylesheet" href="/embed.css">"#));
 
     // The same posts as feed.json, in the same order.
-    let (_, _, json) = s.text("/feed.json?limit=4", Some(SITE)).await;
+    let (_, _, json) = text(&s, "/feed.json?limit=4", Some(SITE)).await;
     let json: Value = serde_json::from_str(&json).unwrap();
     let from_json: Vec<String> = json["data"]
         .as_array()
@@ -189,8 +175,8 @@ async fn the_frame_renders_the_feed_escaped_and_framed_only_by_allowed_sites(bac
         .expect("a Load more link");
     let next = attr(more, "href").unwrap();
     assert!(next.starts_with("?limit=4&after="), "{next}");
-    let own = s.server.url("/feed.html?limit=4");
-    let (status, _, second) = s.text(&format!("/feed.html{next}"), Some(&own)).await;
+    let own = s.app.url("/feed.html?limit=4");
+    let (status, _, second) = text(&s, &format!("/feed.html{next}"), Some(&own)).await;
     assert_eq!(status, StatusCode::OK, "{second}");
     let seen: BTreeSet<String> = from_html.into_iter().collect();
     let later: Vec<String> = tags(&second, "a")
@@ -204,7 +190,7 @@ async fn the_frame_renders_the_feed_escaped_and_framed_only_by_allowed_sites(bac
 
 async fn the_frame_obeys_the_allow_list(backend: Backend) {
     let s = setup(backend).await;
-    let elsewhere = s.server.url("/");
+    let elsewhere = s.app.url("/");
     for referer in [
         Some("https://evil.example/"),
         Some("https://example.com.evil.net/feed.html"),
@@ -212,7 +198,7 @@ async fn the_frame_obeys_the_allow_list(backend: Backend) {
         Some(elsewhere.as_str()),
         None,
     ] {
-        let (status, _, body) = s.text("/feed.html", referer).await;
+        let (status, _, body) = text(&s, "/feed.html", referer).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{referer:?}");
         let body: Value = serde_json::from_str(&body).unwrap();
         assert!(body["error"]["code"].is_string(), "{body}");
@@ -223,8 +209,10 @@ async fn the_frame_obeys_the_allow_list(backend: Backend) {
 async fn bad_parameters_get_the_feeds_400_and_a_missing_feed_a_polite_page(backend: Backend) {
     let s = setup(backend).await;
     for query in ["limit=0", "limit=ten", "account=a%2Fb", "after=%3Cx%3E"] {
-        let (status, headers, html_body) = s.text(&format!("/feed.html?{query}"), Some(SITE)).await;
-        let (json_status, _, json_body) = s.text(&format!("/feed.json?{query}"), Some(SITE)).await;
+        let (status, headers, html_body) =
+            text(&s, &format!("/feed.html?{query}"), Some(SITE)).await;
+        let (json_status, _, json_body) =
+            text(&s, &format!("/feed.json?{query}"), Some(SITE)).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
         assert_eq!(headers["content-type"], "application/json");
         assert_eq!(json_status, StatusCode::BAD_REQUEST);
@@ -232,7 +220,7 @@ async fn bad_parameters_get_the_feeds_400_and_a_missing_feed_a_polite_page(backe
     }
     assert_eq!(s.world.fake.total_calls(), 0);
 
-    let (status, headers, html) = s.text("/feed.html?account=nobody", Some(SITE)).await;
+    let (status, headers, html) = text(&s, "/feed.html?account=nobody", Some(SITE)).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(headers["content-type"], "text/html; charset=utf-8");
     assert_eq!(headers["cache-control"], "no-store");
@@ -240,7 +228,7 @@ async fn bad_parameters_get_the_feeds_400_and_a_missing_feed_a_polite_page(backe
     assert!(!html.contains("nobody"), "no details for a visitor: {html}");
 
     s.world.fake.inject("/me/media", Fault::Html(503), 1);
-    let (status, _, html) = s.text("/feed.html", Some(SITE)).await;
+    let (status, _, html) = text(&s, "/feed.html", Some(SITE)).await;
     assert_eq!(status, StatusCode::BAD_GATEWAY);
     assert!(html.contains("ta-feed--error"));
     assert!(!html.contains("<img"));

@@ -3,81 +3,44 @@
 
 use std::sync::Arc;
 
-use crate::common::{Backend, Server, World};
+use crate::common::{Backend, Rig, local, spawn_app};
 use chrono::Duration;
+use fake_graph::{FakeUser, Fault, MediaType};
 use futures_util::future::join_all;
 use reqwest::StatusCode;
 use serde_json::Value;
-use token_agent::app::App;
-use token_agent::fake::{FakeUser, Fault, MediaType};
 
 const MEDIA: &str = "/me/media";
 const ORIGIN: (&str, &str) = ("Origin", "https://example.com");
 
-struct Setup {
-    world: World,
-    app: Arc<App>,
-    server: Server,
-    token: String,
-    http: reqwest::Client,
+async fn setup(backend: Backend, extra: &[(&str, &str)]) -> Rig {
+    spawn_app(backend, extra).await
 }
 
-async fn setup(backend: Backend, extra: &[(&str, &str)]) -> Setup {
-    let world = World::new(backend).await;
-    let app = world.app(extra).await;
-    let token = world.give_token(&app, "default", Duration::days(2)).await;
-    let server = Server::start(app.clone()).await;
-    Setup {
-        world,
-        app,
-        server,
-        token,
-        http: token_agent::tls::http_client().build().unwrap(),
-    }
+async fn json(s: &Rig, path: &str) -> (StatusCode, Value, String) {
+    let res = s.app.get(path).await;
+    let status = res.status();
+    let text = res.text().await.unwrap();
+    assert!(
+        !text.contains("access_token"),
+        "a body mentions access_token: {text}"
+    );
+    assert!(
+        !text.contains(&s.token),
+        "a body contains the token: {text}"
+    );
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::Null),
+        text,
+    )
 }
 
-impl Setup {
-    async fn get(&self, path: &str) -> reqwest::Response {
-        self.http
-            .get(self.server.url(path))
-            .header(ORIGIN.0, ORIGIN.1)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    async fn json(&self, path: &str) -> (StatusCode, Value, String) {
-        let res = self.get(path).await;
-        let status = res.status();
-        let text = res.text().await.unwrap();
-        assert!(
-            !text.contains("access_token"),
-            "a body mentions access_token: {text}"
-        );
-        assert!(
-            !text.contains(&self.token),
-            "a body contains the token: {text}"
-        );
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::Null),
-            text,
-        )
-    }
-
-    /// Turns an agent link (on APP_URL) into one on the test server.
-    fn local(&self, link: &str) -> String {
-        link.strip_prefix("https://agent.example.com")
-            .expect("links point at APP_URL")
-            .to_string()
-    }
-
-    /// A Facebook-Login account that can search hashtags.
-    async fn add_facebook_account(&self, name: &str) -> FakeUser {
-        self.world
-            .add_facebook_account(&self.app, name, "harbour_cafe", 4)
-            .await
-    }
+/// A Facebook-Login account that can search hashtags.
+async fn add_facebook_account(s: &Rig, name: &str) -> FakeUser {
+    s.world
+        .add_facebook_account(&s.app, name, "harbour_cafe", 4)
+        .await
 }
 
 fn error_code(body: &Value) -> &str {
@@ -86,7 +49,7 @@ fn error_code(body: &Value) -> &str {
 
 async fn the_feed_has_the_graph_shape_and_no_token(backend: Backend) {
     let s = setup(backend, &[]).await;
-    let (status, body, _) = s.json("/feed.json").await;
+    let (status, body, _) = json(&s, "/feed.json").await;
     assert_eq!(status, StatusCode::OK);
     let data = body["data"].as_array().unwrap();
     let expected = s.world.fake.media_of(&s.world.user);
@@ -117,7 +80,7 @@ async fn paging_goes_through_the_agent_and_visits_every_item_once(backend: Backe
     let mut seen = Vec::new();
     let mut path = "/feed.json?limit=7".to_string();
     loop {
-        let (status, body, _) = s.json(&path).await;
+        let (status, body, _) = json(&s, &path).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         seen.extend(
             body["data"]
@@ -127,7 +90,7 @@ async fn paging_goes_through_the_agent_and_visits_every_item_once(backend: Backe
                 .map(|m| m["id"].as_str().unwrap().to_string()),
         );
         match body["paging"]["next"].as_str() {
-            Some(next) => path = s.local(next),
+            Some(next) => path = local(next),
             None => break,
         }
     }
@@ -140,12 +103,10 @@ async fn paging_goes_through_the_agent_and_visits_every_item_once(backend: Backe
         .collect();
     assert_eq!(seen, expected);
     // And back: `previous` from the second page leads to the first.
-    let (_, first, _) = s.json("/feed.json?limit=7").await;
-    let second_path = s.local(first["paging"]["next"].as_str().unwrap());
-    let (_, second, _) = s.json(&second_path).await;
-    let (_, back, _) = s
-        .json(&s.local(second["paging"]["previous"].as_str().unwrap()))
-        .await;
+    let (_, first, _) = json(&s, "/feed.json?limit=7").await;
+    let second_path = local(first["paging"]["next"].as_str().unwrap());
+    let (_, second, _) = json(&s, &second_path).await;
+    let (_, back, _) = json(&s, &local(second["paging"]["previous"].as_str().unwrap())).await;
     assert_eq!(back["data"], first["data"]);
 }
 
@@ -160,7 +121,7 @@ async fn a_burst_of_cold_requests_costs_one_upstream_call(backend: Backend) {
     let limit = Arc::new(tokio::sync::Semaphore::new(100));
     let requests = (0..1000).map(|_| {
         let limit = limit.clone();
-        let (http, url) = (s.http.clone(), s.server.url("/feed.json?limit=10"));
+        let (http, url) = (s.app.http.clone(), s.app.url("/feed.json?limit=10"));
         async move {
             let _permit = limit.acquire().await.unwrap();
             http.get(url)
@@ -181,16 +142,16 @@ async fn a_burst_of_cold_requests_costs_one_upstream_call(backend: Backend) {
 
     // Fresh for FEED_CACHE_TTL (300 s), then one more call.
     s.world.clock.advance(Duration::seconds(299));
-    s.json("/feed.json?limit=10").await;
+    json(&s, "/feed.json?limit=10").await;
     assert_eq!(s.world.fake.calls(MEDIA), 1);
     s.world.clock.advance(Duration::seconds(2));
-    s.json("/feed.json?limit=10").await;
+    json(&s, "/feed.json?limit=10").await;
     assert_eq!(s.world.fake.calls(MEDIA), 2);
 }
 
 async fn an_upstream_failure_serves_the_last_good_copy_with_its_age(backend: Backend) {
     let s = setup(backend, &[]).await;
-    let (_, good, _) = s.json("/feed.json").await;
+    let (_, good, _) = json(&s, "/feed.json").await;
     s.world.clock.advance(Duration::minutes(30));
     let mut age = 30 * 60;
     for fault in [
@@ -200,7 +161,7 @@ async fn an_upstream_failure_serves_the_last_good_copy_with_its_age(backend: Bac
         Fault::Throttle { code: 80002 },
     ] {
         s.world.fake.inject(MEDIA, fault, 1);
-        let res = s.get("/feed.json").await;
+        let res = s.app.get("/feed.json").await;
         assert_eq!(res.status(), StatusCode::OK);
         let served: i64 = res.headers()["age"].to_str().unwrap().parse().unwrap();
         assert_eq!(served, age);
@@ -213,18 +174,18 @@ async fn an_upstream_failure_serves_the_last_good_copy_with_its_age(backend: Bac
     // Upstream back, once the throttled account has regained access (the
     // fake estimates 30 minutes): a fresh copy, no Age to speak of.
     s.world.clock.advance(Duration::minutes(30));
-    let res = s.get("/feed.json").await;
+    let res = s.app.get("/feed.json").await;
     assert_eq!(res.headers()["age"], "0");
 }
 
 async fn a_stale_copy_is_never_served_past_its_media_expiry(backend: Backend) {
     // Media URLs are signed for 3 days in the fake; stale copies may live 7.
     let s = setup(backend, &[("FEED_STALE_TTL", "604800")]).await;
-    s.json("/feed.json").await;
+    json(&s, "/feed.json").await;
     s.world.clock.advance(Duration::days(2));
     s.world.fake.inject(MEDIA, Fault::Html(503), 1);
     assert_eq!(
-        s.get("/feed.json").await.status(),
+        s.app.get("/feed.json").await.status(),
         StatusCode::OK,
         "within the signed life"
     );
@@ -232,7 +193,7 @@ async fn a_stale_copy_is_never_served_past_its_media_expiry(backend: Backend) {
         .clock
         .advance(Duration::days(1) + Duration::hours(1));
     s.world.fake.inject(MEDIA, Fault::Html(503), 1);
-    let (status, body, _) = s.json("/feed.json").await;
+    let (status, body, _) = json(&s, "/feed.json").await;
     assert_eq!(
         status,
         StatusCode::BAD_GATEWAY,
@@ -246,11 +207,11 @@ async fn a_stale_copy_is_never_served_past_its_media_expiry(backend: Backend) {
     s.world
         .fake
         .inject(MEDIA, Fault::Throttle { code: 80002 }, 1);
-    let (status, body, _) = s.json("/feed.json").await;
+    let (status, body, _) = json(&s, "/feed.json").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(error_code(&body), "upstream_throttled");
     let calls = s.world.fake.calls(MEDIA);
-    let res = s.get("/feed.json?limit=4").await;
+    let res = s.app.get("/feed.json?limit=4").await;
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     let retry: i64 = res.headers()["retry-after"]
         .to_str()
@@ -274,11 +235,11 @@ async fn bad_parameters_are_refused_before_any_upstream_call(backend: Backend) {
         ("/hashtags/a-b/top.json", "invalid_hashtag"),
         ("/hashtags/ok/recent.json?limit=51", "invalid_limit"),
     ] {
-        let (status, body, _) = s.json(path).await;
+        let (status, body, _) = json(&s, path).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
         assert_eq!(error_code(&body), code, "{path}");
     }
-    let (status, body, _) = s.json("/feed.json?account=nobody").await;
+    let (status, body, _) = json(&s, "/feed.json?account=nobody").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(error_code(&body), "unknown_account");
     assert_eq!(s.world.fake.total_calls(), 0);
@@ -287,14 +248,15 @@ async fn bad_parameters_are_refused_before_any_upstream_call(backend: Backend) {
 async fn the_feed_obeys_the_allow_list(backend: Backend) {
     let s = setup(backend, &[]).await;
     let res = s
+        .app
         .http
-        .get(s.server.url("/feed.json"))
+        .get(s.app.url("/feed.json"))
         .header("Origin", "https://evil.com")
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
-    let res = s.get("/feed.json").await;
+    let res = s.app.get("/feed.json").await;
     assert_eq!(
         res.headers()["access-control-allow-origin"],
         "https://example.com"
@@ -309,10 +271,10 @@ async fn only_the_owners_hashtags_may_spend_the_budget(backend: Backend) {
         &[("HASHTAGS", "coffee"), ("ADMIN_PASSWORD", "feed-test-pw")],
     )
     .await;
-    s.add_facebook_account("brand").await;
+    add_facebook_account(&s, "brand").await;
     // A script tries 29 made-up tags: each is a 404 that costs nothing.
     for i in 0..29 {
-        let (status, body, _) = s.json(&format!("/hashtags/madeup{i}/recent.json")).await;
+        let (status, body, _) = json(&s, &format!("/hashtags/madeup{i}/recent.json")).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
         assert_eq!(error_code(&body), "hashtag_not_allowed");
     }
@@ -325,23 +287,23 @@ async fn only_the_owners_hashtags_may_spend_the_budget(backend: Backend) {
         .unwrap();
     assert_eq!(used, 0, "none of them counted against the week's 30");
     // The owner's own tag still works.
-    let (status, body, _) = s.json("/hashtags/coffee/recent.json").await;
+    let (status, body, _) = json(&s, "/hashtags/coffee/recent.json").await;
     assert_eq!(status, StatusCode::OK, "{body}");
 
     // Allowed on the admin page, a tag works on every instance that reloads.
-    let (status, _, _) = s.json("/hashtags/sourdough/top.json").await;
+    let (status, _, _) = json(&s, "/hashtags/sourdough/top.json").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     token_agent::accounts::approve_hashtag(&s.app, "sourdough", true)
         .await
         .unwrap();
-    let (status, body, _) = s.json("/hashtags/sourdough/top.json").await;
+    let (status, body, _) = json(&s, "/hashtags/sourdough/top.json").await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let other = s.world.app(&[]).await;
+    let other = s.world.spawn(&[]).await;
     assert!(other.feeds.allows_hashtag("sourdough"));
     token_agent::accounts::approve_hashtag(&s.app, "sourdough", false)
         .await
         .unwrap();
-    let (status, _, _) = s.json("/hashtags/sourdough/top.json").await;
+    let (status, _, _) = json(&s, "/hashtags/sourdough/top.json").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (used, frees) = s
         .app
@@ -353,8 +315,9 @@ async fn only_the_owners_hashtags_may_spend_the_budget(backend: Backend) {
     assert_eq!(frees, Some(s.world.clock.now() + Duration::days(7)));
     // The owner's status page shows the budget.
     let page = s
+        .app
         .http
-        .get(s.server.url("/status"))
+        .get(s.app.url("/status"))
         .basic_auth("owner", Some("feed-test-pw"))
         .send()
         .await
@@ -370,19 +333,19 @@ async fn only_the_owners_hashtags_may_spend_the_budget(backend: Backend) {
 
 async fn walking_hashtag_pages_follows_upstreams_links_and_repeats_nothing(backend: Backend) {
     let s = setup(backend, &[("HASHTAGS", "latteart")]).await;
-    let user = s.add_facebook_account("brand").await;
+    let user = add_facebook_account(&s, "brand").await;
     for i in 0..130 {
         let caption = format!("cup {i} #latteart");
         s.world
             .fake
-            .add_post(&user, token_agent::fake::MediaType::Image, Some(&caption));
+            .add_post(&user, fake_graph::MediaType::Image, Some(&caption));
         s.world.clock.advance(Duration::seconds(10));
     }
     let mut seen = Vec::new();
     let mut path = "/hashtags/latteart/recent.json?limit=50".to_string();
     let mut pages = 0;
     loop {
-        let (status, body, text) = s.json(&path).await;
+        let (status, body, text) = json(&s, &path).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert!(
             !text.contains("__after_id"),
@@ -399,7 +362,7 @@ async fn walking_hashtag_pages_follows_upstreams_links_and_repeats_nothing(backe
         match body["paging"]["next"].as_str() {
             // A link rebuilt from the cursor would get the second page for
             // ever; four pages is already one too many.
-            Some(next) if pages < 4 => path = s.local(next),
+            Some(next) if pages < 4 => path = local(next),
             _ => break,
         }
     }
@@ -412,17 +375,15 @@ async fn walking_hashtag_pages_follows_upstreams_links_and_repeats_nothing(backe
     // The second page, asked again, is the cached second page (its key is
     // the whole link, not the cursor that is the same on every page).
     let calls = s.world.fake.total_calls();
-    let (_, first, _) = s.json("/hashtags/latteart/recent.json?limit=50").await;
-    let (_, second, _) = s
-        .json(&s.local(first["paging"]["next"].as_str().unwrap()))
-        .await;
+    let (_, first, _) = json(&s, "/hashtags/latteart/recent.json?limit=50").await;
+    let (_, second, _) = json(&s, &local(first["paging"]["next"].as_str().unwrap())).await;
     assert_eq!(second["data"][0]["id"].as_str().unwrap(), seen[50]);
     assert_eq!(s.world.fake.total_calls(), calls, "all cached");
 }
 
 async fn hashtags_need_a_facebook_login_account(backend: Backend) {
     let s = setup(backend, &[("HASHTAGS", "coffee")]).await;
-    let (status, body, _) = s.json("/hashtags/coffee/recent.json").await;
+    let (status, body, _) = json(&s, "/hashtags/coffee/recent.json").await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert_eq!(error_code(&body), "facebook_account_required");
     assert!(
@@ -431,7 +392,7 @@ async fn hashtags_need_a_facebook_login_account(backend: Backend) {
             .unwrap()
             .contains("Facebook Login")
     );
-    let (status, _, _) = s.json("/hashtags/coffee/recent.json?account=default").await;
+    let (status, _, _) = json(&s, "/hashtags/coffee/recent.json?account=default").await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert_eq!(s.world.fake.total_calls(), 0);
 }
@@ -442,24 +403,24 @@ async fn a_hashtag_id_is_looked_up_once_across_restarts(backend: Backend) {
         &[("HASHTAGS", "coffee"), ("ADMIN_PASSWORD", "feed-test-pw")],
     )
     .await;
-    s.add_facebook_account("brand").await;
-    let (status, body, text) = s.json("/hashtags/coffee/recent.json").await;
+    add_facebook_account(&s, "brand").await;
+    let (status, body, text) = json(&s, "/hashtags/coffee/recent.json").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body["data"].is_array());
     assert!(!text.contains("username"));
-    let (status, _, _) = s.json("/hashtags/Coffee/top.json?account=brand").await;
+    let (status, _, _) = json(&s, "/hashtags/Coffee/top.json?account=brand").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(s.world.fake.calls("/ig_hashtag_search"), 1);
 
     // A new process (empty in-process cache) on the same database, once
     // the page kept there is no longer fresh.
     s.world.clock.advance(Duration::minutes(6));
-    let app = s.world.app(&[("HASHTAGS", "coffee")]).await;
-    let server = Server::start(app).await;
+    let app = s.world.spawn(&[("HASHTAGS", "coffee")]).await;
     let before = s.world.fake.total_calls();
     let res = s
+        .app
         .http
-        .get(server.url("/hashtags/coffee/recent.json?limit=5"))
+        .get(app.url("/hashtags/coffee/recent.json?limit=5"))
         .header(ORIGIN.0, ORIGIN.1)
         .send()
         .await
@@ -484,13 +445,13 @@ async fn the_thirty_first_hashtag_in_a_week_is_refused_before_any_call(backend: 
         .collect::<Vec<_>>()
         .join(" ");
     let s = setup(backend, &[("HASHTAGS", &tags)]).await;
-    s.add_facebook_account("brand").await;
+    add_facebook_account(&s, "brand").await;
     for i in 0..30 {
-        let (status, body, _) = s.json(&format!("/hashtags/tag{i}/recent.json")).await;
+        let (status, body, _) = json(&s, &format!("/hashtags/tag{i}/recent.json")).await;
         assert_eq!(status, StatusCode::OK, "tag{i}: {body}");
     }
     let before = s.world.fake.total_calls();
-    let (status, body, _) = s.json("/hashtags/onemore/recent.json").await;
+    let (status, body, _) = json(&s, "/hashtags/onemore/recent.json").await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(error_code(&body), "hashtag_limit");
     assert_eq!(
@@ -500,18 +461,18 @@ async fn the_thirty_first_hashtag_in_a_week_is_refused_before_any_call(backend: 
     );
     // A tag already counted this week still works.
     s.world.clock.advance(Duration::minutes(10));
-    let (status, _, _) = s.json("/hashtags/tag3/recent.json").await;
+    let (status, _, _) = json(&s, "/hashtags/tag3/recent.json").await;
     assert_eq!(status, StatusCode::OK);
     // A week after the first ones, there is room again.
     s.world.clock.advance(Duration::days(7));
-    let (status, body, _) = s.json("/hashtags/onemore/recent.json").await;
+    let (status, body, _) = json(&s, "/hashtags/onemore/recent.json").await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 
 async fn a_facebook_account_feed_reads_its_instagram_business_account(backend: Backend) {
     let s = setup(backend, &[]).await;
-    let user = s.add_facebook_account("brand").await;
-    let (status, body, _) = s.json("/feed.json?account=brand").await;
+    let user = add_facebook_account(&s, "brand").await;
+    let (status, body, _) = json(&s, "/feed.json?account=brand").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let ids: Vec<&str> = body["data"]
         .as_array()
@@ -539,10 +500,10 @@ async fn high_upstream_usage_keeps_the_agent_on_its_cached_copy(backend: Backend
     let s = setup(backend, &[]).await;
     // One call per hour is the whole budget: the first answer reports 100%.
     s.world.fake.set_options(|o| o.hourly_call_budget = 1);
-    let (status, first, _) = s.json("/feed.json").await;
+    let (status, first, _) = json(&s, "/feed.json").await;
     assert_eq!(status, StatusCode::OK);
     s.world.clock.advance(Duration::minutes(6));
-    let res = s.get("/feed.json").await;
+    let res = s.app.get("/feed.json").await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()["age"], "360");
     assert_eq!(res.json::<Value>().await.unwrap(), first);
@@ -556,9 +517,10 @@ async fn feed_pages_are_shared_through_memcached(backend: Backend) {
     let servers = memcached.addr();
     let s = setup(backend, &[("MEMCACHE_SERVERS", &servers)]).await;
     assert_eq!(s.app.cache.backend(), "memcached");
-    let (_, first, _) = s.json("/feed.json?limit=5").await;
-    let other = Server::start(s.world.app(&[("MEMCACHE_SERVERS", &servers)]).await).await;
+    let (_, first, _) = json(&s, "/feed.json?limit=5").await;
+    let other = s.world.spawn(&[("MEMCACHE_SERVERS", &servers)]).await;
     let res = s
+        .app
         .http
         .get(other.url("/feed.json?limit=5"))
         .header(ORIGIN.0, ORIGIN.1)
@@ -580,9 +542,10 @@ async fn feed_pages_are_shared_through_a_sasl_memcached(backend: Backend) {
     ];
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let s = setup(backend, &env).await;
-    s.json("/feed.json?limit=5").await;
-    let other = Server::start(s.world.app(&env).await).await;
+    json(&s, "/feed.json?limit=5").await;
+    let other = s.world.spawn(&env).await;
     let res = s
+        .app
         .http
         .get(other.url("/feed.json?limit=5"))
         .header(ORIGIN.0, ORIGIN.1)
@@ -598,11 +561,11 @@ async fn killing_memcached_keeps_the_feed_answering(backend: Backend) {
     let mut memcached = crate::common::memcached::Memcached::start();
     let servers = memcached.addr();
     let s = setup(backend, &[("MEMCACHE_SERVERS", &servers)]).await;
-    let (_, first, _) = s.json("/feed.json").await;
+    let (_, first, _) = json(&s, "/feed.json").await;
     memcached.kill();
     for _ in 0..20 {
         let started = std::time::Instant::now();
-        let (status, body, _) = s.json("/feed.json").await;
+        let (status, body, _) = json(&s, "/feed.json").await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body, first);
         assert!(started.elapsed() < std::time::Duration::from_secs(3));
@@ -610,7 +573,7 @@ async fn killing_memcached_keeps_the_feed_answering(backend: Backend) {
     // Past the TTL, with memcached still down: upstream, and still 200.
     s.world.clock.advance(Duration::minutes(6));
     let started = std::time::Instant::now();
-    let (status, _, _) = s.json("/feed.json").await;
+    let (status, _, _) = json(&s, "/feed.json").await;
     assert_eq!(status, StatusCode::OK);
     assert!(started.elapsed() < std::time::Duration::from_secs(3));
     assert_eq!(s.world.fake.calls(MEDIA), 2);
@@ -622,7 +585,7 @@ async fn killing_memcached_keeps_the_feed_answering(backend: Backend) {
 async fn an_answer_given_again_tells_its_age_and_ends_with_its_page(backend: Backend) {
     let s = setup(backend, &[]).await;
     let path = "/feed.json?limit=5";
-    let first = s.get(path).await;
+    let first = s.app.get(path).await;
     assert_eq!(first.headers()["age"], "0");
     assert_eq!(first.headers()["cache-control"], "public, max-age=300");
     let first = first.text().await.unwrap();
@@ -630,7 +593,7 @@ async fn an_answer_given_again_tells_its_age_and_ends_with_its_page(backend: Bac
     let user = s.world.user.clone();
     let newest = s.world.fake.add_post(&user, MediaType::Image, Some("new"));
     s.world.clock.advance(Duration::seconds(100));
-    let again = s.get(path).await;
+    let again = s.app.get(path).await;
     assert_eq!(again.headers()["age"], "100");
     assert_eq!(again.headers()["cache-control"], "public, max-age=200");
     assert_eq!(
@@ -646,7 +609,7 @@ async fn an_answer_given_again_tells_its_age_and_ends_with_its_page(backend: Bac
     s.world
         .give_token(&s.app, "default", Duration::days(2))
         .await;
-    let (status, body, _) = s.json(path).await;
+    let (status, body, _) = json(&s, path).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["data"][0]["id"], newest.id.as_str());
     assert_eq!(s.world.fake.calls(MEDIA), 2);

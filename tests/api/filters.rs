@@ -4,38 +4,18 @@
 //! request after an unfiltered one costs none, and every page's links keep
 //! the filter. The expected posts come from the fake's own records.
 
-use std::sync::Arc;
-
 use chrono::Duration;
+use fake_graph::{FakeMedia, FakeUser, MediaType};
 use reqwest::StatusCode;
 use serde_json::Value;
-use token_agent::app::App;
-use token_agent::fake::{FakeMedia, FakeUser, MediaType};
 
 use crate::common::memcached::Memcached;
-use crate::common::{Backend, Server, World};
+use crate::common::{Backend, Rig, TestApp, World, local, spawn_app};
 
 const MEDIA: &str = "/me/media";
-const ORIGIN: &str = "https://example.com";
-
-struct Rig {
-    world: World,
-    app: Arc<App>,
-    server: Server,
-    http: reqwest::Client,
-}
 
 async fn rig(backend: Backend, extra: &[(&str, &str)]) -> Rig {
-    let world = World::new(backend).await;
-    let app = world.app(extra).await;
-    world.give_token(&app, "default", Duration::days(2)).await;
-    let server = Server::start(app.clone()).await;
-    Rig {
-        world,
-        app,
-        server,
-        http: reqwest::Client::new(),
-    }
+    spawn_app(backend, extra).await
 }
 
 /// One answer: its ids, and its next and previous links as local paths.
@@ -45,64 +25,32 @@ struct Served {
     previous: Option<String>,
 }
 
-impl Rig {
-    async fn json(&self, path: &str) -> (StatusCode, Value) {
-        self.json_on(&self.server, path).await
-    }
-
-    async fn json_on(&self, server: &Server, path: &str) -> (StatusCode, Value) {
-        let res = self
-            .http
-            .get(server.url(path))
-            .header("Origin", ORIGIN)
-            .send()
-            .await
-            .unwrap();
-        let status = res.status();
-        (status, res.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn get(&self, path: &str) -> Served {
-        self.get_on(&self.server, path).await
-    }
-
-    async fn get_on(&self, server: &Server, path: &str) -> Served {
-        let (status, body) = self.json_on(server, path).await;
-        assert_eq!(status, StatusCode::OK, "{path}: {body}");
-        let link = |name: &str| body["paging"][name].as_str().map(local);
-        Served {
-            ids: ids(&body),
-            next: link("next"),
-            previous: link("previous"),
-        }
-    }
-
-    /// Every answer from `path` on, following `next`.
-    async fn walk(&self, path: &str) -> Vec<Served> {
-        self.walk_on(&self.server, path).await
-    }
-
-    async fn walk_on(&self, server: &Server, path: &str) -> Vec<Served> {
-        let mut answers = vec![self.get_on(server, path).await];
-        while let Some(next) = answers.last().unwrap().next.clone() {
-            answers.push(self.get_on(server, &next).await);
-            assert!(answers.len() < 200, "the walk ends");
-        }
-        answers
-    }
-
-    /// The ids of `user`'s posts that `keep` keeps, newest first.
-    fn expected(&self, user: &FakeUser, keep: impl Fn(&FakeMedia) -> bool) -> Vec<String> {
-        let media = self.world.fake.media_of(user);
-        media.into_iter().filter(keep).map(|m| m.id).collect()
+/// One answer of `app` at `path`, which must be a 200.
+async fn get(app: &TestApp, path: &str) -> Served {
+    let (status, body) = app.json(path).await;
+    assert_eq!(status, StatusCode::OK, "{path}: {body}");
+    let link = |name: &str| body["paging"][name].as_str().map(local);
+    Served {
+        ids: ids(&body),
+        next: link("next"),
+        previous: link("previous"),
     }
 }
 
-/// Turns an agent link (on APP_URL) into a path on the test server.
-fn local(link: &str) -> String {
-    link.strip_prefix("https://agent.example.com")
-        .expect("links point at APP_URL")
-        .to_string()
+/// Every answer of `app` from `path` on, following `next`.
+async fn walk(app: &TestApp, path: &str) -> Vec<Served> {
+    let mut answers = vec![get(app, path).await];
+    while let Some(next) = answers.last().unwrap().next.clone() {
+        answers.push(get(app, &next).await);
+        assert!(answers.len() < 200, "the walk ends");
+    }
+    answers
+}
+
+/// The ids of `user`'s posts that `keep` keeps, newest first.
+fn expected(world: &World, user: &FakeUser, keep: impl Fn(&FakeMedia) -> bool) -> Vec<String> {
+    let media = world.fake.media_of(user);
+    media.into_iter().filter(keep).map(|m| m.id).collect()
 }
 
 fn ids(body: &Value) -> Vec<String> {
@@ -157,11 +105,11 @@ async fn each_filter_keeps_its_posts_and_only_those(backend: Backend) {
         ("q=%22quotes%22", Box::new(|m| caption_has(m, "\"quotes\""))),
         ("exclude_text=oven", Box::new(|m| !caption_has(m, "oven"))),
     ];
-    let (_, all) = r.json("/feed.json?limit=100").await;
+    let (_, all) = r.app.json("/feed.json?limit=100").await;
     for (query, keep) in cases {
-        let expected = r.expected(&user, keep);
+        let expected = expected(&r.world, &user, keep);
         assert!(!expected.is_empty(), "{query} keeps something");
-        let (status, body) = r.json(&format!("/feed.json?limit=100&{query}")).await;
+        let (status, body) = r.app.json(&format!("/feed.json?limit=100&{query}")).await;
         assert_eq!(status, StatusCode::OK, "{query}: {body}");
         assert_eq!(ids(&body), expected, "{query}");
         // The items are the unfiltered feed's, unchanged.
@@ -195,14 +143,16 @@ async fn a_hashtag_is_matched_whole_in_any_case_and_script() {
         added.push((post.id, matches));
     }
     // The seeded captions' hashtags stand apart by spaces, as the fake reads them.
-    let expected = r.expected(&user, |m| match added.iter().find(|(id, _)| *id == m.id) {
-        Some((_, matches)) => *matches,
-        None => tagged(m, "bakery"),
+    let expected = expected(&r.world, &user, |m| {
+        match added.iter().find(|(id, _)| *id == m.id) {
+            Some((_, matches)) => *matches,
+            None => tagged(m, "bakery"),
+        }
     });
-    let (_, body) = r.json("/feed.json?limit=100&tag=bakery").await;
+    let (_, body) = r.app.json("/feed.json?limit=100&tag=bakery").await;
     assert_eq!(ids(&body), expected);
     let tag: String = url::form_urlencoded::byte_serialize("नमस्ते".as_bytes()).collect();
-    let (_, body) = r.json(&format!("/feed.json?limit=100&tag={tag}")).await;
+    let (_, body) = r.app.json(&format!("/feed.json?limit=100&tag={tag}")).await;
     assert_eq!(ids(&body), [added[5].0.clone()], "a Devanagari hashtag");
 }
 
@@ -210,18 +160,20 @@ async fn a_hashtag_is_matched_whole_in_any_case_and_script() {
 async fn combined_filters_must_all_hold() {
     let r = rig(Backend::Sqlite, &[]).await;
     let user = r.world.user.clone();
-    let expected = r.expected(&user, |m| {
+    let expected = expected(&r.world, &user, |m| {
         m.media_type != MediaType::Video
             && (tagged(m, "bakery") || tagged(m, "market"))
             && !caption_has(m, "oven")
     });
     assert!(!expected.is_empty());
     let (status, body) = r
+        .app
         .json("/feed.json?limit=100&exclude=VIDEO&tag=bakery,market&exclude_text=Oven")
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(ids(&body), expected);
     let (_, body) = r
+        .app
         .json("/feed.json?type=VIDEO&q=bakery&exclude_text=bakery")
         .await;
     assert_eq!(
@@ -247,10 +199,8 @@ async fn paging_a_filtered_feed_costs_the_calls_of_the_unfiltered_walk(backend: 
         // Cold, the unfiltered walk: its calls are the yardstick.
         r.world.clock.advance(Duration::minutes(6));
         let calls = r.world.fake.calls(MEDIA);
-        let unfiltered = r
-            .walk(&format!("/feed.json?account=big&limit={limit}"))
-            .await;
-        assert_eq!(all_ids(&unfiltered), r.expected(&user, |_| true));
+        let unfiltered = walk(&r.app, &format!("/feed.json?account=big&limit={limit}")).await;
+        assert_eq!(all_ids(&unfiltered), expected(&r.world, &user, |_| true));
         let yardstick = r.world.fake.calls(MEDIA) - calls;
         assert_eq!(yardstick, 3, "120 posts are three upstream pages");
 
@@ -258,8 +208,8 @@ async fn paging_a_filtered_feed_costs_the_calls_of_the_unfiltered_walk(backend: 
             r.world.clock.advance(Duration::minutes(6));
             let calls = r.world.fake.calls(MEDIA);
             let path = format!("/feed.json?account=big&limit={limit}&{query}");
-            let answers = r.walk(&path).await;
-            assert_eq!(all_ids(&answers), r.expected(&user, keep), "{path}");
+            let answers = walk(&r.app, &path).await;
+            assert_eq!(all_ids(&answers), expected(&r.world, &user, keep), "{path}");
             assert_eq!(r.world.fake.calls(MEDIA) - calls, yardstick, "{path}");
             assert!(answers.iter().all(|a| a.ids.len() <= limit));
             if *query == "tag=nowhere" {
@@ -276,15 +226,15 @@ async fn paging_a_filtered_feed_costs_the_calls_of_the_unfiltered_walk(backend: 
 async fn previous_links_lead_back_through_a_filtered_feed() {
     let r = rig(Backend::Sqlite, &[]).await;
     let user = r.world.add_instagram_account(&r.app, "big", 120).await;
-    let expected = r.expected(&user, |m| m.media_type == MediaType::Video);
-    let answers = r.walk("/feed.json?account=big&limit=4&type=VIDEO").await;
+    let expected = expected(&r.world, &user, |m| m.media_type == MediaType::Video);
+    let answers = walk(&r.app, "/feed.json?account=big&limit=4&type=VIDEO").await;
     assert_eq!(all_ids(&answers), expected);
     assert!(
         answers[0].previous.is_none(),
         "nothing before the first page"
     );
     // The second answer's previous is the first answer again.
-    let back = r.get(answers[1].previous.as_ref().unwrap()).await;
+    let back = get(&r.app, answers[1].previous.as_ref().unwrap()).await;
     assert_eq!(back.ids, answers[0].ids);
     // From the last answer back to the start: every video once.
     let mut seen: Vec<Vec<String>> = Vec::new();
@@ -294,7 +244,7 @@ async fn previous_links_lead_back_through_a_filtered_feed() {
             path.contains("type=VIDEO") && path.contains("before="),
             "{path}"
         );
-        let answer = r.get(&path).await;
+        let answer = get(&r.app, &path).await;
         assert!(
             answer.next.is_some(),
             "a page reached backwards links forward"
@@ -312,9 +262,11 @@ async fn previous_links_lead_back_through_a_filtered_feed() {
 async fn links_carry_the_filter_and_a_cursor_is_a_place_under_any_filter() {
     let r = rig(Backend::Sqlite, &[]).await;
     let user = r.world.add_instagram_account(&r.app, "big", 120).await;
-    let first = r
-        .get("/feed.json?account=big&limit=1&type=video&tag=%23Bakery&v=7")
-        .await;
+    let first = get(
+        &r.app,
+        "/feed.json?account=big&limit=1&type=video&tag=%23Bakery&v=7",
+    )
+    .await;
     let next = first.next.expect("more videos");
     let query: Vec<(String, String)> =
         url::form_urlencoded::parse(next.split_once('?').unwrap().1.as_bytes())
@@ -328,11 +280,11 @@ async fn links_carry_the_filter_and_a_cursor_is_a_place_under_any_filter() {
     // The cursor with another filter: the same place, without a call.
     let calls = r.world.fake.total_calls();
     let cursor = &query[4].1;
-    let other = r
-        .get(&format!(
-            "/feed.json?account=big&limit=10&q=market&after={cursor}"
-        ))
-        .await;
+    let other = get(
+        &r.app,
+        &format!("/feed.json?account=big&limit=10&q=market&after={cursor}"),
+    )
+    .await;
     assert_eq!(r.world.fake.total_calls(), calls, "the page is cached");
     let last_seen = first.ids.last().unwrap();
     let media = r.world.fake.media_of(&user);
@@ -347,6 +299,7 @@ async fn links_carry_the_filter_and_a_cursor_is_a_place_under_any_filter() {
     assert_eq!(other.ids, expected, "the rest of the first upstream page");
     // Nor is it a cursor for another feed.
     let (status, body) = r
+        .app
         .json(&format!("/feed.json?type=VIDEO&after={cursor}"))
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -376,14 +329,14 @@ async fn every_bad_filter_value_is_a_400_that_costs_nothing() {
     ];
     for (query, code) in cases {
         for path in ["/feed.json", "/hashtags/coffee/recent.json"] {
-            let (status, body) = r.json(&format!("{path}?{query}")).await;
+            let (status, body) = r.app.json(&format!("{path}?{query}")).await;
             assert_eq!(status, StatusCode::BAD_REQUEST, "{path}?{query}: {body}");
             assert_eq!(body["error"]["code"], code, "{path}?{query}");
             let message = body["error"]["message"].as_str().unwrap();
             assert!(!message.is_empty() && !message.contains(&long));
         }
     }
-    let (_, body) = r.json("/feed.json?type=PHOTO").await;
+    let (_, body) = r.app.json("/feed.json?type=PHOTO").await;
     let message = body["error"]["message"].as_str().unwrap();
     assert!(
         ["IMAGE", "VIDEO", "CAROUSEL_ALBUM"]
@@ -401,14 +354,13 @@ async fn filters_change_no_cache_key_on_any_instance() {
     let extra = [("MEMCACHE_SERVERS", addr.as_str())];
     let r = rig(Backend::Sqlite, &extra).await;
     r.world.add_instagram_account(&r.app, "big", 120).await;
-    let unfiltered = r.walk("/feed.json?account=big&limit=100").await;
+    let unfiltered = walk(&r.app, "/feed.json?account=big&limit=100").await;
     assert_eq!(unfiltered.len(), 2);
     let calls = r.world.fake.calls(MEDIA);
     assert_eq!(calls, 3);
 
     // Another instance on the same cache and database.
-    let other = r.world.app(&extra).await;
-    let other = Server::start(other).await;
+    let other = r.world.spawn(&extra).await;
     for query in [
         "type=VIDEO",
         "tag=bakery&limit=7",
@@ -416,8 +368,8 @@ async fn filters_change_no_cache_key_on_any_instance() {
         "exclude_text=a",
     ] {
         let path = format!("/feed.json?account=big&{query}");
-        let here = all_ids(&r.walk(&path).await);
-        let there = all_ids(&r.walk_on(&other, &path).await);
+        let here = all_ids(&walk(&r.app, &path).await);
+        let there = all_ids(&walk(&other, &path).await);
         assert_eq!(here, there, "{query}");
     }
     assert_eq!(
@@ -449,9 +401,7 @@ async fn a_hashtag_feed_takes_the_same_filters() {
         }
         r.world.clock.advance(Duration::seconds(10));
     }
-    let answers = r
-        .walk("/hashtags/latteart/recent.json?limit=10&type=VIDEO")
-        .await;
+    let answers = walk(&r.app, "/hashtags/latteart/recent.json?limit=10&type=VIDEO").await;
     let seen = all_ids(&answers);
     let mut sorted = seen.clone();
     sorted.sort();
@@ -459,9 +409,11 @@ async fn a_hashtag_feed_takes_the_same_filters() {
     want.sort();
     assert_eq!(sorted, want, "every video once");
     let calls = r.world.fake.total_calls();
-    let answers = r
-        .walk("/hashtags/latteart/recent.json?limit=50&tag=oatmilk")
-        .await;
+    let answers = walk(
+        &r.app,
+        "/hashtags/latteart/recent.json?limit=50&tag=oatmilk",
+    )
+    .await;
     assert_eq!(
         all_ids(&answers),
         seen,

@@ -2,11 +2,10 @@
 //! (memcached absent, so the cache starts empty) still serves it, another
 //! instance shares it, and removing the account deletes it.
 
-use crate::common::{Backend, Server, World};
+use crate::common::{Backend, TestApp, World};
 use chrono::Duration;
+use fake_graph::Fault;
 use reqwest::StatusCode;
-use token_agent::app::App;
-use token_agent::fake::Fault;
 
 const MEDIA: &str = "/me/media";
 const ORIGIN: &str = "https://example.com";
@@ -18,9 +17,9 @@ fn http() -> reqwest::Client {
         .unwrap()
 }
 
-async fn get(server: &Server, path: &str) -> reqwest::Response {
+async fn get(app: &TestApp, path: &str) -> reqwest::Response {
     http()
-        .get(server.url(path))
+        .get(app.url(path))
         .header("Origin", ORIGIN)
         .send()
         .await
@@ -29,31 +28,28 @@ async fn get(server: &Server, path: &str) -> reqwest::Response {
 
 /// An instance of the agent on the world's database, with its own empty
 /// in-process cache, as after a restart or on another dyno.
-async fn instance(world: &World) -> (std::sync::Arc<App>, Server) {
-    let app = world.app(&[("UPSTREAM_TIMEOUT_MS", "300")]).await;
-    let server = Server::start(app.clone()).await;
-    (app, server)
+async fn instance(world: &World) -> TestApp {
+    world.spawn(&[("UPSTREAM_TIMEOUT_MS", "300")]).await
 }
 
 async fn a_restart_during_an_outage_serves_the_last_good_page(backend: Backend) {
     let world = World::new(backend).await;
-    let (app, server) = instance(&world).await;
+    let app = instance(&world).await;
     world.give_token(&app, "default", Duration::days(2)).await;
-    let res = get(&server, "/feed.json?limit=5").await;
+    let res = get(&app, "/feed.json?limit=5").await;
     assert_eq!(res.status(), StatusCode::OK);
     let good = res.text().await.unwrap();
-    server.stop().await;
-    drop(app);
+    app.stop().await;
 
     // Instagram goes down, and the agent restarts with an empty cache.
     world
         .fake
         .inject(MEDIA, Fault::Status(500, "down".into()), 100);
     world.clock.advance(Duration::hours(2));
-    let (_app, server) = instance(&world).await;
+    let app = instance(&world).await;
     let calls = world.fake.calls(MEDIA);
     for _ in 0..5 {
-        let res = get(&server, "/feed.json?limit=5").await;
+        let res = get(&app, "/feed.json?limit=5").await;
         assert_eq!(res.status(), StatusCode::OK, "the kept copy is served");
         assert_eq!(res.headers()["cache-control"], "no-cache");
         let age: i64 = res.headers()["age"].to_str().unwrap().parse().unwrap();
@@ -66,53 +62,53 @@ async fn a_restart_during_an_outage_serves_the_last_good_page(backend: Backend) 
         calls + 1,
         "one try upstream; then the failure stands and the copy answers"
     );
-    server.stop().await;
+    app.stop().await;
 }
 
 async fn a_fresh_page_kept_by_one_instance_costs_another_no_call(backend: Backend) {
     let world = World::new(backend).await;
-    let (app, first) = instance(&world).await;
+    let app = instance(&world).await;
     world.give_token(&app, "default", Duration::days(2)).await;
-    let res = get(&first, "/feed.json").await;
+    let res = get(&app, "/feed.json").await;
     assert_eq!(res.status(), StatusCode::OK);
     let good = res.text().await.unwrap();
     assert_eq!(world.fake.calls(MEDIA), 1);
 
     world.clock.advance(Duration::minutes(1));
-    let (_other, second) = instance(&world).await;
-    let res = get(&second, "/feed.json").await;
+    let other = instance(&world).await;
+    let res = get(&other, "/feed.json").await;
     assert_eq!(res.status(), StatusCode::OK);
     let max_age = res.headers()["cache-control"].to_str().unwrap().to_string();
     assert!(max_age.starts_with("public, max-age="), "{max_age}");
     assert_eq!(res.text().await.unwrap(), good);
     assert_eq!(world.fake.calls(MEDIA), 1, "the kept copy was fresh");
-    first.stop().await;
-    second.stop().await;
+    app.stop().await;
+    other.stop().await;
 }
 
 async fn a_removed_account_leaves_no_page_behind(backend: Backend) {
     let world = World::new(backend).await;
-    let (app, server) = instance(&world).await;
+    let app = instance(&world).await;
     world.give_token(&app, "default", Duration::days(2)).await;
-    assert_eq!(get(&server, "/feed.json").await.status(), StatusCode::OK);
+    assert_eq!(get(&app, "/feed.json").await.status(), StatusCode::OK);
     assert!(app.remove_account("default").await.unwrap());
-    server.stop().await;
+    app.stop().await;
 
     // The same name again, upstream down, a new instance: nothing of the
     // removed account's feed may come back.
     world
         .fake
         .inject(MEDIA, Fault::Status(500, "down".into()), 100);
-    let (app, server) = instance(&world).await;
+    let app = instance(&world).await;
     world.give_token(&app, "default", Duration::days(2)).await;
-    let res = get(&server, "/feed.json").await;
+    let res = get(&app, "/feed.json").await;
     assert!(res.status().is_server_error(), "{}", res.status());
-    server.stop().await;
+    app.stop().await;
 }
 
 async fn each_account_keeps_only_its_newest_pages(backend: Backend) {
     let world = World::new(backend).await;
-    let app = world.app(&[]).await;
+    let app = world.spawn(&[]).await;
     let store = &app.store;
     let start = world.clock.now();
     let total = token_agent::store::PAGES_PER_ACCOUNT + 8;

@@ -4,36 +4,30 @@
 //! a handler is one 500, not a dead server. The limits are judged by a
 //! manual clock and swept by the test itself, so nothing waits for time.
 
-use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use chrono::Duration;
-use token_agent::app::App;
 use token_agent::clock::Clock;
 use token_agent::config::ServerConfig;
-use token_agent::http::limits::{Census, Limits};
-use token_agent::metrics::ServerStats;
+use token_agent::http::limits::Census;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::common::{Backend, Server, World, start_time};
+use crate::common::{Backend, TestApp, World, start_time};
 
 const DEADLINE: StdDuration = StdDuration::from_secs(10);
 const REQUEST: &[u8] =
     b"GET /token.json HTTP/1.1\r\nHost: agent\r\nOrigin: https://example.com\r\n\r\n";
 
+/// The agent under limits judged by a clock of the test's own.
 struct Rig {
     _world: World,
-    app: Arc<App>,
-    server: Server,
-    limits: Arc<Limits>,
+    app: TestApp,
     clock: Clock,
 }
 
 async fn rig(max_connections: usize) -> Rig {
     let world = World::new(Backend::Sqlite).await;
-    let app = world.app(&[]).await;
-    world.give_token(&app, "default", Duration::days(3)).await;
     let clock = Clock::manual(start_time());
     let config = ServerConfig {
         header_timeout: StdDuration::from_secs(30),
@@ -43,20 +37,22 @@ async fn rig(max_connections: usize) -> Rig {
         // The test sweeps by itself.
         sweep_every: StdDuration::from_secs(3600),
     };
-    let limits = Limits::new(config, clock.clone(), Arc::new(ServerStats::default()));
-    let server = Server::start_with(app.clone(), limits.clone()).await;
+    let app = world
+        .spawner(&[])
+        .limits(config, clock.clone())
+        .start()
+        .await;
+    world.give_token(&app, "default", Duration::days(3)).await;
     Rig {
         _world: world,
         app,
-        server,
-        limits,
         clock,
     }
 }
 
 impl Rig {
     async fn connect(&self) -> TcpStream {
-        TcpStream::connect(self.server.addr).await.unwrap()
+        TcpStream::connect(self.app.addr).await.unwrap()
     }
 
     /// Token answers made so far, as /metrics counts them.
@@ -74,17 +70,17 @@ impl Rig {
 
     fn advance(&self, seconds: i64) {
         self.clock.advance(Duration::seconds(seconds));
-        self.limits.sweep();
+        self.app.limits.sweep();
     }
 
     /// Waits until the server sees its connections as `want`.
     async fn census(&self, want: Census) {
         let started = std::time::Instant::now();
-        while self.limits.census() != want {
+        while self.app.limits.census() != want {
             assert!(
                 started.elapsed() < DEADLINE,
                 "connections are {:?}, not {want:?}",
-                self.limits.census()
+                self.app.limits.census()
             );
             tokio::task::yield_now().await;
             tokio::time::sleep(StdDuration::from_millis(2)).await;
@@ -147,7 +143,8 @@ async fn a_half_sent_request_is_closed_at_the_header_timeout_and_not_before() {
     r.advance(30);
     assert!(closed(&mut slow).await);
     assert_eq!(
-        r.limits
+        r.app
+            .limits
             .stats
             .header_timeouts
             .load(std::sync::atomic::Ordering::Relaxed),
@@ -177,7 +174,8 @@ async fn an_idle_kept_alive_connection_is_closed_at_the_idle_timeout_and_not_bef
     r.advance(1);
     assert!(closed(&mut conn).await);
     assert_eq!(
-        r.limits
+        r.app
+            .limits
             .stats
             .idle_timeouts
             .load(std::sync::atomic::Ordering::Relaxed),
@@ -259,7 +257,7 @@ async fn a_client_that_sends_but_never_reads_is_closed_at_the_idle_timeout() {
     // read: the server's writes stall with requests still unread.
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
-    let conn = socket.connect(r.server.addr).await.unwrap();
+    let conn = socket.connect(r.app.addr).await.unwrap();
     let (_reader, mut writer) = conn.into_split();
     let asking = tokio::spawn(async move {
         let _ = writer.write_all(&REQUEST.repeat(20_000)).await;
@@ -274,13 +272,13 @@ async fn a_client_that_sends_but_never_reads_is_closed_at_the_idle_timeout() {
     // An answer being written waits for the client, as an idle connection
     // does. (A sweep that finds it between two requests misses it; the
     // next one does not.)
-    while r.limits.stats.idle_timeouts.load(Relaxed) == 0 {
+    while r.app.limits.stats.idle_timeouts.load(Relaxed) == 0 {
         assert!(started.elapsed() < DEADLINE, "never swept as idle");
         r.advance(75);
         tokio::time::sleep(StdDuration::from_millis(2)).await;
     }
     // The server lets go of the connection, though nothing is read.
-    while r.limits.stats.open.load(Relaxed) > 0 {
+    while r.app.limits.stats.open.load(Relaxed) > 0 {
         assert!(
             started.elapsed() < DEADLINE,
             "the connection is still held after its idle timeout"

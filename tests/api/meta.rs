@@ -6,17 +6,14 @@
 //! media_url or permalink, business-owned and several Pages, Facebook Login
 //! for Business.
 
-use std::sync::Arc;
-
-use crate::common::{Backend, Server, World};
+use crate::common::{Backend, TestApp, World};
 use crate::connect::{self as flows, APP_URL, location};
 use chrono::Duration;
+use fake_graph::{FakeUser, MediaType, YoungRefresh};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use token_agent::accounts::paste_token;
-use token_agent::app::App;
 use token_agent::domain::AccountName;
-use token_agent::fake::{FakeUser, MediaType, YoungRefresh};
 use token_agent::refresher::{self, Outcome};
 use token_agent::store::AccountKind;
 
@@ -25,9 +22,7 @@ const OWNER_PASSWORD: &str = "meta-test-pw";
 
 struct Setup {
     world: World,
-    app: Arc<App>,
-    server: Server,
-    http: reqwest::Client,
+    app: TestApp,
 }
 
 /// The agent with the fake's Facebook app configured, and no account yet.
@@ -41,21 +36,16 @@ async fn setup(backend: Backend, extra: &[(&str, &str)]) -> Setup {
         ("ADMIN_PASSWORD", OWNER_PASSWORD),
     ];
     env.extend_from_slice(extra);
-    let app = world.app(&env).await;
-    let server = Server::start(app.clone()).await;
-    Setup {
-        world,
-        app,
-        server,
-        http: token_agent::tls::http_client().build().unwrap(),
-    }
+    let app = world.spawn(&env).await;
+    Setup { world, app }
 }
 
 impl Setup {
     async fn json(&self, path: &str) -> (StatusCode, Value) {
         let res = self
+            .app
             .http
-            .get(self.server.url(path))
+            .get(self.app.url(path))
             .header(ORIGIN.0, ORIGIN.1)
             .send()
             .await
@@ -68,8 +58,9 @@ impl Setup {
 
     /// A page as the signed-in owner sees it.
     async fn page(&self, path: &str) -> String {
-        self.http
-            .get(self.server.url(path))
+        self.app
+            .http
+            .get(self.app.url(path))
             .basic_auth("owner", Some(OWNER_PASSWORD))
             .send()
             .await
@@ -128,8 +119,9 @@ async fn an_instagram_login_feed_backs_off_when_call_volume_is_high(backend: Bac
     assert_eq!(status, StatusCode::OK);
     s.world.clock.advance(Duration::minutes(6));
     let res = s
+        .app
         .http
-        .get(s.server.url("/feed.json"))
+        .get(s.app.url("/feed.json"))
         .header(ORIGIN.0, ORIGIN.1)
         .send()
         .await
@@ -237,8 +229,9 @@ async fn with_several_instagram_accounts_the_owner_chooses_after_the_callback(ba
     let account = s.app.store.account("brand").await.unwrap().unwrap();
     assert_eq!(account.user_id.as_deref(), Some(other.ig_user_id.as_str()));
     let feed = s
+        .app
         .http
-        .get(s.server.url("/feed.json?account=brand"))
+        .get(s.app.url("/feed.json?account=brand"))
         .header(ORIGIN.0, ORIGIN.1)
         .send()
         .await
@@ -379,7 +372,7 @@ async fn an_account_that_may_not_use_the_app_is_told_what_to_do_and_retried_dail
 // ---- 8. pasted tokens are known at once -------------------------------------------
 
 async fn a_deletion_request_finds_a_freshly_pasted_account(backend: Backend) {
-    let ig = token_agent::fake::FakeApp::default();
+    let ig = fake_graph::FakeApp::default();
     let s = setup(
         backend,
         &[
@@ -409,8 +402,9 @@ async fn a_deletion_request_finds_a_freshly_pasted_account(backend: Backend) {
         ig.ig_app_secret.as_bytes(),
     );
     let res = s
+        .app
         .http
-        .post(s.server.url("/callbacks/data-deletion"))
+        .post(s.app.url("/callbacks/data-deletion"))
         .form(&[("signed_request", signed)])
         .send()
         .await
@@ -428,7 +422,7 @@ async fn starting_token_is_known_at_start(backend: Backend) {
     let token = world
         .fake
         .issue_long_lived_token(&world.user, world.clock.now());
-    let app = world.app(&[("STARTING_TOKEN", &token)]).await;
+    let app = world.spawn(&[("STARTING_TOKEN", &token)]).await;
     let account = app.store.account("default").await.unwrap().unwrap();
     assert_eq!(
         account.user_id.as_deref(),
@@ -513,7 +507,7 @@ async fn a_redirect_uri_mismatch_shows_the_hint_on_status(backend: Backend) {
 // ---- 5. Facebook Login for Business -----------------------------------------------
 
 async fn facebook_config_id_is_sent_instead_of_scope(backend: Backend) {
-    let config_id = token_agent::fake::FakeApp::default().fb_login_config.0;
+    let config_id = fake_graph::FakeApp::default().fb_login_config.0;
     let s = flows::setup(backend, &[("FACEBOOK_CONFIG_ID", &config_id)]).await;
     let csrf = s.csrf();
     let res = s

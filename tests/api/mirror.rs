@@ -4,27 +4,24 @@
 //! nothing fetched off MEDIA_CDN_HOSTS, and everything still served after
 //! a restart with the CDN stopped.
 
-use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
 use chrono::Duration;
+use fake_graph::{CdnImage, FakeCdn, FakeMedia, Fault, MediaType};
 use futures_util::future::join_all;
 use reqwest::StatusCode;
 use serde_json::Value;
 use token_agent::app::App;
-use token_agent::fake::{CdnImage, FakeCdn, FakeMedia, Fault, MediaType};
 
 use crate::common::logs::Logs;
-use crate::common::{Backend, Server, World};
+use crate::common::{Backend, TestApp, World};
 
 const ORIGIN: (&str, &str) = ("Origin", "https://example.com");
 const BASE: &str = "https://agent.example.com/";
 
 struct Setup {
     world: World,
-    app: Arc<App>,
-    server: Server,
-    http: reqwest::Client,
+    app: TestApp,
 }
 
 /// A world whose media URLs point at the fake CDN, and an agent mirroring
@@ -35,15 +32,9 @@ async fn setup(backend: Backend, extra: &[(&str, &str)]) -> Setup {
     world.fake.set_options(|o| o.media_base_url = Some(cdn));
     let mut env = vec![("MIRROR_POSTS", "6")];
     env.extend_from_slice(extra);
-    let app = world.app(&env).await;
+    let app = world.spawn(&env).await;
     world.give_token(&app, "default", Duration::days(2)).await;
-    let server = Server::start(app.clone()).await;
-    Setup {
-        world,
-        app,
-        server,
-        http: token_agent::tls::http_client().build().unwrap(),
-    }
+    Setup { world, app }
 }
 
 /// Waits until the mirror's background work is done, within a deadline.
@@ -57,7 +48,7 @@ async fn settled(app: &App) {
 
 impl Setup {
     async fn get(&self, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
-        let mut request = self.http.get(self.server.url(path));
+        let mut request = self.app.http.get(self.app.url(path));
         for (k, v) in headers {
             request = request.header(*k, *v);
         }
@@ -109,7 +100,7 @@ fn image_name(item: &Value) -> String {
 }
 
 /// The CDN name of a post's own image: an album's is its first child's.
-fn own_image(fake: &token_agent::fake::FakeGraph, post: &FakeMedia) -> String {
+fn own_image(fake: &fake_graph::FakeGraph, post: &FakeMedia) -> String {
     match post.media_type {
         MediaType::CarouselAlbum => {
             let child = fake.media(&post.children[0]).expect("the child");
@@ -403,8 +394,9 @@ async fn removing_the_account_or_metas_deletion_callback_deletes_its_images(back
         b"fake-ig-app-secret-0123456789abcdef",
     );
     let res = s
+        .app
         .http
-        .post(s.server.url("/callbacks/data-deletion"))
+        .post(s.app.url("/callbacks/data-deletion"))
         .form(&[("signed_request", signed)])
         .send()
         .await
@@ -451,22 +443,11 @@ async fn images_survive_a_restart_with_the_cdn_stopped(backend: Backend) {
     let items = s.mirrored_feed().await;
     let src = Setup::local(&items[0]["mirror"]["src"]);
     s.world.fake.cdn().stop().await;
-    let Setup {
-        world,
-        app,
-        server,
-        http,
-    } = s;
-    server.stop().await;
-    drop(app);
+    let Setup { world, app } = s;
+    app.stop().await;
 
-    let app = world.app(&[("MIRROR_POSTS", "6")]).await;
-    let s = Setup {
-        server: Server::start(app.clone()).await,
-        world,
-        app,
-        http,
-    };
+    let app = world.spawn(&[("MIRROR_POSTS", "6")]).await;
+    let s = Setup { world, app };
     let res = s.get(&src, &[ORIGIN]).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(decoded_width(&res.bytes().await.unwrap()), 640);
@@ -474,6 +455,7 @@ async fn images_survive_a_restart_with_the_cdn_stopped(backend: Backend) {
     settled(&s.app).await;
     assert_eq!(dressed(&items).len(), 6, "feed.json still carries mirror");
     let cdn = s
+        .app
         .http
         .get(format!("{}/x.jpg", s.world.fake.cdn_url()))
         .send()
@@ -526,10 +508,10 @@ async fn the_agents_own_feed_page_may_show_the_copies(backend: Backend) {
     let s = setup(backend, &[]).await;
     let items = s.mirrored_feed().await;
     let src = Setup::local(&items[0]["mirror"]["src"]);
-    let own = s.server.url("/feed.html?limit=12");
+    let own = s.app.url("/feed.html?limit=12");
     let res = s.get(&src, &[("Referer", own.as_str())]).await;
     assert_eq!(res.status(), StatusCode::OK);
-    let other = s.server.url("/status");
+    let other = s.app.url("/status");
     let res = s.get(&src, &[("Referer", other.as_str())]).await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     let res = s
@@ -580,17 +562,13 @@ async fn bad_images_are_skipped_and_the_feed_keeps_instagrams_urls(backend: Back
     let other = FakeCdn::start(world.clock.clone()).await;
     let outside = FakeCdn::start(world.clock.clone()).await;
     let hosts = format!("{} {}", world.fake.cdn().host(), other.host());
-    let mut config = world.config(&[("MIRROR_POSTS", "7"), ("MEDIA_CDN_HOSTS", &hosts)]);
-    config.mirror.max_download_bytes = 2_000_000;
-    let app = App::open(config, world.clock.clone()).await.unwrap();
+    let app = world
+        .spawner(&[("MIRROR_POSTS", "7"), ("MEDIA_CDN_HOSTS", &hosts)])
+        .config(|config| config.mirror.max_download_bytes = 2_000_000)
+        .start()
+        .await;
     world.give_token(&app, "default", Duration::days(2)).await;
-    let server = Server::start(app.clone()).await;
-    let s = Setup {
-        world,
-        app,
-        server,
-        http: token_agent::tls::http_client().build().unwrap(),
-    };
+    let s = Setup { world, app };
     // What the seven newest posts' own images answer.
     let fake = s.world.fake.cdn();
     let posts = s.world.fake.media_of(&s.world.user);

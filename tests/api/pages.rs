@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use crate::common::{Backend, World};
+use crate::common::{Backend, TestApp, World};
 use chrono::Duration;
 use token_agent::app::App;
 use token_agent::pages::{self, DeletionInfo};
@@ -70,9 +70,9 @@ fn every_secret_config() -> Vec<(&'static str, String)> {
     ]
 }
 
-async fn app_with(world: &World, extra: &[(&str, String)]) -> Arc<App> {
+async fn app_with(world: &World, extra: &[(&str, String)]) -> TestApp {
     let extra: Vec<(&str, &str)> = extra.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    world.app(&extra).await
+    world.spawn(&extra).await
 }
 
 /// Records a failed refresh for `name` the way the refresher does.
@@ -105,7 +105,7 @@ async fn fail_refresh(app: &App, name: &str, message: &str, needs_reconnect: boo
 async fn every_page_is_html_with_the_security_headers(backend: Backend) {
     // Arrange
     let world = World::new(backend).await;
-    let app = world.app(&[("ADMIN_PASSWORD", ADMIN_PASSWORD)]).await;
+    let app = world.spawn(&[("ADMIN_PASSWORD", ADMIN_PASSWORD)]).await;
     world.give_token(&app, "default", Duration::days(2)).await;
 
     // Act
@@ -167,7 +167,7 @@ async fn every_page_is_html_with_the_security_headers(backend: Backend) {
 async fn help_pages_answer_204_when_hidden_but_admin_still_works(backend: Backend) {
     let world = World::new(backend).await;
     let app = world
-        .app(&[
+        .spawn(&[
             ("HIDE_HELP_PAGES", "true"),
             ("ADMIN_PASSWORD", ADMIN_PASSWORD),
         ])
@@ -234,7 +234,7 @@ async fn no_page_shows_a_token_or_a_secret(backend: Backend) {
 async fn stored_upstream_errors_are_escaped(backend: Backend) {
     // Arrange: Instagram's message is stored as text and may contain markup.
     let world = World::new(backend).await;
-    let app = world.app(&[("ADMIN_PASSWORD", ADMIN_PASSWORD)]).await;
+    let app = world.spawn(&[("ADMIN_PASSWORD", ADMIN_PASSWORD)]).await;
     world.give_token(&app, "default", Duration::days(2)).await;
     fail_refresh(&app, "default", HOSTILE, false).await;
     app.store
@@ -260,7 +260,7 @@ async fn stored_upstream_errors_are_escaped(backend: Backend) {
 
 async fn the_home_page_gives_snippets_with_the_agents_own_url(backend: Backend) {
     let world = World::new(backend).await;
-    let app = world.app(&[("JS_CONSTANT_NAME", "ShopToken")]).await;
+    let app = world.spawn(&[("JS_CONSTANT_NAME", "ShopToken")]).await;
     world.give_token(&app, "default", Duration::days(2)).await;
     world.give_token(&app, "shop", Duration::days(2)).await;
 
@@ -306,7 +306,7 @@ async fn the_home_page_gives_snippets_with_the_agents_own_url(backend: Backend) 
 
 async fn the_home_page_says_what_is_missing(backend: Backend) {
     let world = World::new(backend).await;
-    let app = world.app(&[("ALLOWED_DOMAINS", "")]).await;
+    let app = world.spawn(&[("ALLOWED_DOMAINS", "")]).await;
 
     let page = read(pages::home(&app, None).await).await;
     let text = unescape(&page.html);
@@ -326,7 +326,7 @@ async fn the_home_page_says_what_is_missing(backend: Backend) {
 
 async fn the_status_page_lists_every_account_with_its_expiry(backend: Backend) {
     let world = World::new(backend).await;
-    let app = world.app(&[]).await;
+    let app = world.spawn(&[]).await;
     world.give_token(&app, "default", Duration::days(2)).await;
     world.give_token(&app, "shop", Duration::days(3)).await;
 
@@ -350,7 +350,9 @@ async fn the_status_page_lists_every_account_with_its_expiry(backend: Backend) {
 
 async fn the_status_page_makes_a_needed_reconnect_prominent(backend: Backend) {
     let world = World::new(backend).await;
-    let app = world.app(&[("TOKEN_ENCRYPTION_KEY", ENCRYPTION_KEY)]).await;
+    let app = world
+        .spawn(&[("TOKEN_ENCRYPTION_KEY", ENCRYPTION_KEY)])
+        .await;
     world.give_token(&app, "default", Duration::days(2)).await;
     fail_refresh(
         &app,
@@ -370,7 +372,7 @@ async fn the_status_page_makes_a_needed_reconnect_prominent(backend: Backend) {
 
 async fn the_status_page_shows_a_recent_connect_result_only(backend: Backend) {
     let world = World::new(backend).await;
-    let app = world.app(&[]).await;
+    let app = world.spawn(&[]).await;
     let at = (world.clock.now() - Duration::minutes(2)).timestamp_millis();
     let json = format!(
         r#"{{"at": {at}, "account": "shop", "outcome": "failed", "message": "The code has expired"}}"#
@@ -388,7 +390,7 @@ async fn the_status_page_shows_a_recent_connect_result_only(backend: Backend) {
 
 async fn the_status_page_renders_from_memory_when_the_database_is_down(backend: Backend) {
     let world = World::new(backend).await;
-    let app = world.app(&[]).await;
+    let app = world.spawn(&[]).await;
     world.give_token(&app, "default", Duration::days(2)).await;
     world.give_token(&app, "shop", Duration::days(3)).await;
     app.store.close().await;
@@ -407,7 +409,7 @@ async fn the_status_page_renders_from_memory_when_the_database_is_down(backend: 
 
 async fn the_admin_page_has_an_action_form_per_account_with_csrf(backend: Backend) {
     let world = World::new(backend).await;
-    let app = world.app(&[("ADMIN_PASSWORD", ADMIN_PASSWORD)]).await;
+    let app = world.spawn(&[("ADMIN_PASSWORD", ADMIN_PASSWORD)]).await;
     world.give_token(&app, "default", Duration::days(2)).await;
     world.give_token(&app, "shop", Duration::days(2)).await;
 
@@ -452,7 +454,7 @@ async fn the_admin_page_has_an_action_form_per_account_with_csrf(backend: Backen
 async fn the_admin_page_offers_connect_when_an_app_is_configured(backend: Backend) {
     let world = World::new(backend).await;
     let app = world
-        .app(&[
+        .spawn(&[
             ("ADMIN_PASSWORD", ADMIN_PASSWORD),
             ("INSTAGRAM_APP_ID", "1111"),
             ("INSTAGRAM_APP_SECRET", INSTAGRAM_SECRET),

@@ -5,7 +5,7 @@ use std::process::{Child, Command, Output};
 
 use crate::common::{Backend, World, agent_command as agent, run, text};
 use chrono::Duration;
-use token_agent::fake::{Fault, TokenStatus};
+use fake_graph::{Fault, TokenStatus};
 use token_agent::refresher::{self, Outcome};
 
 const REFRESH: &str = "/refresh_access_token";
@@ -28,7 +28,7 @@ async fn wait_for(what: &str, condition: impl Fn() -> bool) {
 
 async fn a_refresh_killed_mid_call_loses_nothing(backend: Backend) {
     let world = World::at_wall_clock(backend).await;
-    let app = world.app(&[]).await;
+    let app = world.spawn(&[]).await;
     let old = world.give_token(&app, "default", Duration::days(8)).await;
     world
         .fake
@@ -189,7 +189,7 @@ async fn accounts_can_be_added_listed_and_removed_from_the_command_line(backend:
 
 async fn a_failed_refresh_exits_non_zero_with_the_reason(backend: Backend) {
     let world = World::at_wall_clock(backend).await;
-    let app = world.app(&[]).await;
+    let app = world.spawn(&[]).await;
     let token = world.give_token(&app, "default", Duration::days(8)).await;
     world.fake.invalidate_token(&token, Some(460), "Error validating access token: The session has been invalidated because the user changed their password.");
     let out = run(agent(&world, &["refresh", "--force"], &[])).await;

@@ -2,15 +2,15 @@
 
 use crate::common::{Backend, World};
 use chrono::Duration;
+use fake_graph::{Fault, TokenStatus};
 use token_agent::cli::status_table;
-use token_agent::fake::{Fault, TokenStatus};
 use token_agent::refresher::{self, Outcome};
 
 const REFRESH: &str = "/refresh_access_token";
 
 async fn a_due_refresh_rotates_the_token_and_a_restart_serves_the_new_one(backend: Backend) {
     let world = World::new(backend).await;
-    let app = world.app(&[]).await;
+    let app = world.spawn(&[]).await;
     let old = world.give_token(&app, "default", Duration::days(8)).await;
 
     let outcome = refresher::refresh_account(&app, "default", false)
@@ -44,13 +44,13 @@ async fn a_due_refresh_rotates_the_token_and_a_restart_serves_the_new_one(backen
 
     // A restart reads the new token from the database.
     app.store.close().await;
-    let restarted = world.app(&[]).await;
+    let restarted = world.spawn(&[]).await;
     assert_eq!(restarted.board.get("default").unwrap().token, served.token);
 }
 
 async fn nothing_happens_before_the_token_is_due(backend: Backend) {
     let world = World::new(backend).await;
-    let app = world.app(&[]).await;
+    let app = world.spawn(&[]).await;
     world.give_token(&app, "default", Duration::days(2)).await;
     let outcome = refresher::refresh_account(&app, "default", false)
         .await
@@ -71,7 +71,7 @@ async fn nothing_happens_before_the_token_is_due(backend: Backend) {
 
 async fn a_token_younger_than_a_day_is_never_refreshed_even_by_force(backend: Backend) {
     let world = World::new(backend).await;
-    let app = world.app(&[]).await;
+    let app = world.spawn(&[]).await;
     world.give_token(&app, "default", Duration::hours(23)).await;
     let outcome = refresher::refresh_account(&app, "default", true)
         .await
@@ -108,7 +108,7 @@ async fn failed_refreshes_keep_the_old_token_and_show_the_error(backend: Backend
         ),
     ];
     let world = World::new(backend).await;
-    let app = world.app(&[]).await;
+    let app = world.spawn(&[]).await;
     for (fault, kind, dead) in faults {
         let old = world.give_token(&app, "default", Duration::days(8)).await;
         world.fake.inject(REFRESH, fault, 1);
@@ -154,7 +154,7 @@ async fn failed_refreshes_keep_the_old_token_and_show_the_error(backend: Backend
 
 async fn failures_back_off_and_then_recover(backend: Backend) {
     let world = World::new(backend).await;
-    let app = world.app(&[]).await;
+    let app = world.spawn(&[]).await;
     world.give_token(&app, "default", Duration::days(8)).await;
     world.fake.inject(REFRESH, Fault::Html(503), 2);
     let first = refresher::refresh_account(&app, "default", false)
@@ -194,8 +194,8 @@ async fn failures_back_off_and_then_recover(backend: Backend) {
 
 async fn two_instances_on_one_database_refresh_an_account_once(backend: Backend) {
     let world = World::new(backend).await;
-    let first = world.app(&[]).await;
-    let second = world.app(&[]).await;
+    let first = world.spawn(&[]).await;
+    let second = world.spawn(&[]).await;
     world.give_token(&first, "default", Duration::days(8)).await;
     // Slow upstream, so that both instances are inside the refresh at once.
     world.fake.inject(
@@ -231,7 +231,7 @@ async fn the_starting_token_seeds_default_once_and_a_new_one_replaces_it(backend
     let pasted = world
         .fake
         .issue_long_lived_token(&world.user, world.clock.now() - Duration::days(20));
-    let app = world.app(&[("STARTING_TOKEN", &pasted)]).await;
+    let app = world.spawn(&[("STARTING_TOKEN", &pasted)]).await;
     assert_eq!(app.board.get("default").unwrap().token, pasted);
     // Its age is unknown: the first run tries at once and learns the expiry.
     let results = refresher::refresh_due(&app).await;
@@ -243,14 +243,14 @@ async fn the_starting_token_seeds_default_once_and_a_new_one_replaces_it(backend
     assert_ne!(refreshed, pasted);
 
     // A restart with the same STARTING_TOKEN must not put the old one back.
-    let again = world.app(&[("STARTING_TOKEN", &pasted)]).await;
+    let again = world.spawn(&[("STARTING_TOKEN", &pasted)]).await;
     assert_eq!(again.board.get("default").unwrap().token, refreshed);
 
     // A different STARTING_TOKEN is an explicit replacement.
     let replacement = world
         .fake
         .issue_long_lived_token(&world.user, world.clock.now() - Duration::days(3));
-    let replaced = world.app(&[("STARTING_TOKEN", &replacement)]).await;
+    let replaced = world.spawn(&[("STARTING_TOKEN", &replacement)]).await;
     assert_eq!(replaced.board.get("default").unwrap().token, replacement);
 }
 
@@ -259,7 +259,7 @@ async fn a_fresh_pasted_token_is_tried_once_then_waits_a_day(backend: Backend) {
     let fresh = world
         .fake
         .issue_long_lived_token(&world.user, world.clock.now() - Duration::hours(1));
-    let app = world.app(&[("STARTING_TOKEN", &fresh)]).await;
+    let app = world.spawn(&[("STARTING_TOKEN", &fresh)]).await;
     let results = refresher::refresh_due(&app).await;
     let Ok(Outcome::Failed {
         retry_at: Some(retry),
@@ -288,14 +288,16 @@ async fn a_fresh_pasted_token_is_tried_once_then_waits_a_day(backend: Backend) {
 
 async fn an_overdue_token_request_wakes_the_refresher_without_waiting(backend: Backend) {
     let world = World::new(backend).await;
-    let app = world.app(&[("ALLOW_EMPTY_REFERER", "true")]).await;
-    let old = world.give_token(&app, "default", Duration::days(10)).await;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    // A token that is overdue before the agent starts.
+    let old = world
+        .fake
+        .issue_long_lived_token(&world.user, world.clock.now() - Duration::days(10));
+    let app = world
+        .spawner(&[("ALLOW_EMPTY_REFERER", "true"), ("STARTING_TOKEN", &old)])
+        .free()
+        .start()
+        .await;
     // The loop's own timer is five minutes away; only the request can wake it.
-    let runner = tokio::spawn(refresher::run(app.clone(), async {
-        let _ = stopped.await;
-    }));
-    let server = crate::common::Server::start(app.clone()).await;
     // The loop's first run already refreshed it (it was overdue at start).
     wait_for(|| app.board.get("default").unwrap().token != old).await;
     let current = app.board.get("default").unwrap().token.clone();
@@ -303,7 +305,7 @@ async fn an_overdue_token_request_wakes_the_refresher_without_waiting(backend: B
 
     // A week later the next refresh is overdue; a request sets it off.
     world.clock.advance(Duration::days(8));
-    let body = reqwest::get(server.url("/token"))
+    let body = reqwest::get(app.url("/token"))
         .await
         .unwrap()
         .text()
@@ -315,9 +317,30 @@ async fn an_overdue_token_request_wakes_the_refresher_without_waiting(backend: B
     );
     wait_for(|| world.fake.calls(REFRESH) == 2).await;
     wait_for(|| app.board.get("default").unwrap().token != current).await;
-    let _ = stop.send(());
-    runner.await.unwrap();
-    server.stop().await;
+    app.stop().await;
+}
+
+/// How the tests hold the refresher: an agent started with an overdue token
+/// calls Instagram only when a test asks for a pass of its loop.
+async fn a_held_refresher_runs_only_the_passes_asked_for(backend: Backend) {
+    let world = World::new(backend).await;
+    let old = world
+        .fake
+        .issue_long_lived_token(&world.user, world.clock.now() - Duration::days(10));
+    let app = world
+        .spawn(&[("ALLOW_EMPTY_REFERER", "true"), ("STARTING_TOKEN", &old)])
+        .await;
+    // Neither the start nor a request for the overdue token sets it off.
+    let res = app.get_from("/token", None).await;
+    assert_eq!(res.text().await.unwrap(), old);
+    assert_eq!(world.fake.calls(REFRESH), 0);
+
+    app.refresher_pass().await;
+    assert_eq!(world.fake.calls(REFRESH), 1);
+    assert_ne!(app.board.get("default").unwrap().token, old);
+    app.refresher_pass().await;
+    assert_eq!(world.fake.calls(REFRESH), 1, "not due again for a week");
+    app.stop().await;
 }
 
 /// Polls a condition set by background work, for at most ten seconds.
@@ -341,4 +364,5 @@ on_both_backends!(
     the_starting_token_seeds_default_once_and_a_new_one_replaces_it,
     a_fresh_pasted_token_is_tried_once_then_waits_a_day,
     an_overdue_token_request_wakes_the_refresher_without_waiting,
+    a_held_refresher_runs_only_the_passes_asked_for,
 );

@@ -5,17 +5,15 @@
 //! by the handler), leaving the allow-list's refusals and other methods
 //! and paths to the router.
 
-use std::sync::Arc;
-
 use bytes::Bytes;
 use chrono::Duration;
+use fake_graph::Fault;
 use http_body_util::BodyExt;
 use token_agent::app::App;
-use token_agent::fake::Fault;
 use token_agent::http::{feed, media, token::Shortcut};
 use warp::http::{HeaderMap, Request, Response};
 
-use crate::common::{Backend, World};
+use crate::common::{Backend, TestApp, World};
 
 /// A request as (method, path, headers).
 type Asked = (
@@ -154,9 +152,9 @@ const LEFT_TO_THE_ROUTER: &[Asked] = &[
     ("GET", "/feed.json", &[("Origin", "https://example.com")]),
 ];
 
-async fn world() -> (World, Arc<App>) {
+async fn world() -> (World, TestApp) {
     let world = World::new(Backend::Sqlite).await;
-    let app = world.app(&[]).await;
+    let app = world.spawn(&[]).await;
     world.give_token(&app, "default", Duration::days(2)).await;
     world.give_token(&app, "shop", Duration::days(3)).await;
     (world, app)
@@ -170,12 +168,14 @@ fn request((method, path, headers): &Asked) -> Request<()> {
     request.body(()).unwrap()
 }
 
-async fn routed(app: &Arc<App>, (method, path, headers): &Asked) -> Response<Bytes> {
+async fn routed(app: &TestApp, (method, path, headers): &Asked) -> Response<Bytes> {
     let mut request = warp::test::request().method(method).path(path);
     for (name, value) in *headers {
         request = request.header(*name, *value);
     }
-    request.reply(&token_agent::http::routes(app.clone())).await
+    request
+        .reply(&token_agent::http::routes(app.app.clone()))
+        .await
 }
 
 fn sorted(headers: &HeaderMap) -> Vec<(String, Vec<u8>)> {
@@ -190,7 +190,7 @@ fn sorted(headers: &HeaderMap) -> Vec<(String, Vec<u8>)> {
 #[tokio::test]
 async fn the_shortcut_answers_exactly_as_the_router() {
     let (_world, app) = world().await;
-    let shortcut = Shortcut::new(app.clone());
+    let shortcut = Shortcut::new(app.app.clone());
     for asked in TAKEN {
         // Twice: the second answer comes from what the first one made.
         for _ in 0..2 {
@@ -205,7 +205,7 @@ async fn the_shortcut_answers_exactly_as_the_router() {
 #[tokio::test]
 async fn the_shortcut_leaves_refusals_and_other_urls_to_the_router() {
     let (_world, app) = world().await;
-    let shortcut = Shortcut::new(app.clone());
+    let shortcut = Shortcut::new(app.app.clone());
     for asked in LEFT_TO_THE_ROUTER {
         assert!(shortcut.answer(&request(asked)).is_none(), "{asked:?}");
     }
@@ -237,7 +237,7 @@ async fn without_allowed_domains_nothing_is_taken() {
 #[tokio::test]
 async fn a_token_served_by_the_shortcut_is_counted_in_the_metrics() {
     let (_world, app) = world().await;
-    let shortcut = Shortcut::new(app.clone());
+    let shortcut = Shortcut::new(app.app.clone());
     let asked = (
         "GET",
         "/token.json",
@@ -349,9 +349,9 @@ const FEEDS_LEFT_TO_THE_ROUTER: &[Asked] = &[
 
 /// Feeds for `default` and `shop`, and a Facebook-Login account for the
 /// hashtag `coffee`.
-async fn feed_world() -> (World, Arc<App>) {
+async fn feed_world() -> (World, TestApp) {
     let world = World::new(Backend::Sqlite).await;
-    let app = world.app(&[("HASHTAGS", "coffee")]).await;
+    let app = world.spawn(&[("HASHTAGS", "coffee")]).await;
     world.give_token(&app, "default", Duration::days(2)).await;
     world.give_token(&app, "shop", Duration::days(3)).await;
     world
@@ -386,7 +386,7 @@ fn assert_same(short: &Response<Bytes>, routed: &Response<Bytes>, asked: &Asked)
 #[tokio::test]
 async fn the_feed_shortcut_answers_exactly_as_the_router() {
     let (world, app) = feed_world().await;
-    let shortcut = feed::Shortcut::new(app.clone());
+    let shortcut = feed::Shortcut::new(app.app.clone());
     let first = routed(&app, &FEEDS_TAKEN[0]).await;
     let body: serde_json::Value = serde_json::from_slice(first.body()).unwrap();
     let after = body["paging"]["cursors"]["after"].as_str().unwrap();
@@ -414,7 +414,7 @@ async fn the_feed_shortcut_answers_exactly_as_the_router() {
 #[tokio::test]
 async fn feeds_served_by_the_shortcut_are_counted_in_the_metrics() {
     let (_world, app) = feed_world().await;
-    let shortcut = feed::Shortcut::new(app.clone());
+    let shortcut = feed::Shortcut::new(app.app.clone());
     for asked in [&FEEDS_TAKEN[0], &FEEDS_TAKEN[9], &FEEDS_TAKEN[11]] {
         feed_shortcut(&shortcut, asked).await.unwrap();
     }
@@ -436,7 +436,7 @@ async fn feeds_served_by_the_shortcut_are_counted_in_the_metrics() {
 #[tokio::test]
 async fn a_stale_copy_comes_from_the_feed_shortcut_as_from_the_router() {
     let (world, app) = feed_world().await;
-    let shortcut = feed::Shortcut::new(app.clone());
+    let shortcut = feed::Shortcut::new(app.app.clone());
     let asked = &FEEDS_TAKEN[0];
     assert!(routed(&app, asked).await.status().is_success());
     world.clock.advance(Duration::minutes(10));
@@ -456,7 +456,7 @@ async fn a_stale_copy_comes_from_the_feed_shortcut_as_from_the_router() {
 #[tokio::test]
 async fn the_feed_shortcut_leaves_the_allow_lists_refusals_and_other_urls_to_the_router() {
     let (_world, app) = feed_world().await;
-    let shortcut = feed::Shortcut::new(app.clone());
+    let shortcut = feed::Shortcut::new(app.app.clone());
     for asked in FEEDS_LEFT_TO_THE_ROUTER.iter().chain(TAKEN) {
         assert!(
             shortcut.answer(&request(asked), None).is_none(),
@@ -466,11 +466,11 @@ async fn the_feed_shortcut_leaves_the_allow_lists_refusals_and_other_urls_to_the
 }
 
 /// An agent whose six newest posts are mirrored, and the path of one copy.
-async fn media_world() -> (World, Arc<App>, String) {
+async fn media_world() -> (World, TestApp, String) {
     let world = World::new(Backend::Sqlite).await;
     let cdn = world.fake.cdn_url();
     world.fake.set_options(|o| o.media_base_url = Some(cdn));
-    let app = world.app(&[("MIRROR_POSTS", "6")]).await;
+    let app = world.spawn(&[("MIRROR_POSTS", "6")]).await;
     world.give_token(&app, "default", Duration::days(2)).await;
     let feed: Asked = ("GET", "/feed.json", &[("Origin", "https://example.com")]);
     assert!(routed(&app, &feed).await.status().is_success());
@@ -493,7 +493,7 @@ async fn media_shortcut(shortcut: &media::Shortcut, asked: &Asked) -> Option<Res
 #[tokio::test]
 async fn the_media_shortcut_answers_exactly_as_the_router() {
     let (_world, app, path) = media_world().await;
-    let shortcut = media::Shortcut::new(app.clone());
+    let shortcut = media::Shortcut::new(app.app.clone());
     let copy: &'static str = path.clone().leak();
     let first = routed(&app, &("GET", copy, &[("Origin", "https://example.com")])).await;
     assert_eq!(first.status(), 200);
@@ -550,7 +550,7 @@ async fn the_media_shortcut_answers_exactly_as_the_router() {
 #[tokio::test]
 async fn the_media_shortcut_leaves_refusals_and_the_agents_own_page_to_the_router() {
     let (_world, app, path) = media_world().await;
-    let shortcut = media::Shortcut::new(app.clone());
+    let shortcut = media::Shortcut::new(app.app.clone());
     let copy: &'static str = path.leak();
     let left: &[Asked] = &[
         ("GET", copy, &[]),

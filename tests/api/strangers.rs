@@ -10,32 +10,18 @@ use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::Value;
 
-use crate::common::{Backend, Server, World};
+use crate::common::{Backend, Rig, World, spawn_app};
 
 const PASSWORD: &str = "stranger-test-admin-pw";
-
-struct Rig {
-    _world: World,
-    server: Server,
-    http: reqwest::Client,
-}
 
 async fn rig() -> Rig {
     rig_with(&[]).await
 }
 
 async fn rig_with(extra: &[(&str, &str)]) -> Rig {
-    let world = World::new(Backend::Sqlite).await;
     let mut env = vec![("ADMIN_PASSWORD", PASSWORD)];
     env.extend_from_slice(extra);
-    let app = world.app(&env).await;
-    world.give_token(&app, "default", Duration::days(3)).await;
-    let server = Server::start(app).await;
-    Rig {
-        _world: world,
-        server,
-        http: reqwest::Client::new(),
-    }
+    spawn_app(Backend::Sqlite, &env).await
 }
 
 fn basic(scheme: &str) -> String {
@@ -54,8 +40,9 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
 async fn token_urls_are_private_and_vary_on_whatever_decided() {
     let r = rig().await;
     let by_origin = r
+        .app
         .http
-        .get(r.server.url("/token.json"))
+        .get(r.app.url("/token.json"))
         .header("Origin", "https://example.com")
         .send()
         .await
@@ -65,8 +52,9 @@ async fn token_urls_are_private_and_vary_on_whatever_decided() {
     assert_eq!(header(by_origin.headers(), "vary"), "Origin");
 
     let by_referer = r
+        .app
         .http
-        .get(r.server.url("/token.js"))
+        .get(r.app.url("/token.js"))
         .header("Referer", "https://example.com/blog/")
         .send()
         .await
@@ -76,8 +64,9 @@ async fn token_urls_are_private_and_vary_on_whatever_decided() {
     assert_eq!(header(by_referer.headers(), "vary"), "Origin, Referer");
 
     let feed = r
+        .app
         .http
-        .get(r.server.url("/feed.json"))
+        .get(r.app.url("/feed.json"))
         .header("Referer", "https://example.com/")
         .send()
         .await
@@ -92,8 +81,9 @@ async fn token_js_refuses_to_shadow_the_browsers_globals() {
     let r = rig().await;
     for name in ["window", "document", "location", "top", "self", "Object"] {
         let res = r
+            .app
             .http
-            .get(r.server.url(&format!("/token.js?const={name}")))
+            .get(r.app.url(&format!("/token.js?const={name}")))
             .header("Origin", "https://example.com")
             .send()
             .await
@@ -109,8 +99,9 @@ async fn head_on_pages_is_get_without_a_body() {
     let r = rig().await;
     for path in ["/", "/status", "/static/style.css"] {
         let res = r
+            .app
             .http
-            .head(r.server.url(path))
+            .head(r.app.url(path))
             .header("Authorization", basic("Basic"))
             .send()
             .await
@@ -119,8 +110,9 @@ async fn head_on_pages_is_get_without_a_body() {
         assert!(res.bytes().await.unwrap().is_empty(), "{path}");
     }
     let res = r
+        .app
         .http
-        .head(r.server.url("/admin"))
+        .head(r.app.url("/admin"))
         .header("Authorization", basic("Basic"))
         .send()
         .await
@@ -132,7 +124,7 @@ async fn head_on_pages_is_get_without_a_body() {
 async fn a_chunked_form_gets_411_and_a_shouted_basic_scheme_signs_in() {
     let r = rig().await;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut conn = tokio::net::TcpStream::connect(r.server.addr).await.unwrap();
+    let mut conn = tokio::net::TcpStream::connect(r.app.addr).await.unwrap();
     let request = format!(
         "POST /admin/accounts HTTP/1.1\r\nHost: agent\r\nAuthorization: {}\r\n\
          Content-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n\
@@ -146,8 +138,9 @@ async fn a_chunked_form_gets_411_and_a_shouted_basic_scheme_signs_in() {
     assert!(answer.starts_with("HTTP/1.1 411"), "{answer}");
 
     let res = r
+        .app
         .http
-        .get(r.server.url("/admin"))
+        .get(r.app.url("/admin"))
         .header("Authorization", basic("BASIC"))
         .send()
         .await
@@ -161,8 +154,9 @@ async fn a_non_ascii_origin_is_a_quiet_400() {
     let origin = HeaderValue::from_bytes(b"https://\xc3\xa9xample.com").unwrap();
     for path in ["/token.json", "/feed.json"] {
         let res = r
+            .app
             .http
-            .get(r.server.url(path))
+            .get(r.app.url(path))
             .header("Origin", origin.clone())
             .send()
             .await
@@ -176,12 +170,11 @@ async fn a_non_ascii_origin_is_a_quiet_400() {
 #[tokio::test]
 async fn the_admin_form_token_is_random_keyed_and_expires() {
     let world = World::new(Backend::Sqlite).await;
-    let app = world.app(&[("ADMIN_PASSWORD", PASSWORD)]).await;
+    let app = world.spawn(&[("ADMIN_PASSWORD", PASSWORD)]).await;
     world.give_token(&app, "default", Duration::days(3)).await;
-    let server = Server::start(app.clone()).await;
     let http = reqwest::Client::new();
     let refresh = |csrf: String| {
-        http.post(server.url("/admin/accounts/default/refresh"))
+        http.post(app.url("/admin/accounts/default/refresh"))
             .header("Authorization", basic("Basic"))
             .form(&[("csrf", csrf)])
             .send()
@@ -213,7 +206,7 @@ async fn the_admin_form_token_is_random_keyed_and_expires() {
 
     // Another agent, another database: another key.
     let other = World::new(Backend::Sqlite).await;
-    let other_app = other.app(&[("ADMIN_PASSWORD", PASSWORD)]).await;
+    let other_app = other.spawn(&[("ADMIN_PASSWORD", PASSWORD)]).await;
     other.clock.set(world.clock.now());
     assert_ne!(
         token_agent::http::admin::csrf_token(&other_app),
@@ -224,11 +217,10 @@ async fn the_admin_form_token_is_random_keyed_and_expires() {
 #[tokio::test]
 async fn the_admin_page_allows_and_withdraws_hashtags() {
     let world = World::new(Backend::Sqlite).await;
-    let app = world.app(&[("ADMIN_PASSWORD", PASSWORD)]).await;
-    let server = Server::start(app.clone()).await;
+    let app = world.spawn(&[("ADMIN_PASSWORD", PASSWORD)]).await;
     let http = reqwest::Client::new();
     let post = |form: Vec<(&'static str, String)>| {
-        http.post(server.url("/admin/hashtags"))
+        http.post(app.url("/admin/hashtags"))
             .header("Authorization", basic("Basic"))
             .form(&form)
             .send()
@@ -244,7 +236,7 @@ async fn the_admin_page_allows_and_withdraws_hashtags() {
     assert_eq!(res.status(), StatusCode::OK);
     assert!(app.feeds.allows_hashtag("bakery"));
     let admin = http
-        .get(server.url("/admin"))
+        .get(app.url("/admin"))
         .header("Authorization", basic("Basic"))
         .send()
         .await
@@ -271,8 +263,9 @@ async fn the_admin_page_allows_and_withdraws_hashtags() {
 
 async fn sign_in(r: &Rig, password: &str, forwarded: &str) -> StatusCode {
     let encoded = base64::engine::general_purpose::STANDARD.encode(format!("me:{password}"));
-    r.http
-        .get(r.server.url("/admin"))
+    r.app
+        .http
+        .get(r.app.url("/admin"))
         .header("Authorization", format!("Basic {encoded}"))
         .header("X-Forwarded-For", forwarded)
         .send()
@@ -342,7 +335,7 @@ async fn metrics_and_the_status_details_are_the_owners() {
     ])
     .await;
     let get = |path: &str, auth: Option<String>| {
-        let mut request = r.http.get(r.server.url(path));
+        let mut request = r.app.http.get(r.app.url(path));
         if let Some(auth) = auth {
             request = request.header("Authorization", auth);
         }
@@ -376,11 +369,12 @@ async fn strangers_see_at_most_a_summary_of_the_status() {
     // Measured before: /status showed usernames, expiry and upstream
     // errors to anyone.
     let r = rig().await;
-    let res = r.http.get(r.server.url("/status")).send().await.unwrap();
+    let res = r.app.http.get(r.app.url("/status")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     let owner = r
+        .app
         .http
-        .get(r.server.url("/status"))
+        .get(r.app.url("/status"))
         .header("Authorization", basic("Basic"))
         .send()
         .await
@@ -395,8 +389,9 @@ async fn strangers_see_at_most_a_summary_of_the_status() {
 
     let public = rig_with(&[("PUBLIC_STATUS", "true")]).await;
     let res = public
+        .app
         .http
-        .get(public.server.url("/status"))
+        .get(public.app.url("/status"))
         .send()
         .await
         .unwrap();
@@ -415,14 +410,13 @@ async fn strangers_see_at_most_a_summary_of_the_status() {
 async fn metas_words_on_a_failed_feed_stay_in_the_log() {
     let r = rig().await;
     let meta = r#"{"error":{"message":"(#100) Tried accessing nonexisting field (private_detail_17841)","type":"OAuthException","code":100,"fbtrace_id":"AbCdEf"}}"#;
-    r._world.fake.inject(
-        "/me/media",
-        token_agent::fake::Fault::Status(400, meta.into()),
-        1,
-    );
+    r.world
+        .fake
+        .inject("/me/media", fake_graph::Fault::Status(400, meta.into()), 1);
     let res = r
+        .app
         .http
-        .get(r.server.url("/feed.json"))
+        .get(r.app.url("/feed.json"))
         .header("Origin", "https://example.com")
         .send()
         .await

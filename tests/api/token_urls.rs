@@ -1,38 +1,15 @@
 //! The token URLs over real HTTP: allow-list, formats, CORS, caching.
 
-use crate::common::{Backend, Server, World};
+use crate::common::{Backend, Rig, World};
 use chrono::Duration;
 use reqwest::StatusCode;
 
-struct Setup {
-    world: World,
-    server: Server,
-    token: String,
-    http: reqwest::Client,
-}
-
-async fn setup(backend: Backend, extra: &[(&str, &str)]) -> Setup {
+async fn setup(backend: Backend, extra: &[(&str, &str)]) -> Rig {
     let world = World::new(backend).await;
-    let app = world.app(extra).await;
+    let app = world.spawn(extra).await;
     let token = world.give_token(&app, "default", Duration::days(2)).await;
     world.give_token(&app, "shop", Duration::days(3)).await;
-    let server = Server::start(app).await;
-    Setup {
-        world,
-        server,
-        token,
-        http: token_agent::tls::http_client().build().unwrap(),
-    }
-}
-
-impl Setup {
-    async fn get(&self, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
-        let mut req = self.http.get(self.server.url(path));
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        req.send().await.unwrap()
-    }
+    Rig { world, app, token }
 }
 
 fn header<'a>(res: &'a reqwest::Response, name: &str) -> Option<&'a str> {
@@ -50,7 +27,8 @@ async fn error_code(res: reqwest::Response) -> String {
 async fn an_allowed_origin_gets_the_token_as_json_with_cors(backend: Backend) {
     let s = setup(backend, &[]).await;
     let res = s
-        .get("/token.json", &[("Origin", "https://example.com")])
+        .app
+        .get_with("/token.json", &[("Origin", "https://example.com")])
         .await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(
@@ -81,7 +59,7 @@ async fn every_listed_domain_works_and_others_are_refused(backend: Backend) {
         "http://localhost:8080",
         "https://photos.blog.net",
     ] {
-        let res = s.get("/token.json", &[("Origin", origin)]).await;
+        let res = s.app.get_with("/token.json", &[("Origin", origin)]).await;
         assert_eq!(res.status(), StatusCode::OK, "{origin}");
         assert_eq!(header(&res, "access-control-allow-origin"), Some(origin));
     }
@@ -93,7 +71,7 @@ async fn every_listed_domain_works_and_others_are_refused(backend: Backend) {
         "https://blog.net",
         "null",
     ] {
-        let res = s.get("/token.json", &[("Origin", origin)]).await;
+        let res = s.app.get_with("/token.json", &[("Origin", origin)]).await;
         assert_eq!(res.status(), StatusCode::FORBIDDEN, "{origin}");
         assert_eq!(header(&res, "access-control-allow-origin"), None);
         assert_eq!(header(&res, "vary"), None.or(header(&res, "vary")));
@@ -105,7 +83,8 @@ async fn every_listed_domain_works_and_others_are_refused(backend: Backend) {
 async fn a_script_include_is_checked_by_its_referer(backend: Backend) {
     let s = setup(backend, &[]).await;
     let res = s
-        .get(
+        .app
+        .get_with(
             "/token.js",
             &[("Referer", "https://www.example.com/blog/post?x=1")],
         )
@@ -122,7 +101,8 @@ async fn a_script_include_is_checked_by_its_referer(backend: Backend) {
     );
 
     let res = s
-        .get(
+        .app
+        .get_with(
             "/token.js",
             &[("Referer", "https://evil.com/?https://example.com")],
         )
@@ -133,12 +113,12 @@ async fn a_script_include_is_checked_by_its_referer(backend: Backend) {
 
 async fn requests_naming_no_site_are_refused_unless_allowed(backend: Backend) {
     let s = setup(backend, &[]).await;
-    let res = s.get("/token.json", &[]).await;
+    let res = s.app.get_with("/token.json", &[]).await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     assert_eq!(error_code(res).await, "origin_required");
 
     let s = setup(backend, &[("ALLOW_EMPTY_REFERER", "true")]).await;
-    let res = s.get("/token", &[]).await;
+    let res = s.app.get_with("/token", &[]).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(header(&res, "access-control-allow-origin"), None);
     assert_eq!(res.text().await.unwrap(), s.token);
@@ -146,21 +126,13 @@ async fn requests_naming_no_site_are_refused_unless_allowed(backend: Backend) {
 
 async fn no_token_is_served_before_allowed_domains_is_set(backend: Backend) {
     let world = World::new(backend).await;
-    let mut config = world.config(&[]);
-    config.allowed_domains = None;
-    let app = token_agent::app::App::open(config, world.clock.clone())
-        .await
-        .unwrap();
+    let app = world
+        .spawner(&[])
+        .config(|config| config.allowed_domains = None)
+        .start()
+        .await;
     let token = world.give_token(&app, "default", Duration::days(2)).await;
-    let server = Server::start(app).await;
-    let res = token_agent::tls::http_client()
-        .build()
-        .unwrap()
-        .get(server.url("/token.json"))
-        .header("Origin", "https://example.com")
-        .send()
-        .await
-        .unwrap();
+    let res = app.token_json().await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     let body = res.text().await.unwrap();
     assert!(body.contains("allowed_domains_unset") && body.contains("ALLOWED_DOMAINS"));
@@ -170,7 +142,7 @@ async fn no_token_is_served_before_allowed_domains_is_set(backend: Backend) {
 async fn token_js_takes_a_safe_constant_name_and_never_echoes_a_bad_one(backend: Backend) {
     let s = setup(backend, &[]).await;
     let origin = [("Origin", "https://example.com")];
-    let res = s.get("/token.js?const=IG_TOKEN$2", &origin).await;
+    let res = s.app.get_with("/token.js?const=IG_TOKEN$2", &origin).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert!(
         res.text()
@@ -188,7 +160,10 @@ async fn token_js_takes_a_safe_constant_name_and_never_echoes_a_bad_one(backend:
         "a%20b",
         "x".repeat(65).as_str(),
     ] {
-        let res = s.get(&format!("/token.js?const={bad}"), &origin).await;
+        let res = s
+            .app
+            .get_with(&format!("/token.js?const={bad}"), &origin)
+            .await;
         assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{bad:?}");
         assert!(
             header(&res, "content-type")
@@ -208,38 +183,42 @@ async fn named_accounts_have_their_own_urls(backend: Backend) {
     let s = setup(backend, &[]).await;
     let origin = [("Origin", "https://example.com")];
     let shop: serde_json::Value = s
-        .get("/accounts/shop/token.json", &origin)
+        .app
+        .get_with("/accounts/shop/token.json", &origin)
         .await
         .json()
         .await
         .unwrap();
     assert_ne!(shop["token"], s.token.as_str());
     let text = s
-        .get("/accounts/shop/token", &origin)
+        .app
+        .get_with("/accounts/shop/token", &origin)
         .await
         .text()
         .await
         .unwrap();
     assert_eq!(shop["token"], text.as_str());
     let js = s
-        .get("/accounts/shop/token.js?const=Shop", &origin)
+        .app
+        .get_with("/accounts/shop/token.js?const=Shop", &origin)
         .await
         .text()
         .await
         .unwrap();
     assert_eq!(js, format!("const Shop = \"{text}\";\n"));
     let default = s
-        .get("/accounts/default/token", &origin)
+        .app
+        .get_with("/accounts/default/token", &origin)
         .await
         .text()
         .await
         .unwrap();
     assert_eq!(default, s.token);
 
-    let res = s.get("/accounts/nobody/token.json", &origin).await;
+    let res = s.app.get_with("/accounts/nobody/token.json", &origin).await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     assert_eq!(error_code(res).await, "unknown_account");
-    let res = s.get("/nothing-here", &origin).await;
+    let res = s.app.get_with("/nothing-here", &origin).await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     assert_eq!(error_code(res).await, "not_found");
 }
@@ -247,7 +226,7 @@ async fn named_accounts_have_their_own_urls(backend: Backend) {
 async fn an_unchanged_token_answers_304_and_caching_is_bounded(backend: Backend) {
     let s = setup(backend, &[]).await;
     let origin = ("Origin", "https://example.com");
-    let res = s.get("/token.json", &[origin]).await;
+    let res = s.app.get_with("/token.json", &[origin]).await;
     let etag = header(&res, "etag").unwrap().to_string();
     let cache = header(&res, "cache-control").unwrap().to_string();
     let max_age: i64 = cache
@@ -258,7 +237,8 @@ async fn an_unchanged_token_answers_304_and_caching_is_bounded(backend: Backend)
     assert!((0..=86_400).contains(&max_age), "{cache}");
 
     let res = s
-        .get("/token.json", &[origin, ("If-None-Match", &etag)])
+        .app
+        .get_with("/token.json", &[origin, ("If-None-Match", &etag)])
         .await;
     assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
     assert_eq!(header(&res, "etag"), Some(etag.as_str()));
@@ -269,7 +249,8 @@ async fn an_unchanged_token_answers_304_and_caching_is_bounded(backend: Backend)
     assert!(res.bytes().await.unwrap().is_empty());
 
     let res = s
-        .get("/token.json", &[origin, ("If-None-Match", "\"other\"")])
+        .app
+        .get_with("/token.json", &[origin, ("If-None-Match", "\"other\"")])
         .await;
     assert_eq!(res.status(), StatusCode::OK);
 }
@@ -277,8 +258,9 @@ async fn an_unchanged_token_answers_304_and_caching_is_bounded(backend: Backend)
 async fn cors_preflight_is_answered_for_allowed_origins_only(backend: Backend) {
     let s = setup(backend, &[]).await;
     let preflight = |origin: &'static str| {
-        s.http
-            .request(reqwest::Method::OPTIONS, s.server.url("/token.json"))
+        s.app
+            .http
+            .request(reqwest::Method::OPTIONS, s.app.url("/token.json"))
             .header("Origin", origin)
             .header("Access-Control-Request-Method", "GET")
             .send()
@@ -301,7 +283,7 @@ async fn cors_preflight_is_answered_for_allowed_origins_only(backend: Backend) {
 
 async fn healthz_reports_the_database(backend: Backend) {
     let s = setup(backend, &[]).await;
-    let res = s.get("/healthz", &[]).await;
+    let res = s.app.get_with("/healthz", &[]).await;
     assert_eq!(res.status(), StatusCode::OK);
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["status"], "ok");
@@ -310,18 +292,18 @@ async fn healthz_reports_the_database(backend: Backend) {
 
 async fn token_urls_keep_answering_when_the_database_is_gone(backend: Backend) {
     let s = setup(backend, &[]).await;
-    let app = s.world.app(&[]).await;
-    let server = Server::start(app.clone()).await;
+    let app = s.world.spawn(&[]).await;
     app.store.close().await;
-    let res = s.http.get(server.url("/healthz")).send().await.unwrap();
+    let res = s.app.http.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["status"], "unavailable");
     assert!(!body["database"].as_str().unwrap().is_empty());
     for _ in 0..20 {
         let res = s
+            .app
             .http
-            .get(server.url("/token.json"))
+            .get(app.url("/token.json"))
             .header("Origin", "https://example.com")
             .send()
             .await

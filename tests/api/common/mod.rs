@@ -11,11 +11,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
+use fake_graph::{FakeGraph, FakeUser};
 use token_agent::app::App;
 use token_agent::clock::Clock;
 use token_agent::config::Config;
-use token_agent::fake::{FakeGraph, FakeUser};
+use token_agent::config::ServerConfig;
 use token_agent::http::limits::Limits;
+use token_agent::refresher::Steps;
+use token_agent::startup::Application;
 use token_agent::store::{AccountKind, NewToken};
 
 /// Where PostgreSQL tests create their databases.
@@ -167,12 +170,6 @@ impl World {
         config
     }
 
-    pub async fn app(&self, extra: &[(&str, &str)]) -> Arc<App> {
-        App::open(self.config(extra), self.clock.clone())
-            .await
-            .expect("app opens")
-    }
-
     /// A long-lived token the fake issued `age` ago, stored as account `name`.
     pub async fn give_token(&self, app: &App, name: &str, age: Duration) -> String {
         let issued = self.clock.now() - age;
@@ -299,55 +296,139 @@ pub fn text(output: &std::process::Output) -> String {
     )
 }
 
-/// The agent's HTTP server on a random port.
-pub struct Server {
+/// The agent as it ships, started through [`Application`] on a random
+/// loopback port: the HTTP server, the change listener and the refresher,
+/// supervised together as `token-agent serve` runs them. The refresher is
+/// held (no pass runs, not even the one at start) until the test asks for a
+/// pass with [`TestApp::refresher_pass`], so calls to the fake stay exact;
+/// a test of the loop itself lets it run on its own with [`Spawn::free`].
+pub struct TestApp {
+    pub app: Arc<App>,
     pub addr: SocketAddr,
+    /// The limits the server runs under (a test with its own clock sweeps them).
+    pub limits: Arc<Limits>,
+    /// A client as a browser uses the agent (redirects followed).
+    pub http: reqwest::Client,
+    steps: Option<Steps>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
-impl Server {
-    pub async fn start(app: Arc<App>) -> Server {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        Server::start_on(app, listener)
+impl std::ops::Deref for TestApp {
+    type Target = App;
+
+    fn deref(&self) -> &App {
+        &self.app
+    }
+}
+
+/// How a test starts its agent: the world's environment, then any changes.
+pub struct Spawn<'w> {
+    world: &'w World,
+    config: Config,
+    listener: Option<tokio::net::TcpListener>,
+    limits: Option<(ServerConfig, Clock)>,
+    free: bool,
+}
+
+impl<'w> Spawn<'w> {
+    /// Changes the configuration made from the environment.
+    pub fn config(mut self, change: impl FnOnce(&mut Config)) -> Self {
+        change(&mut self.config);
+        self
     }
 
-    /// The server with the given limits (a manual clock's, say).
-    pub async fn start_with(app: Arc<App>, limits: Arc<Limits>) -> Server {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        Server::spawn(app, limits, listener)
+    /// Serves on a listener bound beforehand (to put its URL in APP_URL).
+    pub fn on(mut self, listener: tokio::net::TcpListener) -> Self {
+        self.listener = Some(listener);
+        self
     }
 
-    /// The server on a listener bound beforehand, so that the agent's URL
-    /// can be in its own configuration (APP_URL).
-    pub fn start_on(app: Arc<App>, listener: tokio::net::TcpListener) -> Server {
-        let limits = Limits::new(
-            app.config.server.clone(),
-            Clock::System,
-            app.metrics.server.clone(),
-        );
-        Server::spawn(app, limits, listener)
+    /// Judges the connection limits by `clock` under `server`.
+    pub fn limits(mut self, server: ServerConfig, clock: Clock) -> Self {
+        self.limits = Some((server, clock));
+        self
     }
 
-    /// The server at `addr`, where a stopped one was: a restart keeps its URL.
-    pub async fn start_at(app: Arc<App>, addr: SocketAddr) -> Server {
-        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
-        Server::start_on(app, listener)
+    /// Lets the refresher run on its own, as it does when serving.
+    pub fn free(mut self) -> Self {
+        self.free = true;
+        self
     }
 
-    fn spawn(app: Arc<App>, limits: Arc<Limits>, listener: tokio::net::TcpListener) -> Server {
-        let addr = listener.local_addr().unwrap();
+    pub async fn start(self) -> TestApp {
+        let app = App::open(self.config, self.world.clock.clone())
+            .await
+            .expect("app opens");
+        let listener = match self.listener {
+            Some(listener) => listener,
+            None => tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        };
+        TestApp::start(app, listener, self.limits, self.free)
+    }
+}
+
+/// What most tests start from: a new world, the agent started on it, and
+/// the world's user kept as the account `default` (a token issued two days
+/// ago, so old enough to refresh and not yet due).
+pub struct Rig {
+    pub world: World,
+    pub app: TestApp,
+    pub token: String,
+}
+
+/// The agent on a new world of `backend` with `extra` environment, and the
+/// world's user as the account `default`.
+pub async fn spawn_app(backend: Backend, extra: &[(&str, &str)]) -> Rig {
+    let world = World::new(backend).await;
+    let app = world.spawn(extra).await;
+    let token = world.give_token(&app, "default", Duration::days(2)).await;
+    Rig { world, app, token }
+}
+
+impl World {
+    /// The agent on this world's environment plus `extra`.
+    pub async fn spawn(&self, extra: &[(&str, &str)]) -> TestApp {
+        self.spawner(extra).start().await
+    }
+
+    /// A start to change before [`Spawn::start`].
+    pub fn spawner(&self, extra: &[(&str, &str)]) -> Spawn<'_> {
+        Spawn {
+            world: self,
+            config: self.config(extra),
+            listener: None,
+            limits: None,
+            free: false,
+        }
+    }
+}
+
+impl TestApp {
+    fn start(
+        app: Arc<App>,
+        listener: tokio::net::TcpListener,
+        limits: Option<(ServerConfig, Clock)>,
+        free: bool,
+    ) -> TestApp {
+        let mut application =
+            Application::on(app.clone(), listener).expect("the listener has an address");
+        if let Some((server, clock)) = limits {
+            application = application.with_limits(server, clock);
+        }
+        let steps = (!free).then(|| application.stepped_refresher());
+        let addr = application.addr();
+        let limits = application.limits().clone();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(token_agent::http::serve_with(
+        let task = tokio::spawn(application.run_until_stopped(async {
+            let _ = stopped.await;
+        }));
+        TestApp {
             app,
-            listener,
-            limits,
-            async {
-                let _ = stopped.await;
-            },
-        ));
-        Server {
             addr,
+            limits,
+            http: token_agent::tls::http_client().build().unwrap(),
+            steps,
             stop: Some(stop),
             task: Some(task),
         }
@@ -357,14 +438,119 @@ impl Server {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// Runs one pass of the refresher's loop (reload, due refreshes,
+    /// Facebook checks, warnings) and waits for it.
+    pub async fn refresher_pass(&self) {
+        let steps = self.steps.as_ref().expect("the refresher is held");
+        assert!(steps.pass().await, "the refresher has stopped");
+    }
+
+    /// GET `path` as a page of `origin` would (None: no Origin header).
+    pub async fn get_from(&self, path: &str, origin: Option<&str>) -> reqwest::Response {
+        let mut request = self.http.get(self.url(path));
+        if let Some(origin) = origin {
+            request = request.header("Origin", origin);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// GET `path` with these headers and no others of the test's.
+    pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+        let mut request = self.http.get(self.url(path));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// GET `path` from an allowed site, https://example.com.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.get_from(path, Some(ALLOWED_ORIGIN)).await
+    }
+
+    /// GET `path` from an allowed site: the status and the JSON body (null
+    /// if the body is not JSON).
+    pub async fn json(&self, path: &str) -> (reqwest::StatusCode, serde_json::Value) {
+        let res = self.get(path).await;
+        let status = res.status();
+        (status, res.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// `/token.json` from an allowed site.
+    pub async fn token_json(&self) -> reqwest::Response {
+        self.get("/token.json").await
+    }
+
+    /// `/feed.json` with `query` (say "limit=3", or "") from an allowed site.
+    pub async fn feed_json(&self, query: &str) -> reqwest::Response {
+        self.get(&with_query("/feed.json", query)).await
+    }
+
+    /// `/hashtags/{tag}/{order}.json` from an allowed site.
+    pub async fn hashtag_json(&self, tag: &str, order: &str) -> reqwest::Response {
+        self.get(&format!("/hashtags/{tag}/{order}.json")).await
+    }
+
+    /// `/feed.html` with `query`, as the embed's frame loads it.
+    pub async fn feed_html(&self, query: &str) -> reqwest::Response {
+        self.get(&with_query("/feed.html", query)).await
+    }
+
+    /// A page of the agent's own (`/`, `/status`, `/admin`…) signed in with
+    /// `password` when given.
+    pub async fn page(&self, path: &str, password: Option<&str>) -> reqwest::Response {
+        let mut request = self.http.get(self.url(path));
+        if let Some(password) = password {
+            request = request.basic_auth("admin", Some(password));
+        }
+        request.send().await.unwrap()
+    }
+
+    /// `/metrics` with `token` as its bearer.
+    pub async fn metrics(&self, token: &str) -> reqwest::Response {
+        self.http
+            .get(self.url("/metrics"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Stops the agent as SIGTERM does, and waits until it has.
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
         if let Some(task) = self.task.take() {
-            let _ = task.await;
+            task.await.unwrap().expect("the agent stops cleanly");
         }
     }
+}
+
+/// Turns an agent link (on the world's APP_URL) into a path on the test server.
+pub fn local(link: &str) -> String {
+    link.strip_prefix("https://agent.example.com")
+        .expect("links point at APP_URL")
+        .to_string()
+}
+
+/// The Origin the world's ALLOWED_DOMAINS lets in.
+pub const ALLOWED_ORIGIN: &str = "https://example.com";
+
+fn with_query(path: &str, query: &str) -> String {
+    if query.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{query}")
+    }
+}
+
+/// A client that follows no redirects, on the agent's TLS set-up.
+pub fn client() -> reqwest::Client {
+    token_agent::tls::http_client()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
 }
 
 // PostgreSQL going away while serving.

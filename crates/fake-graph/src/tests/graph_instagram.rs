@@ -6,7 +6,7 @@ use chrono::Duration;
 use serde_json::Value;
 
 use super::*;
-use crate::fake::{MediaType, TokenStatus, YoungRefresh};
+use crate::{MediaType, TokenStatus, YoungRefresh};
 
 async fn refresh(w: &World, token: &str) -> Answer {
     let url = format!("{}/refresh_access_token", w.fake.instagram_graph_url());

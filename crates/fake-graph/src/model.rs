@@ -9,7 +9,7 @@ use super::Fault;
 use super::ids;
 use super::options::FakeOptions;
 use super::request::Host;
-use crate::clock::Clock;
+use crate::clock::Now;
 
 pub(crate) const LONG_LIVED: Duration = Duration::days(60);
 pub(crate) const SHORT_LIVED: Duration = Duration::hours(1);
@@ -253,7 +253,7 @@ pub(crate) struct HashtagLog {
 }
 
 pub(crate) struct State {
-    pub clock: Clock,
+    pub clock: Now,
     pub options: FakeOptions,
     pub users: Vec<User>,
     pub pages: Vec<Page>,
@@ -291,7 +291,7 @@ pub(crate) struct User {
 }
 
 impl State {
-    pub(crate) fn new(clock: Clock, options: FakeOptions) -> Self {
+    pub(crate) fn new(clock: Now, options: FakeOptions) -> Self {
         State {
             clock,
             options,

@@ -29,7 +29,7 @@ use tokio::task::JoinHandle;
 use warp::Filter;
 use warp::http::Response;
 
-use crate::clock::Clock;
+use crate::clock::Now;
 
 /// Instagram's three feed shapes at the width its CDN serves.
 const FEED_SIZES: [(u32, u32); 3] = [(1080, 1350), (1080, 1080), (1080, 566)];
@@ -52,7 +52,7 @@ pub enum CdnImage {
 }
 
 struct State {
-    clock: Clock,
+    clock: Now,
     answers: HashMap<String, CdnImage>,
     requests: usize,
     made: HashMap<(String, u32, u32), Bytes>,
@@ -74,7 +74,8 @@ pub struct FakeCdn {
 
 impl FakeCdn {
     /// Starts on `127.0.0.1:0`. Panics only if the loopback cannot be bound.
-    pub async fn start(clock: Clock) -> FakeCdn {
+    pub async fn start(clock: impl Into<Now>) -> FakeCdn {
+        let clock = clock.into();
         let listener = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
             .await
             .expect("the fake CDN binds a loopback port");
@@ -87,20 +88,7 @@ impl FakeCdn {
             requests: 0,
             made: HashMap::new(),
         }));
-        let (stop, stopped) = oneshot::channel::<()>();
-        let limits = crate::http::limits::Limits::new(
-            crate::config::ServerConfig::default(),
-            Clock::System,
-            Arc::default(),
-        );
-        let task = tokio::spawn(crate::http::server::serve(
-            routes(shared.clone()),
-            listener,
-            limits,
-            async {
-                let _ = stopped.await;
-            },
-        ));
+        let (stop, task) = crate::server::spawn(routes(shared.clone()), listener);
         FakeCdn {
             shared,
             addr,
@@ -271,7 +259,7 @@ fn seed(name: &str) -> [u8; 32] {
 /// A photo-like JPEG: a gradient in the name's colours with grain (in
 /// blocks of 2×2 pixels, cheap to make), so that it weighs about what a
 /// photo of its size does.
-pub(crate) fn jpeg(name: &str, width: u32, height: u32) -> Vec<u8> {
+pub fn jpeg(name: &str, width: u32, height: u32) -> Vec<u8> {
     let seed = seed(name);
     let mut noise = u64::from_le_bytes(seed[..8].try_into().expect("8 bytes")) | 1;
     let (small_w, small_h) = (width.div_ceil(2), height.div_ceil(2));
@@ -298,7 +286,7 @@ pub(crate) fn jpeg(name: &str, width: u32, height: u32) -> Vec<u8> {
 
 /// A 16×16 JPEG whose frame header claims 60000×60000 pixels: a few
 /// hundred bytes that would decode into 10 GB.
-pub(crate) fn bomb() -> Vec<u8> {
+pub fn bomb() -> Vec<u8> {
     let mut bomb = jpeg("bomb", 16, 16);
     // SOF0: FF C0, the segment's length (2 bytes), precision, height, width.
     let sof = bomb

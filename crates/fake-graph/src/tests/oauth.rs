@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use chrono::Duration;
 
 use super::*;
-use crate::fake::CodeExchangeShape;
+use crate::CodeExchangeShape;
 
 const REDIRECT: &str = "http://127.0.0.1/connect/callback";
 
@@ -98,7 +98,7 @@ async fn a_code_is_exchanged_once_for_a_flat_body_with_a_numeric_user_id() {
     );
     let token = body["access_token"].as_str().unwrap();
     let status = w.fake.token_status(token);
-    let expected = crate::fake::TokenStatus::Valid {
+    let expected = crate::TokenStatus::Valid {
         expires_at: start_time() + Duration::hours(1),
     };
     assert_eq!(status, expected);

@@ -65,13 +65,20 @@ pub(crate) fn authenticate(state: &State, request: &Request) -> Result<Caller, G
 /// 400, code 100, GraphMethodException (instagram-api.md §8; seen by
 /// sromku/android-simple-facebook#160 and markbates/goth#96; Meta's
 /// <https://developers.facebook.com/docs/facebook-login/security/>).
+/// Meta's `appsecret_proof`: HMAC-SHA256 of the token under the app
+/// secret, in lower-case hex.
+pub(crate) fn appsecret_proof(secret: &str, token: &str) -> String {
+    use hmac::{Hmac, KeyInit, Mac};
+    let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(secret.as_bytes())
+        .expect("HMAC accepts a key of any length");
+    mac.update(token.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
 fn check_appsecret_proof(state: &State, request: &Request, token: &str) -> Result<(), GraphError> {
     match request.param("appsecret_proof") {
         Some(proof) => {
-            let expected = crate::signing::hmac_sha256_hex(
-                state.options.app.fb_app_secret.as_bytes(),
-                token.as_bytes(),
-            );
+            let expected = appsecret_proof(&state.options.app.fb_app_secret, token);
             if subtle::ConstantTimeEq::ct_eq(proof.as_bytes(), expected.as_bytes()).into() {
                 Ok(())
             } else {

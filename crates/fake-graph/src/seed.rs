@@ -173,14 +173,14 @@ pub(crate) fn hashtags_in(caption: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::Clock;
-    use crate::fake::options::FakeOptions;
+    use crate::clock::ManualClock;
+    use crate::options::FakeOptions;
     use chrono::TimeZone;
 
     #[test]
     fn seeded_media_is_varied_and_newest_first() {
         let start = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
-        let mut state = State::new(Clock::manual(start), FakeOptions::default());
+        let mut state = State::new(ManualClock::new(start).into(), FakeOptions::default());
         let user = add_user(&mut state, "bakery", 12);
         let ids = state.users[0].media.clone();
         assert_eq!(ids.len(), 12);

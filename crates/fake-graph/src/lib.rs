@@ -16,7 +16,7 @@
 //! own, started with the Graph API, so that a test can stop it alone.
 //!
 //! Every Graph path also works behind a `/vNN.N` prefix. Time comes only from
-//! the injected [`Clock`], so a test moves 61 days with one `advance`.
+//! the injected clock ([`Now`]), so a test moves 61 days with one `advance`.
 //! Behaviour that Meta leaves undocumented is switchable in [`FakeOptions`].
 //!
 //! Where Meta is silent and no option exists, the fake chooses:
@@ -27,6 +27,7 @@
 //! * throttled calls still count, so calling on while blocked extends the block.
 
 pub mod cdn;
+mod clock;
 mod error;
 mod facebook;
 mod faults;
@@ -62,7 +63,7 @@ pub use faults::Fault;
 pub use model::{FakeMedia, FakeUser, MediaType, TokenStatus};
 pub use options::{CodeExchangeShape, FakeApp, FakeOptions, YoungRefresh};
 
-use crate::clock::Clock;
+pub use clock::{ManualClock, Now};
 use model::{Dialog, Invalidation, PendingFault, State, TokenKind};
 use request::Host;
 use server::Shared;
@@ -80,12 +81,13 @@ pub struct FakeGraph {
 
 impl FakeGraph {
     /// Starts with default options on `127.0.0.1:0`.
-    pub async fn start(clock: Clock) -> FakeGraph {
+    pub async fn start(clock: impl Into<Now>) -> FakeGraph {
         FakeGraph::start_with(clock, FakeOptions::default()).await
     }
 
     /// Starts on `127.0.0.1:0`. Panics only if the loopback cannot be bound.
-    pub async fn start_with(clock: Clock, options: FakeOptions) -> FakeGraph {
+    pub async fn start_with(clock: impl Into<Now>, options: FakeOptions) -> FakeGraph {
+        let clock = clock.into();
         let listener = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
             .await
             .expect("the fake Graph API binds a loopback port");
@@ -97,22 +99,7 @@ impl FakeGraph {
             State::new(clock, options),
             format!("http://{addr}"),
         ));
-        let (stop, stopped) = oneshot::channel::<()>();
-        // Connection limits by the wall clock: tests move the fake's clock
-        // by days, which must not close the agent's pooled connections.
-        let limits = crate::http::limits::Limits::new(
-            crate::config::ServerConfig::default(),
-            Clock::System,
-            Arc::default(),
-        );
-        let task = tokio::spawn(crate::http::server::serve(
-            server::routes(shared.clone()),
-            listener,
-            limits,
-            async {
-                let _ = stopped.await;
-            },
-        ));
+        let (stop, task) = server::spawn(server::routes(shared.clone()), listener);
         tracing::debug!(%addr, "fake Graph API listening");
         FakeGraph {
             shared,
@@ -155,15 +142,6 @@ impl FakeGraph {
         format!("{}/v25.0/dialog/oauth", self.host_url(Host::FacebookWww))
     }
 
-    /// Points every upstream base of `upstream` at this fake.
-    pub fn point(&self, upstream: &mut crate::config::UpstreamConfig) {
-        upstream.instagram_graph_url = self.instagram_graph_url();
-        upstream.instagram_oauth_url = self.instagram_oauth_url();
-        upstream.instagram_authorize_url = self.instagram_authorize_url();
-        upstream.facebook_graph_url = self.facebook_graph_url();
-        upstream.facebook_dialog_url = self.facebook_dialog_url();
-    }
-
     /// Where generated images live; set `FakeOptions::media_base_url` to this
     /// to make `media_url`s point at the fake CDN.
     pub fn cdn_url(&self) -> String {
@@ -173,10 +151,6 @@ impl FakeGraph {
     /// The fake CDN: its host, its answers, its request count, its stop.
     pub fn cdn(&self) -> &FakeCdn {
         &self.cdn
-    }
-
-    pub fn clock(&self) -> Clock {
-        self.state().clock.clone()
     }
 
     pub fn options(&self) -> FakeOptions {

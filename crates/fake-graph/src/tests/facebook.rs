@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use chrono::Duration;
 
 use super::*;
-use crate::fake::{MediaType, TokenStatus};
+use crate::{MediaType, TokenStatus};
 
 const REDIRECT: &str = "http://127.0.0.1/connect/callback";
 
@@ -337,7 +337,7 @@ async fn with_require_app_secret_on_calls_need_a_right_appsecret_proof() {
     let token = log_in(&w).await;
     let (_, secret) = app_params(&w);
     let me = format!("{}/v25.0/me", w.fake.facebook_graph_url());
-    let proof = crate::signing::hmac_sha256_hex(secret.as_bytes(), token.as_bytes());
+    let proof = crate::graph::appsecret_proof(&secret, &token);
 
     let unsigned_while_optional = get(&me, &[("access_token", &token)]).await;
     w.fake.set_options(|o| o.require_app_secret = true);

@@ -3,7 +3,7 @@
 use std::time::Duration as StdDuration;
 
 use super::*;
-use crate::fake::Fault;
+use crate::Fault;
 
 async fn me(w: &World) -> Answer {
     let url = format!("{}/me", w.fake.instagram_graph_url());
@@ -135,7 +135,7 @@ async fn a_long_delay_trips_a_client_timeout() {
     let w = world().await;
     w.fake
         .inject("/me", Fault::Delay(StdDuration::from_secs(30)), 1);
-    let client = crate::tls::http_client()
+    let client = super::client_builder()
         .timeout(StdDuration::from_millis(200))
         .build()
         .unwrap();

@@ -12,7 +12,7 @@ use reqwest::header::HeaderMap;
 use serde_json::Value;
 
 use super::{FakeGraph, FakeOptions, FakeUser};
-use crate::clock::Clock;
+use crate::clock::ManualClock;
 
 pub(super) fn start_time() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap()
@@ -22,13 +22,13 @@ pub(super) fn start_time() -> DateTime<Utc> {
 /// issued two days ago (old enough to refresh).
 pub(super) struct World {
     pub fake: FakeGraph,
-    pub clock: Clock,
+    pub clock: ManualClock,
     pub user: FakeUser,
     pub token: String,
 }
 
 pub(super) async fn world_with(options: FakeOptions, media: usize) -> World {
-    let clock = Clock::manual(start_time());
+    let clock = ManualClock::new(start_time());
     let fake = FakeGraph::start_with(clock.clone(), options).await;
     let user = fake.add_instagram_user("bakery_on_the_corner", media);
     let token = fake.issue_long_lived_token(&user, start_time() - Duration::days(2));
@@ -64,8 +64,14 @@ impl Answer {
     }
 }
 
+/// A client as the agent builds one: reqwest on rustls with ring.
+pub(super) fn client_builder() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+}
+
 pub(super) fn client() -> reqwest::Client {
-    crate::tls::http_client()
+    client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()

@@ -1,5 +1,7 @@
 //! The warp side: one catch-all filter hands every request to `dispatch`,
-//! which picks the emulated host from the first path segment.
+//! which picks the emulated host from the first path segment; `spawn`
+//! serves a filter with warp's own server, so the fake shares no code with
+//! the agent it stands in front of.
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -37,6 +39,26 @@ impl Shared {
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// Serves `filter` on `listener` until the returned sender fires (or is
+/// dropped); the task ends once open connections have finished.
+pub(crate) fn spawn<F>(
+    filter: F,
+    listener: tokio::net::TcpListener,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+)
+where
+    F: Filter + Clone + Send + Sync + 'static,
+    F::Extract: warp::Reply,
+{
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = warp::serve(filter).incoming(listener).graceful(async {
+        let _ = stopped.await;
+    });
+    (stop, tokio::spawn(server.run()))
 }
 
 pub(crate) fn routes(

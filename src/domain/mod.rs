@@ -2,7 +2,7 @@
 //! edge where it came in, and is trusted everywhere after that.
 //!
 //! * `account.rs` — account names (`/accounts/{name}/…`, `?account=`).
-//! * `allowlist.rs` — ALLOWED_DOMAINS and the Origin/Referer check.
+//! * `allowlist/` — ALLOWED_DOMAINS and the Origin/Referer check.
 //! * `jsident.rs` — the `const` name of `/token.js` (and JS_CONSTANT_NAME).
 //! * `hashtag.rs` — a hashtag as Instagram accepts it.
 //! * `host.rs` — which hosts are this machine.

@@ -3,7 +3,7 @@
 //!
 //! CORS headers alone cannot stop a `<script src>` include, so the request
 //! itself is checked: its `Origin`, or failing that its `Referer`, must be in
-//! ALLOWED_DOMAINS (see `domain/allowlist.rs`), else 403.
+//! ALLOWED_DOMAINS (see `domain/allowlist/`), else 403.
 
 use std::future::Future;
 use std::sync::Arc;

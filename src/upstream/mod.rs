@@ -6,7 +6,7 @@
 //! * `graph.rs` — reads with an account's token: media, Pages, the business
 //!   account, hashtag search and media, `debug_token`.
 //! * `media.rs` — media pages, parsed into known fields only.
-//! * `error.rs` — [`UpstreamError`] and the rules that classify Meta's answers.
+//! * `error/` — [`UpstreamError`] and the rules that classify Meta's answers.
 //! * `grants.rs` — the success bodies, parsed strictly.
 //! * `usage.rs` — the rate-limit usage headers.
 //!

@@ -3,12 +3,15 @@
 
     legit    the traffic of real sites and their owner: token URLs, the feed
              (cache hits and, once per FEED_CACHE_TTL and key, a miss), the
-             pages and the admin page, paced, over a few kept-alive
-             connections that now and then close and reconnect;
+             home page, and the status and admin pages signed in, paced,
+             over a few kept-alive connections that now and then close and
+             reconnect;
     hostile  at the same time, clients that hold connections: request heads
-             that stop half way (stalled or trickled a byte a second) and
-             connections that never send, each replaced as soon as the agent
-             drops it;
+             that stop half way (stalled or trickled a byte a second),
+             connections that never send, form POSTs whose body stops
+             (stalled or trickled a byte a second), and clients that ask for
+             thousands of pipelined answers and never read them, each
+             replaced as soon as the agent drops it;
     watch    the agent's RSS, open file descriptors and open connections,
              once a second;
     settle   waits until the agent is back to its idle descriptor count;
@@ -20,11 +23,15 @@ The standard library only."""
 import asyncio
 import base64
 import collections
+import fcntl
 import json
 import os
 import random
 import re
+import socket
+import struct
 import sys
+import termios
 import time
 
 sys.dont_write_bytecode = True
@@ -121,7 +128,8 @@ def legit_mix(port, password, feed_limits):
         (2, "/feed.json", "/feed.json?account=brand&limit=6", {"Referer": f"{sites[1]}/"}, b"{"),
         (3, "/hashtags/bakery/top.json", "/hashtags/bakery/top.json", {"Origin": sites[0]}, b"{"),
         (5, "/ and /status", "/", {}, b"<"),
-        (5, "/ and /status", "/status", {}, b"<"),
+        # With ADMIN_PASSWORD set, /status is the owner's (strangers get 401).
+        (5, "/ and /status", "/status", {"Authorization": f"Basic {basic}"}, b"<"),
         (5, "/admin (Basic auth)", "/admin", {"Authorization": f"Basic {basic}"}, b"<"),
     ]
     return mix
@@ -295,12 +303,32 @@ async def legit_worker_once(port, kind, path, headers, expect, tally):
 # A request head that never ends: the last header line stays open.
 HALF_HEAD = b"GET /token.json HTTP/1.1\r\nHost: localhost\r\nUser-Agent: slow\r\nX-Never-Ends: "
 WHOLE_REQUEST = b"GET /token.json HTTP/1.1\r\nHost: localhost\r\n\r\n"
+# A whole head of a public form that reads its body (the demo has Meta app
+# secrets, so the callback waits for it); the 16,000 bytes never all come.
+BODY_HEAD = (b"POST /callbacks/deauthorize HTTP/1.1\r\nHost: localhost\r\nUser-Agent: slow\r\n"
+             b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 16000\r\n\r\n")
+# A non-reader's receive buffer (set before connecting): its window fills
+# after a few answers, and the agent's writes stall.
+NON_READER_RCVBUF = 4096
+
+# Each style: the timeout that must close it, and the /metrics reason.
+STYLES = {
+    "stalled head": ("header_timeout", "header_timeout"),
+    "trickled head": ("header_timeout", "header_timeout"),
+    "never sends": ("idle_timeout", "idle_timeout"),
+    "idle after a request": ("idle_timeout", "idle_timeout"),
+    "stalled body": ("body_timeout", "body_timeout"),
+    "trickled body": ("body_timeout", "body_timeout"),
+    "non-reader": ("send_timeout", "send_timeout"),
+}
 
 
 class HostileTally:
     def __init__(self):
         self.by_style = collections.defaultdict(collections.Counter)
         self.waits = collections.defaultdict(list)
+        # Seconds from a non-reader's connecting to its writes stalling.
+        self.stalls = []
 
     def summary(self):
         styles = {}
@@ -341,7 +369,7 @@ async def wait_for_close(reader, limit):
 
 
 async def trickle(writer, stop):
-    """One byte a second of a header value that never ends."""
+    """One byte a second (of a header value, or of a body, that never ends)."""
     try:
         while not stop.is_set():
             await asyncio.sleep(1.0)
@@ -354,7 +382,7 @@ async def trickle(writer, stop):
 async def hostile_slot(index, style, port, tally, deadline, opts):
     rng = random.Random(5000 + index)
     counts = tally.by_style[style]
-    timeout = opts["header_timeout"] if style in ("stalled head", "trickled head") else opts["idle_timeout"]
+    timeout = opts[STYLES[style][0]]
     # Spread the first connections over one timeout, so that they are
     # opened (and dropped) continuously rather than in waves.
     await asyncio.sleep(min(rng.uniform(0, timeout), max(0.0, deadline - time.monotonic())))
@@ -369,6 +397,11 @@ async def hostile_slot(index, style, port, tally, deadline, opts):
                 writer.write(WHOLE_REQUEST)
                 await writer.drain()
                 await asyncio.wait_for(read_response(reader), REQUEST_TIMEOUT)
+            elif style in ("stalled body", "trickled body"):
+                writer.write(BODY_HEAD)
+                await writer.drain()
+                if style == "trickled body":
+                    trickler = asyncio.ensure_future(trickle(writer, stop))
             elif style != "never sends":
                 writer.write(HALF_HEAD)
                 await writer.drain()
@@ -399,6 +432,94 @@ async def hostile_slot(index, style, port, tally, deadline, opts):
             close_quietly(writer)
 
 
+def tcp_state(sock):
+    """The socket's TCP state (Linux tcp_states.h: 1 established, 7 closed,
+    as after a reset, 8 close-wait, after the peer's FIN), or None once the
+    socket itself is closed."""
+    try:
+        return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0]
+    except OSError:
+        return None
+
+
+def unread_bytes(sock):
+    """Bytes the kernel holds for us, received and not read."""
+    return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0"))[0]
+
+
+async def non_reader(port, counts, tally, deadline, opts):
+    """One connection that asks for many pipelined answers and never reads:
+    the agent's writes stall once its send buffer and our small receive
+    window are full. Its requests are handed to the transport in one go
+    and never awaited (the agent stops reading them when its writes stall),
+    and the close is read from the socket's TCP state, polled, so nothing
+    here can block past its limit."""
+    style = "non-reader"
+    timeout = opts["send_timeout"]
+    request = (f"GET /token.json HTTP/1.1\r\nHost: localhost:{port}\r\n"
+               f"Origin: http://localhost:{port}\r\nUser-Agent: slow\r\n\r\n").encode()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    writer = None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, NON_READER_RCVBUF)
+        sock.setblocking(False)
+        await asyncio.wait_for(asyncio.get_running_loop().sock_connect(sock, (HOST, port)), CONNECT_TIMEOUT)
+        _, writer = await asyncio.open_connection(sock=sock)
+        # Nothing is ever read: the answers stay in the kernel's buffers.
+        writer.transport.pause_reading()
+        counts["opened"] += 1
+        writer.write(request * opts["non_reader_requests"])
+        started = last_growth = time.monotonic()
+        queued = 0
+        while True:
+            await asyncio.sleep(0.1)
+            now = time.monotonic()
+            state = tcp_state(sock)
+            if state != 1 or writer.transport.is_closing():
+                seen = {7: "reset", 8: "FIN"}.get(state, "write error")
+                counts[f"seen as {seen}"] += 1
+                if not queued:
+                    counts["closed before any answer"] += 1
+                    return
+                waited = now - last_growth
+                counts["closed on time" if waited <= timeout + ON_TIME_SLACK else "closed late"] += 1
+                tally.waits[style].append(waited)
+                tally.stalls.append(last_growth - started)
+                return
+            try:
+                unread = unread_bytes(sock)
+            except OSError:
+                continue  # closed since: the next look says how
+            if unread != queued:
+                queued, last_growth = unread, now
+            if now >= deadline:
+                counts["still open at the end"] += 1
+                return
+            if queued and now - last_growth > timeout + 10.0:
+                counts["not closed within timeout + 10 s"] += 1
+                return
+            if now - started > timeout + 30.0:
+                counts["writes never stalled"] += 1
+                return
+    finally:
+        # Whatever is still unsent is dropped, not flushed.
+        if writer is not None:
+            writer.transport.abort()
+        sock.close()
+
+
+async def non_reader_slot(index, port, tally, deadline, opts):
+    rng = random.Random(9000 + index)
+    counts = tally.by_style["non-reader"]
+    await asyncio.sleep(min(rng.uniform(0, opts["send_timeout"]), max(0.0, deadline - time.monotonic())))
+    while time.monotonic() < deadline - 0.5:
+        try:
+            await non_reader(port, counts, tally, deadline, opts)
+        except (OSError, asyncio.TimeoutError) as error:
+            counts[f"error {type(error).__name__}"] += 1
+            await asyncio.sleep(0.5)
+
+
 async def hostile(opts):
     wait_until(opts["start"])
     deadline = time.monotonic() + opts["seconds"]
@@ -409,10 +530,13 @@ async def hostile(opts):
     for i in range(opts["idle"]):
         # A quarter first ask for something, then keep the connection quiet.
         slots.append("idle after a request" if i % 4 == 3 else "never sends")
-    await asyncio.gather(*(
-        hostile_slot(i, style, opts["port"], tally, deadline, opts) for i, style in enumerate(slots)
-    ))
-    return {"styles": tally.summary()}
+    for i in range(opts["bodies"]):
+        slots.append(("stalled body", "trickled body")[i % 2])
+    await asyncio.gather(
+        *(hostile_slot(i, style, opts["port"], tally, deadline, opts) for i, style in enumerate(slots)),
+        *(non_reader_slot(i, opts["port"], tally, deadline, opts) for i in range(opts["non_readers"])),
+    )
+    return {"styles": tally.summary(), "non_reader_stall_p50_s": percentile(sorted(tally.stalls), 0.5)}
 
 
 # --- the agent from outside: /proc and /metrics ---------------------------------------
@@ -571,8 +695,9 @@ def options(args):
     for arg in args:
         name, _, value = arg.partition("=")
         opts[name.lstrip("-").replace("-", "_")] = value
-    ints = ["port", "connections", "half_open", "idle"]
-    floats = ["seconds", "rate", "start", "close_share", "header_timeout", "idle_timeout"]
+    ints = ["port", "connections", "half_open", "idle", "bodies", "non_readers", "non_reader_requests"]
+    floats = ["seconds", "rate", "start", "close_share", "header_timeout", "idle_timeout",
+              "body_timeout", "send_timeout"]
     for name in ints:
         if name in opts:
             opts[name] = int(opts[name])
@@ -603,7 +728,8 @@ def cmd_legit(args):
 
 def cmd_hostile(args):
     """hostile OUT_JSON --port= --seconds= --start= --half-open= --idle=
-    --header-timeout= --idle-timeout="""
+    --bodies= --non-readers= --non-reader-requests= --header-timeout=
+    --idle-timeout= --body-timeout= --send-timeout="""
     opts = options(args[1:])
     result = asyncio.run(hostile(opts))
     with open(args[0], "w") as f:
@@ -646,11 +772,15 @@ def cmd_report(args):
     print(f"soak: {seconds:.0f} s against one `token-agent demo` ({facts['cores']} cores); "
           f"HTTP_HEADER_TIMEOUT_SECONDS={facts['header_timeout']:g}, "
           f"HTTP_IDLE_TIMEOUT_SECONDS={facts['idle_timeout']:g}, "
+          f"HTTP_BODY_TIMEOUT_SECONDS={facts['body_timeout']:g}, "
+          f"HTTP_SEND_TIMEOUT_SECONDS={facts['send_timeout']:g}, "
           f"HTTP_MAX_CONNECTIONS={facts['max_connections']}, FEED_CACHE_TTL={facts['feed_ttl']}")
     print(f"legitimate: {facts['connections']} connections paced to {facts['rate']:g} req/s "
           f"(0: unpaced), {facts['close_share'] * 100:g}% with Connection: close; "
-          f"hostile: {facts['half_open']} half-open heads (stalled or trickled) and "
-          f"{facts['idle']} idle connections at a time")
+          f"hostile: {facts['half_open']} half-open heads (stalled or trickled), "
+          f"{facts['idle']} idle connections, {facts['bodies']} unfinished form bodies (stalled or "
+          f"trickled) and {facts['non_readers']} non-readers ({facts['non_reader_requests']:,} "
+          f"pipelined requests each) at a time")
     print()
 
     kinds = legit_result["kinds"]
@@ -674,21 +804,28 @@ def cmd_report(args):
     header = f"{'hostile connections':<22} {'opened':>7} {'on time':>8} {'late':>5} {'never':>6} {'wait p50':>9} {'wait max':>9}  other"
     print(header)
     print("-" * len(header))
-    seen_closed = {"header_timeout": 0, "idle_timeout": 0}
+    reasons = ("header_timeout", "idle_timeout", "body_timeout", "send_timeout")
+    seen_closed = dict.fromkeys(reasons, 0)
     not_on_time = 0
+    never_stalled = 0
     for style, s in styles.items():
         never = s.get("not closed within timeout + 10 s", 0)
         late = s.get("closed late", 0)
         not_on_time += never + late
+        never_stalled += s.get("writes never stalled", 0) + s.get("closed before any answer", 0)
         closed = s.get("closed on time", 0) + late
-        seen_closed["header_timeout" if "head" in style else "idle_timeout"] += closed
+        seen_closed[STYLES[style][1]] += closed
         skip = {"opened", "closed on time", "closed late", "not closed within timeout + 10 s",
                 "wait_p50_s", "wait_max_s"}
         other = ", ".join(f"{k} {v}" for k, v in s.items() if k not in skip) or "-"
         print(f"{style:<22} {s.get('opened', 0):>7} {s.get('closed on time', 0):>8} {late:>5} {never:>6} "
               f"{s['wait_p50_s']:>7.1f} s {s['wait_max_s']:>7.1f} s  {other}")
-    print("(wait: from the first byte of a half-open head, or from connecting, to the agent closing; "
+    print("(wait: from the first byte of a half-open head, from a form's whole head, from connecting, "
+          "or from a non-reader's writes stalling (its receive queue stops growing), to the agent closing; "
           f"on time: within the timeout + {ON_TIME_SLACK:g} s)")
+    stall = hostile_result.get("non_reader_stall_p50_s")
+    if stall is not None and stall == stall:
+        print(f"(a non-reader's writes stalled {stall:.1f} s after it connected, median)")
     print()
 
     # Memory: the second and the last minute, or tenths of a short run.
@@ -704,7 +841,7 @@ def cmd_report(args):
     peak_open = max((s["open"] or 0 for s in samples), default=0)
 
     closed = {r: after["metrics"]["closed"].get(r, 0) - before["metrics"]["closed"].get(r, 0)
-              for r in ("header_timeout", "idle_timeout", "too_many_connections")}
+              for r in reasons + ("too_many_connections",)}
     cpu = after["cpu_s"] - before["cpu_s"]
     media_calls = after["metrics"]["media_calls"] - before["metrics"]["media_calls"]
 
@@ -732,12 +869,11 @@ def cmd_report(args):
         ("connections open after (the /metrics probe's own)", str(after["open"]), "<= 1",
          after["open"] is not None and after["open"] <= 1),
         ("connections open, peak during the soak", str(peak_open), "", None),
-        ("closed: header_timeout (/metrics)", str(closed["header_timeout"]),
-         f">= {seen_closed['header_timeout']}", closed["header_timeout"] >= seen_closed["header_timeout"]),
-        ("closed: idle_timeout (/metrics)", str(closed["idle_timeout"]),
-         f">= {seen_closed['idle_timeout']}", closed["idle_timeout"] >= seen_closed["idle_timeout"]),
+        *((f"closed: {r} (/metrics)", str(closed[r]), f">= {seen_closed[r]}", closed[r] >= seen_closed[r])
+          for r in reasons),
         ("closed: too_many_connections (/metrics)", str(closed["too_many_connections"]), "", None),
         ("hostile connections closed late or never", str(not_on_time), "0", not_on_time == 0),
+        ("non-readers that never stalled the agent's writes", str(never_stalled), "0", never_stalled == 0),
         (f"me/media upstream calls (feed misses, TTL {facts['feed_ttl']} s)", str(media_calls), "", None),
         ("agent CPU during the soak", f"{cpu:.0f} s ({cpu / seconds * 100:.0f}%)", "", None),
         ("agent log lines at WARN or ERROR", str(facts["log_warnings"]), "", None),

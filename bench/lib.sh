@@ -7,6 +7,12 @@ say() { printf '\n== %s\n' "$*" >&2; }
 # the bench starts inherit this one, and bench/tools.py sends it.
 export METRICS_TOKEN="${METRICS_TOKEN:-bench-metrics-$$}"
 
+# Every client of a bench is this machine's one address: the per-client
+# bound would count wrk's connections, or the soak's legitimate and hostile
+# clients together, as one client's. The soak's hostile clients are bounded
+# by the server-wide limits instead.
+export HTTP_MAX_CONNECTIONS_PER_CLIENT="${HTTP_MAX_CONNECTIONS_PER_CLIENT:-100000}"
+
 # Builds the release binary (honouring CARGO_TARGET_DIR) and sets BIN.
 build_release() {
     say "building the release binary"

@@ -38,8 +38,14 @@ pub struct ServerStats {
     pub header_timeouts: AtomicU64,
     /// Closed because they sat idle too long.
     pub idle_timeouts: AtomicU64,
+    /// Closed because a request's body took too long.
+    pub body_timeouts: AtomicU64,
+    /// Closed because the client stopped reading its answer.
+    pub send_timeouts: AtomicU64,
     /// Refused because HTTP_MAX_CONNECTIONS were open.
     pub refused: AtomicU64,
+    /// Refused because their client held HTTP_MAX_CONNECTIONS_PER_CLIENT.
+    pub client_refused: AtomicU64,
     /// Open right now.
     pub open: AtomicU64,
 }
@@ -210,7 +216,10 @@ impl Metrics {
         for (reason, counter) in [
             ("header_timeout", &server.header_timeouts),
             ("idle_timeout", &server.idle_timeouts),
+            ("body_timeout", &server.body_timeouts),
+            ("send_timeout", &server.send_timeouts),
             ("too_many_connections", &server.refused),
+            ("too_many_from_client", &server.client_refused),
         ] {
             let _ = writeln!(
                 out,

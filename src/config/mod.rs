@@ -37,7 +37,7 @@ pub use database::DatabaseUrl;
 pub use guard::GuardConfig;
 pub use mirror::{DEFAULT_MIRROR_MAX_MB, DEFAULT_MIRROR_POSTS, MAX_MIRROR_POSTS, MirrorConfig};
 pub use refresh::{Frequency, RefreshMode};
-pub use server::{DEFAULT_WORKER_THREADS, ServerConfig, worker_threads_from_env};
+pub use server::{ClientBound, DEFAULT_WORKER_THREADS, ServerConfig, worker_threads_from_env};
 pub use smtp::{EmailConfig, SmtpConfig, SmtpSecurity};
 pub use upstream::{DEFAULT_GRAPH_VERSION, UpstreamConfig, user_agent};
 
@@ -196,8 +196,13 @@ struct RawEnv {
     refresh_check_seconds: Option<String>,
     http_header_timeout_seconds: Option<String>,
     http_idle_timeout_seconds: Option<String>,
+    http_body_timeout_seconds: Option<String>,
+    http_send_timeout_seconds: Option<String>,
     http_max_header_bytes: Option<String>,
     http_max_connections: Option<String>,
+    http_max_connections_per_client: Option<String>,
+    /// Set to `true` by Render in every service.
+    render: Option<String>,
     worker_threads: Option<String>,
 }
 
@@ -219,12 +224,6 @@ impl Config {
     fn parse(raw: RawEnv) -> Result<Config, ConfigError> {
         let port = server::parse_port(raw.port)?;
         let database = database::parse_database_url(present(raw.database_url))?;
-        let server = server::parse_server(
-            raw.http_header_timeout_seconds,
-            raw.http_idle_timeout_seconds,
-            raw.http_max_header_bytes,
-            raw.http_max_connections,
-        )?;
 
         let cache = cache::parse_cache(
             raw.memcachier_servers,
@@ -236,11 +235,30 @@ impl Config {
         let hashtags = feed::parse_hashtags(raw.hashtags)?;
         let guard = guard::parse_guard(
             raw.trust_proxy,
-            raw.dyno,
+            raw.dyno.clone(),
             raw.feed_misses_per_minute,
             raw.admin_failure_delay_ms,
             raw.metrics_token,
             raw.public_status,
+        )?;
+
+        let server = server::parse_server(
+            server::RawServer {
+                header_timeout: raw.http_header_timeout_seconds,
+                idle_timeout: raw.http_idle_timeout_seconds,
+                body_timeout: raw.http_body_timeout_seconds,
+                send_timeout: raw.http_send_timeout_seconds,
+                max_header_bytes: raw.http_max_header_bytes,
+                max_connections: raw.http_max_connections,
+                max_connections_per_client: raw.http_max_connections_per_client,
+            },
+            server::Front {
+                trust: &guard.trust_proxy,
+                // Heroku's router, Render's and Fly.io's proxies.
+                platform_proxy: [&raw.dyno, &raw.render, &raw.fly_app_name]
+                    .into_iter()
+                    .any(|var| var.as_deref().is_some_and(|v| !v.trim().is_empty())),
+            },
         )?;
 
         let refresh_mode =

@@ -299,23 +299,58 @@ fn server_limits_have_defaults_and_bounds() {
     let c = config(&[
         ("HTTP_HEADER_TIMEOUT_SECONDS", "10"),
         ("HTTP_IDLE_TIMEOUT_SECONDS", "20"),
+        ("HTTP_BODY_TIMEOUT_SECONDS", "5"),
+        ("HTTP_SEND_TIMEOUT_SECONDS", "90"),
         ("HTTP_MAX_HEADER_BYTES", "8192"),
         ("HTTP_MAX_CONNECTIONS", "100"),
     ])
     .unwrap();
     assert_eq!(c.server.header_timeout, Duration::from_secs(10));
     assert_eq!(c.server.idle_timeout, Duration::from_secs(20));
+    assert_eq!(c.server.body_timeout, Duration::from_secs(5));
+    assert_eq!(c.server.send_timeout, Duration::from_secs(90));
     assert_eq!(c.server.max_header_bytes, 8192);
     assert_eq!(c.server.max_connections, 100);
+    // A quarter of the connections, unless set.
+    let bound = |max| ClientBound::At {
+        max,
+        exempt: Vec::new(),
+    };
+    assert_eq!(c.server.per_client, bound(25));
+    let c = config(&[("HTTP_MAX_CONNECTIONS_PER_CLIENT", "7")]).unwrap();
+    assert_eq!(c.server.per_client, bound(7));
     for (var, value) in [
         ("HTTP_HEADER_TIMEOUT_SECONDS", "0"),
         ("HTTP_IDLE_TIMEOUT_SECONDS", "soon"),
+        ("HTTP_BODY_TIMEOUT_SECONDS", "0"),
+        ("HTTP_SEND_TIMEOUT_SECONDS", "-1"),
         ("HTTP_MAX_HEADER_BYTES", "100"),
         ("HTTP_MAX_CONNECTIONS", "0"),
+        ("HTTP_MAX_CONNECTIONS_PER_CLIENT", "0"),
+        ("HTTP_MAX_CONNECTIONS_PER_CLIENT", "100001"),
     ] {
         let e = error(&[(var, value)]);
         assert!(e.starts_with(var), "{e}");
     }
+}
+
+#[test]
+fn the_per_client_bound_spares_named_proxies_and_is_off_behind_a_platforms_router() {
+    let bound = |vars: &[(&str, &str)]| config(vars).unwrap().server.per_client;
+    // No proxy: every peer is a client.
+    assert!(matches!(bound(&[]), ClientBound::At { max: 128, ref exempt } if exempt.is_empty()));
+    // Named proxies, as a local reverse proxy is named.
+    let ClientBound::At { max, exempt } = bound(&[("TRUST_PROXY", "127.0.0.1, 10.0.0.0/8")]) else {
+        panic!("a bound");
+    };
+    assert_eq!(max, 128);
+    assert_eq!(exempt.len(), 2);
+    assert!(exempt[0].contains(&"127.0.0.1".parse::<std::net::IpAddr>().unwrap()));
+    // A hop count, or a platform's router in front: every peer is a proxy.
+    assert_eq!(bound(&[("TRUST_PROXY", "1")]), ClientBound::Off);
+    assert_eq!(bound(&[("DYNO", "web.1")]), ClientBound::Off);
+    assert_eq!(bound(&[("RENDER", "true")]), ClientBound::Off);
+    assert_eq!(bound(&[("FLY_APP_NAME", "sunny-tokens")]), ClientBound::Off);
 }
 
 #[test]

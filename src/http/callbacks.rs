@@ -22,15 +22,17 @@ use crate::signed_request::{self, SignedRequestError};
 /// Meta's `POST /callbacks/deauthorize` and `/callbacks/data-deletion`,
 /// the deletion status page, and `POST /hooks/refresh/{signature}`.
 pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
-    let with_app = with_app(app);
+    let with_app = with_app(app.clone());
     let deauthorize = warp::path!("callbacks" / "deauthorize")
         .and(warp::post())
+        .and(callbacks_on(app.clone()))
         .and(with_app.clone())
         .and(form())
         .then(deauthorize)
         .map(Reply::into_response);
     let deletion = warp::path!("callbacks" / "data-deletion")
         .and(warp::post())
+        .and(callbacks_on(app.clone()))
         .and(with_app.clone())
         .and(form())
         .and(super::request_url::detected())
@@ -53,6 +55,28 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .or(hook)
         .unify()
         .boxed()
+}
+
+/// Meta's callbacks need an app secret to check their signature: without
+/// one they are off, and say so before a byte of the body is read, so a
+/// stranger's unfinished body holds nothing.
+fn callbacks_on(app: Arc<App>) -> impl Filter<Extract = (), Error = warp::Rejection> + Clone {
+    warp::any()
+        .and_then(move || {
+            let on = !app_secrets(&app).is_empty();
+            async move {
+                if on {
+                    Ok(())
+                } else {
+                    Err(warp::reject::custom(ApiError::new(
+                        StatusCode::NOT_FOUND,
+                        "callbacks_disabled",
+                        "Set INSTAGRAM_APP_SECRET or FACEBOOK_APP_SECRET to receive Meta's callbacks.",
+                    )))
+                }
+            }
+        })
+        .untuple_one()
 }
 
 /// `POST /hooks/refresh/{signature}`: runs due refreshes now.
@@ -101,14 +125,8 @@ async fn delete_user_data(
     app: &App,
     form: &HashMap<String, String>,
 ) -> Result<(String, i64), ApiError> {
+    // Only reached with a secret: see `callbacks_on`.
     let secrets = app_secrets(app);
-    if secrets.is_empty() {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "callbacks_disabled",
-            "Set INSTAGRAM_APP_SECRET or FACEBOOK_APP_SECRET to receive Meta's callbacks.",
-        ));
-    }
     let Some(raw) = form.get("signed_request") else {
         return Err(ApiError::bad_request(
             "missing_signed_request",

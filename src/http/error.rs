@@ -177,6 +177,12 @@ pub async fn recover(rejection: warp::Rejection) -> Result<Response, Infallible>
         ApiError::bad_request("invalid_header", "A request header could not be read.")
     } else if rejection.find::<warp::reject::InvalidQuery>().is_some() {
         ApiError::bad_request("invalid_query", "The query string could not be read.")
+    } else if format!("{rejection:?}").contains("BodyReadError") {
+        // A body cut short: the client hung up, or the server's limits
+        // closed a body that did not arrive in time. Nobody reads this
+        // answer; warp does not name the type, only its Debug does.
+        tracing::debug!(?rejection, "a request body could not be read");
+        ApiError::bad_request("bad_request", "The request body could not be read.")
     } else {
         tracing::warn!(?rejection, "unhandled rejection");
         ApiError::bad_request("bad_request", "The request could not be handled.")

@@ -8,7 +8,7 @@ use std::time::Duration as StdDuration;
 
 use chrono::Duration;
 use token_agent::clock::Clock;
-use token_agent::config::ServerConfig;
+use token_agent::config::{ClientBound, ServerConfig};
 use token_agent::http::limits::Census;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -27,18 +27,29 @@ struct Rig {
 }
 
 async fn rig(max_connections: usize) -> Rig {
+    rig_with(max_connections, &[]).await
+}
+
+async fn rig_with(max_connections: usize, extra: &[(&str, &str)]) -> Rig {
     let world = World::new(Backend::Sqlite).await;
     let clock = Clock::manual(start_time());
     let config = ServerConfig {
         header_timeout: StdDuration::from_secs(30),
         idle_timeout: StdDuration::from_secs(75),
+        body_timeout: StdDuration::from_secs(15),
+        send_timeout: StdDuration::from_secs(60),
         max_header_bytes: 8192,
         max_connections,
+        // One address may take them all here; the bound has tests of its own.
+        per_client: ClientBound::At {
+            max: max_connections,
+            exempt: Vec::new(),
+        },
         // The test sweeps by itself.
         sweep_every: StdDuration::from_secs(3600),
     };
     let app = world
-        .spawner(&[])
+        .spawner(extra)
         .limits(config, clock.clone())
         .start()
         .await;
@@ -53,19 +64,6 @@ async fn rig(max_connections: usize) -> Rig {
 impl Rig {
     async fn connect(&self) -> TcpStream {
         TcpStream::connect(self.app.addr).await.unwrap()
-    }
-
-    /// Token answers made so far, as /metrics counts them.
-    fn answered(&self) -> u64 {
-        let app = &self.app;
-        let text = app
-            .metrics
-            .render(&app.upstream, &app.board, app.clock.now());
-        text.lines()
-            .find_map(|l| {
-                l.strip_prefix("token_agent_http_requests_total{route=\"token\",status=\"200\"} ")
-            })
-            .map_or(0, |n| n.parse().unwrap())
     }
 
     fn advance(&self, seconds: i64) {
@@ -113,6 +111,7 @@ fn census(idle: usize, reading: usize, busy: usize) -> Census {
         idle,
         reading,
         busy,
+        ..Census::default()
     }
 }
 
@@ -249,7 +248,7 @@ async fn a_hundred_half_open_connections_neither_block_the_token_urls_nor_stay()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_that_sends_but_never_reads_is_closed_at_the_idle_timeout() {
+async fn a_client_that_sends_but_never_reads_is_closed_at_the_send_timeout_and_not_before() {
     use std::sync::atomic::Ordering::Relaxed;
     let r = rig(64).await;
     // Far more answers than the sockets' buffers hold (4 MB at most on
@@ -264,26 +263,177 @@ async fn a_client_that_sends_but_never_reads_is_closed_at_the_idle_timeout() {
         writer
     });
     let started = std::time::Instant::now();
-    while r.answered() < 1_000 {
-        assert!(started.elapsed() < DEADLINE, "the answers never started");
+    while r.app.limits.census().stalled == 0 {
+        assert!(started.elapsed() < DEADLINE, "the writes never stalled");
         tokio::time::sleep(StdDuration::from_millis(2)).await;
     }
 
-    // An answer being written waits for the client, as an idle connection
-    // does. (A sweep that finds it between two requests misses it; the
-    // next one does not.)
-    while r.app.limits.stats.idle_timeouts.load(Relaxed) == 0 {
-        assert!(started.elapsed() < DEADLINE, "never swept as idle");
-        r.advance(75);
-        tokio::time::sleep(StdDuration::from_millis(2)).await;
-    }
-    // The server lets go of the connection, though nothing is read.
+    // A stalled answer is not an idle connection: the idle timeout passes…
+    r.advance(59);
+    assert_eq!(r.app.limits.census().stalled, 1);
+    assert_eq!(r.app.limits.stats.idle_timeouts.load(Relaxed), 0);
+    // …and the send timeout closes it.
+    r.advance(1);
+    assert_eq!(r.app.limits.stats.send_timeouts.load(Relaxed), 1);
     while r.app.limits.stats.open.load(Relaxed) > 0 {
         assert!(
             started.elapsed() < DEADLINE,
-            "the connection is still held after its idle timeout"
+            "the connection is still held after its send timeout"
         );
         tokio::time::sleep(StdDuration::from_millis(2)).await;
     }
     drop(asking.await.unwrap());
+}
+
+/// A form POST whose body is announced and never sent.
+const UNFINISHED_POST: &[u8] = b"POST /callbacks/deauthorize HTTP/1.1\r\nHost: agent\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 16000\r\n\r\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_that_never_come_hold_the_server_only_until_the_body_timeout() {
+    use std::sync::atomic::Ordering::Relaxed;
+    // Every connection the agent may open is a POST to a public form that
+    // reads its body, and the body never comes, or trickles.
+    let r = rig_with(
+        3,
+        &[
+            ("INSTAGRAM_APP_ID", "1234567890"),
+            ("INSTAGRAM_APP_SECRET", "meta-app-secret"),
+        ],
+    )
+    .await;
+    let mut stalled = Vec::new();
+    for _ in 0..3 {
+        let mut stream = r.connect().await;
+        stream.write_all(UNFINISHED_POST).await.unwrap();
+        stalled.push(stream);
+    }
+    let waiting = Census {
+        busy: 3,
+        body: 3,
+        ..Census::default()
+    };
+    r.census(waiting).await;
+    // While they hold every place, the token URLs are refused…
+    let mut refused = r.connect().await;
+    refused.write_all(REQUEST).await.unwrap();
+    assert!(response(&mut refused).await.starts_with("HTTP/1.1 503"));
+
+    // …however the bodies trickle: the timeout is for the whole body.
+    r.advance(10);
+    stalled[0].write_all(&[b'a'; 100]).await.unwrap();
+    stalled[1].write_all(b"s").await.unwrap();
+    r.advance(4);
+    r.census(waiting).await;
+    r.advance(1);
+    for stream in &mut stalled {
+        assert!(closed(stream).await, "a body past its timeout");
+    }
+    assert_eq!(r.app.limits.stats.body_timeouts.load(Relaxed), 3);
+
+    // Then the places are free again.
+    r.census(Census::default()).await;
+    let mut fresh = r.connect().await;
+    fresh.write_all(REQUEST).await.unwrap();
+    assert!(response(&mut fresh).await.starts_with("HTTP/1.1 200"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callback_that_is_off_answers_before_reading_its_body() {
+    // No app secret: Meta's callbacks are off.
+    let r = rig(64).await;
+    let mut stream = r.connect().await;
+    stream.write_all(UNFINISHED_POST).await.unwrap();
+    let answer = response(&mut stream).await;
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+    assert!(answer.contains("callbacks_disabled"), "{answer}");
+    assert_eq!(
+        r.app
+            .limits
+            .stats
+            .body_timeouts
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+}
+
+/// A connection to `addr` from the loopback address `from` (127.0.0.2 is
+/// another client than 127.0.0.1).
+async fn connect_from(from: &str, addr: std::net::SocketAddr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{from}:0").parse().unwrap()).unwrap();
+    socket.connect(addr).await.unwrap()
+}
+
+/// `count` connections from `from`, each holding a request head half sent.
+async fn half_heads(from: &str, addr: std::net::SocketAddr, count: usize) -> Vec<TcpStream> {
+    let mut held = Vec::new();
+    for _ in 0..count {
+        let mut conn = connect_from(from, addr).await;
+        conn.write_all(b"GET /token.json HTTP/1.1\r\nHost: a")
+            .await
+            .unwrap();
+        held.push(conn);
+    }
+    held
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_take_every_connection() {
+    use std::sync::atomic::Ordering::Relaxed;
+    // Measured before: 20 half-sent heads from one address, replaced as
+    // they were dropped, left another client 0 answers of 74.
+    let world = World::new(Backend::Sqlite).await;
+    let app = world
+        .spawn(&[
+            ("HTTP_MAX_CONNECTIONS", "8"),
+            ("HTTP_MAX_CONNECTIONS_PER_CLIENT", "2"),
+        ])
+        .await;
+    world.give_token(&app, "default", Duration::days(3)).await;
+    let _held = half_heads("127.0.0.1", app.addr, 2).await;
+    let started = std::time::Instant::now();
+    while app.limits.census().reading < 2 {
+        assert!(started.elapsed() < DEADLINE, "the heads never arrived");
+        tokio::time::sleep(StdDuration::from_millis(2)).await;
+    }
+
+    // A third from the same address is refused at once…
+    let mut third = connect_from("127.0.0.1", app.addr).await;
+    let refusal = response(&mut third).await;
+    assert!(refusal.starts_with("HTTP/1.1 503"), "{refusal}");
+    assert!(refusal.contains("Retry-After: 1"), "{refusal}");
+    assert!(closed(&mut third).await);
+    assert_eq!(app.limits.stats.client_refused.load(Relaxed), 1);
+
+    // …while another address is served.
+    let mut other = connect_from("127.0.0.2", app.addr).await;
+    other.write_all(REQUEST).await.unwrap();
+    assert!(response(&mut other).await.starts_with("HTTP/1.1 200"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_named_in_trust_proxy_may_hold_more_than_one_clients_share() {
+    // A local reverse proxy: everyone comes from its address.
+    let world = World::new(Backend::Sqlite).await;
+    let app = world
+        .spawn(&[
+            ("HTTP_MAX_CONNECTIONS", "8"),
+            ("HTTP_MAX_CONNECTIONS_PER_CLIENT", "2"),
+            ("TRUST_PROXY", "127.0.0.1"),
+        ])
+        .await;
+    world.give_token(&app, "default", Duration::days(3)).await;
+    let _through_the_proxy = half_heads("127.0.0.1", app.addr, 5).await;
+    let _direct = half_heads("127.0.0.2", app.addr, 2).await;
+    let started = std::time::Instant::now();
+    while app.limits.census().reading < 7 {
+        assert!(started.elapsed() < DEADLINE, "the heads never arrived");
+        tokio::time::sleep(StdDuration::from_millis(2)).await;
+    }
+    // The proxy holds five; an address that is not a proxy still only two.
+    let mut third = connect_from("127.0.0.2", app.addr).await;
+    assert!(response(&mut third).await.starts_with("HTTP/1.1 503"));
+    let mut proxied = connect_from("127.0.0.1", app.addr).await;
+    proxied.write_all(REQUEST).await.unwrap();
+    assert!(response(&mut proxied).await.starts_with("HTTP/1.1 200"));
 }

@@ -84,7 +84,7 @@ pub enum FeedError {
     #[error(
         "this account has used its {HASHTAG_LIMIT} hashtags for the last 7 days; Instagram allows no more until one of them is a week old"
     )]
-    HashtagBudget,
+    HashtagBudget { retry_after: Duration },
     #[error("Instagram has no hashtag #{0}")]
     NoSuchHashtag(String),
     #[error(
@@ -520,7 +520,18 @@ impl Feeds {
                 if let Some(entry) = &copy {
                     tracing::warn!(error = %error, age_s = entry.page.age(clock.now()).num_seconds(), "upstream failed; serving the last good copy");
                 }
-                fallback(copy, FeedError::Upstream(error))
+                // A throttle is answered as every request until the account
+                // regains access is: with when to try again.
+                let now = clock.now();
+                let refusal = match self.quiet.until(account, now) {
+                    Some(until) if matches!(error.kind, ErrorKind::Throttled { .. }) => {
+                        FeedError::Throttled {
+                            retry_after: until - now,
+                        }
+                    }
+                    _ => FeedError::Upstream(error),
+                };
+                fallback(copy, refusal)
             })
             .await
     }
@@ -747,7 +758,15 @@ impl Feeds {
             })
             .await?;
         if !counted {
-            return Err(FeedError::HashtagBudget);
+            // Answered with when the oldest search of the week lapses.
+            let now = clock.now();
+            let (_, frees) = self
+                .handles
+                .store
+                .hashtag_budget(&account.name, now, HASHTAG_WINDOW)
+                .await?;
+            let retry_after = frees.map_or(HASHTAG_WINDOW, |at| at - now);
+            return Err(FeedError::HashtagBudget { retry_after });
         }
         let hashtag_id = self.hashtag_id(&account, &ig_user, tag).await?;
         let upstream = &self.handles.upstream;

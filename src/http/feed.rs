@@ -210,7 +210,14 @@ impl From<FeedError> for ApiError {
             FeedError::NeedsFacebookAccount(_) => {
                 (StatusCode::CONFLICT, "facebook_account_required")
             }
-            FeedError::HashtagBudget => (StatusCode::TOO_MANY_REQUESTS, "hashtag_limit"),
+            FeedError::HashtagBudget { retry_after } => {
+                return ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "hashtag_limit",
+                    error.to_string(),
+                )
+                .retry_after(*retry_after);
+            }
             FeedError::NoSuchHashtag(_) => (StatusCode::NOT_FOUND, "unknown_hashtag"),
             FeedError::HashtagNotAllowed(_) => (StatusCode::NOT_FOUND, "hashtag_not_allowed"),
             FeedError::BadCursor => (StatusCode::BAD_REQUEST, "invalid_cursor"),

@@ -147,8 +147,17 @@ async fn without_a_copy_a_throttled_account_answers_503_with_retry_after() {
     r.world
         .fake
         .inject(MEDIA, Fault::Throttle { code: 80002 }, 1);
-    let res = get_from(&r, "/feed.json", None).await;
-    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let first = get_from(&r, "/feed.json", None).await;
+    assert_eq!(first.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let retry: i64 = first.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (1..=1800).contains(&retry),
+        "the first answer's Retry-After {retry}"
+    );
     for _ in 0..30 {
         r.world.clock.advance(Duration::seconds(40));
         let res = get_from(&r, "/feed.json", None).await;

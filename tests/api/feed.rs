@@ -451,8 +451,19 @@ async fn the_thirty_first_hashtag_in_a_week_is_refused_before_any_call(backend: 
         assert_eq!(status, StatusCode::OK, "tag{i}: {body}");
     }
     let before = s.world.fake.total_calls();
-    let (status, body, _) = json(&s, "/hashtags/onemore/recent.json").await;
-    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    let res = s.app.get("/hashtags/onemore/recent.json").await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    // The first tag of the week lapses in 7 days (less the seconds spent).
+    let retry: i64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (7 * 86_400 - 60..=7 * 86_400).contains(&retry),
+        "Retry-After {retry}"
+    );
+    let body: Value = res.json().await.unwrap();
     assert_eq!(error_code(&body), "hashtag_limit");
     assert_eq!(
         s.world.fake.total_calls(),

@@ -10,17 +10,21 @@ use warp::http::{HeaderValue, StatusCode, header};
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
+use super::client;
 use super::error::{Refusal, log_internal};
+use super::signin::SignIns;
 use super::with_app;
 use crate::app::App;
+use crate::domain::ClientKey;
 
 pub fn routes(
     app: Arc<App>,
     gate: impl Filter<Extract = (), Error = Rejection> + Clone + Send + Sync + 'static,
+    sign_ins: Arc<SignIns>,
 ) -> BoxedFilter<(Response,)> {
     let metrics = warp::path!("metrics")
         .and(warp::get())
-        .and(bearer(app.clone()).or(gate).unify())
+        .and(bearer(app.clone(), sign_ins).or(gate).unify())
         .and(with_app(app.clone()))
         .map(|app: Arc<App>| {
             let text = app
@@ -41,23 +45,35 @@ pub fn routes(
 }
 
 /// Passes `Authorization: Bearer METRICS_TOKEN` (the scheme in any case).
-fn bearer(app: Arc<App>) -> impl Filter<Extract = (), Error = Rejection> + Clone {
+/// A wrong token is a failed sign-in: answered after its client's delay.
+fn bearer(
+    app: Arc<App>,
+    sign_ins: Arc<SignIns>,
+) -> impl Filter<Extract = (), Error = Rejection> + Clone {
     warp::header::optional::<String>("authorization")
-        .and_then(move |given: Option<String>| {
+        .and(client::client(app.clone()))
+        .and_then(move |given: Option<String>, client: ClientKey| {
             let app = app.clone();
+            let sign_ins = sign_ins.clone();
             async move {
                 let expected = app.config.guard.metrics_token.as_ref();
                 let presented = given.as_deref().and_then(|value| {
                     let (scheme, token) = value.trim().split_once(' ')?;
                     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
                 });
-                match (expected, presented) {
-                    (Some(expected), Some(presented))
-                        if crate::signing::same_secret(presented, expected.expose()) =>
-                    {
-                        Ok(())
-                    }
-                    _ => Err(warp::reject::custom(Refusal::Unauthorized)),
+                let (Some(expected), Some(presented)) = (expected, presented) else {
+                    return Err(warp::reject::custom(Refusal::Unauthorized));
+                };
+                let Some(attempt) = sign_ins.attempt(client).await else {
+                    return Err(warp::reject::custom(Refusal::TooManyFailures));
+                };
+                if crate::signing::same_secret(presented, expected.expose()) {
+                    attempt.succeeded();
+                    Ok(())
+                } else {
+                    tracing::warn!(%client, "wrong METRICS_TOKEN");
+                    attempt.failed().await;
+                    Err(warp::reject::custom(Refusal::Unauthorized))
                 }
             }
         })

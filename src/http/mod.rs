@@ -65,8 +65,9 @@ fn form() -> impl Filter<Extract = (HashMap<String, String>,), Error = warp::Rej
 pub fn routes(
     app: Arc<App>,
 ) -> impl Filter<Extract = (impl warp::Reply,), Error = Infallible> + Clone {
-    let sign_ins = signin::SignIns::new(app.config.guard.admin_failure_delay);
-    let gate = admin::gate(app.clone(), Arc::new(sign_ins));
+    // Wrong admin passwords and wrong METRICS_TOKENs are slowed together.
+    let sign_ins = Arc::new(signin::SignIns::new(app.config.guard.admin_failure_delay));
+    let gate = admin::gate(app.clone(), sign_ins.clone());
     let app_for_log = app.clone();
     // Boxed, so that each route's future is a separate allocation and the
     // combined future stays small (deeply nested ones overflow the stack
@@ -78,7 +79,7 @@ pub fn routes(
         .unify()
         .or(media::routes(app.clone()))
         .unify()
-        .or(health::routes(app.clone(), gate.clone()))
+        .or(health::routes(app.clone(), gate.clone(), sign_ins))
         .unify()
         .or(pages::routes(app.clone(), gate.clone()))
         .unify()

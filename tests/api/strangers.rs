@@ -310,6 +310,34 @@ async fn a_rotated_forwarded_header_buys_no_extra_guesses() {
 }
 
 #[tokio::test]
+async fn wrong_metrics_tokens_are_slowed_as_failed_sign_ins_are() {
+    // Measured before: 200 wrong bearers answered in 0.19 s.
+    let r = rig_with(&[
+        ("ADMIN_FAILURE_DELAY_MS", "5"),
+        ("METRICS_TOKEN", "scrape-me-0123"),
+    ])
+    .await;
+    let started = std::time::Instant::now();
+    let guesses = (0..6).map(|i| {
+        let r = &r;
+        async move { r.app.metrics(&format!("guess-{i}")).await.status() }
+    });
+    for status in futures_util::future::join_all(guesses).await {
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    // 5 + 10 + 20 + 40 + 80 + 160 ms, one after another.
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(315),
+        "{:?}: the guesses ran side by side",
+        started.elapsed()
+    );
+    assert_eq!(
+        r.app.metrics("scrape-me-0123").await.status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
 async fn behind_a_named_proxy_only_its_entry_counts() {
     let r = rig_with(&[("ADMIN_FAILURE_DELAY_MS", "5"), ("TRUST_PROXY", "1")]).await;
     let started = std::time::Instant::now();

@@ -16,6 +16,7 @@ use super::guard::{self, Site};
 use super::{feed, optional_query, with_app};
 use crate::app::App;
 use crate::domain::ClientKey;
+use crate::feed::FeedError;
 use crate::pages;
 
 pub(super) const FEED_PAGE: &str = "/feed.html";
@@ -66,6 +67,8 @@ async fn feed_page(
     let csp = frame_policy(&app);
     let answer = match app.feeds.feed(&asked, &base).await {
         Ok(answer) => answer,
+        // A cursor this agent did not sign is a bad parameter like any other.
+        Err(error @ FeedError::BadCursor) => return Err(ApiError::from(error)),
         Err(error) => {
             let error = ApiError::from(error);
             return Ok(pages::feed_frame_error(error.status(), &csp));

@@ -103,7 +103,8 @@ fn segments(path: &str) -> Option<(&str, &str, &str)> {
     whole.then_some((account, id, file))
 }
 
-/// `640.jpg` → 640, or the 400 that says what is wrong.
+/// `640.jpg` → 640, or the 400 that says what is wrong. One spelling per
+/// width (no leading zero), so one image is one URL and one cache entry.
 fn parse_file(file: &str) -> Result<u32, ApiError> {
     let Some((width, "jpg")) = file.rsplit_once('.') else {
         return Err(ApiError::bad_request(
@@ -111,7 +112,10 @@ fn parse_file(file: &str) -> Result<u32, ApiError> {
             "images are served as {width}.jpg",
         ));
     };
-    let digits = !width.is_empty() && width.len() <= 5 && width.bytes().all(|b| b.is_ascii_digit());
+    let digits = !width.is_empty()
+        && width.len() <= 5
+        && !width.starts_with('0')
+        && width.bytes().all(|b| b.is_ascii_digit());
     width
         .parse::<u32>()
         .ok()
@@ -212,6 +216,8 @@ mod tests {
             ("0.jpg", "invalid_width"),
             ("-1.jpg", "invalid_width"),
             ("+640.jpg", "invalid_width"),
+            ("0640.jpg", "invalid_width"),
+            ("00640.jpg", "invalid_width"),
             ("99999999999.jpg", "invalid_width"),
         ] {
             assert_eq!(

@@ -208,7 +208,15 @@ async fn the_frame_obeys_the_allow_list(backend: Backend) {
 
 async fn bad_parameters_get_the_feeds_400_and_a_missing_feed_a_polite_page(backend: Backend) {
     let s = setup(backend).await;
-    for query in ["limit=0", "limit=ten", "account=a%2Fb", "after=%3Cx%3E"] {
+    // The last, well formed but not signed by this agent, is found out
+    // only by the feed itself.
+    for query in [
+        "limit=0",
+        "limit=ten",
+        "account=a%2Fb",
+        "after=%3Cx%3E",
+        "after=BOGUS1",
+    ] {
         let (status, headers, html_body) =
             text(&s, &format!("/feed.html?{query}"), Some(SITE)).await;
         let (json_status, _, json_body) =

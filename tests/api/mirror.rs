@@ -191,6 +191,9 @@ async fn images_appear_after_a_fetch_and_media_serves_them(backend: Backend) {
     }
     for (path, code) in [
         (format!("/media/default/{id}/wide.jpg"), "invalid_width"),
+        // One spelling per width: the same bytes under another name would
+        // be another cache entry for one image.
+        (format!("/media/default/{id}/0640.jpg"), "invalid_width"),
         (format!("/media/default/{id}/640.png"), "invalid_extension"),
     ] {
         let res = s.get(&path, &[ORIGIN]).await;

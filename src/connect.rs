@@ -105,8 +105,9 @@ pub struct ConnectNotice {
 }
 
 /// A login begun: where to send the owner's browser, and the value its
-/// cookie must carry back to the callback (a hash of the `state`), so that
-/// only the browser that started the login can finish it.
+/// cookie must carry back to the callback (a MAC of the `state` under the
+/// agent's key), so that only the browser that started the login can
+/// finish it.
 #[derive(Debug)]
 pub struct Started {
     pub authorize_url: String,
@@ -114,9 +115,13 @@ pub struct Started {
 }
 
 /// The cookie value that ties a `state` to the browser that started it.
-pub fn browser_binding(state: &str) -> String {
-    use sha2::{Digest, Sha256};
-    hex::encode(Sha256::digest(state.as_bytes()))
+/// The state travels in URLs anyone along the way may see; this value is
+/// given only to the starting browser, in an HttpOnly cookie, and cannot be
+/// made from the state without the agent's key (shared by its processes
+/// through the database, so any of them may finish the login).
+pub fn browser_binding(app: &App, state: &str) -> String {
+    let message = format!("token-agent connect binding {state}");
+    crate::signing::hmac_sha256_hex(app.form_key.expose().as_bytes(), message.as_bytes())
 }
 
 /// Where to send the owner's browser to log in: the authorize window with
@@ -173,7 +178,7 @@ pub async fn start(
         .append_pair("state", &state);
     Ok(Started {
         authorize_url: url.to_string(),
-        browser_binding: browser_binding(&state),
+        browser_binding: browser_binding(app, &state),
     })
 }
 
@@ -203,7 +208,7 @@ pub async fn finish(
     let now = app.clock.now();
     let state = params.state.as_deref()?;
     let bound = binding.is_some_and(|b| {
-        subtle::ConstantTimeEq::ct_eq(b.as_bytes(), browser_binding(state).as_bytes()).into()
+        subtle::ConstantTimeEq::ct_eq(b.as_bytes(), browser_binding(app, state).as_bytes()).into()
     });
     if !bound {
         tracing::warn!(

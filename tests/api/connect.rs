@@ -244,6 +244,20 @@ async fn forged_reused_expired_and_denied_logins_change_nothing(backend: Backend
         .callback_with(&callback, Some("token_agent_connect=00ff"))
         .await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    // Measured before: the cookie was SHA-256 of the state, which anyone
+    // who saw the URL could compute and so finish the owner's connect.
+    let state = url::Url::parse(&callback)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    use sha2::Digest;
+    let computed = hex::encode(sha2::Sha256::digest(state.as_bytes()));
+    let res = s
+        .callback_with(&callback, Some(&format!("token_agent_connect={computed}")))
+        .await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     assert!(no_notice().await);
     assert!(s.app.store.account("shop").await.unwrap().is_none());
     // The real one still works once, and only once.

@@ -208,14 +208,23 @@ impl Upstream {
     }
 
     /// Sends a request and returns a usable success, or the classified
-    /// error. `secrets` are scrubbed from every error message.
+    /// error. `secrets` are scrubbed from every error message, and so are
+    /// the app secrets this client knows and the secret half of an app
+    /// token (`{app-id}|{app-secret}`): upstream may echo any of them.
     async fn send(
         &self,
         endpoint: &str,
         request: reqwest::RequestBuilder,
         secrets: &[&str],
     ) -> Result<Reply, UpstreamError> {
-        let result = self.send_once(endpoint, request, secrets).await;
+        let mut all: Vec<&str> = secrets.to_vec();
+        all.extend(
+            secrets
+                .iter()
+                .filter_map(|s| s.split_once('|').map(|(_, secret)| secret)),
+        );
+        all.extend(self.inner.facebook_app_secret.as_ref().map(|s| s.expose()));
+        let result = self.send_once(endpoint, request, &all).await;
         let outcome = match &result {
             Ok(_) => "ok",
             Err(e) => e.kind.label(),

@@ -378,6 +378,39 @@ async fn tokens_and_secrets_echoed_by_the_server_never_reach_an_error() {
 }
 
 #[tokio::test]
+async fn app_secrets_echoed_by_the_server_never_reach_an_error() {
+    // Measured before: an app secret that upstream repeated reached the
+    // log and the admin page (tokens in the same text were redacted).
+    let server = Server::start(|seen| {
+        let app_token = seen.query.get("access_token").cloned().unwrap_or_default();
+        let secret = app_token.split_once('|').map_or("", |(_, s)| s).to_string();
+        Canned::json(
+            400,
+            json!({"error":{"message": format!("Invalid secret {secret} (proof of fb-app-secret-abc)"),
+                "type":"OAuthException","code":100}}),
+        )
+    })
+    .await;
+    let client = Upstream::new(&UpstreamConfig {
+        facebook_app_secret: Some(crate::config::Secret::new("fb-app-secret-abc")),
+        ..server.config()
+    })
+    .unwrap();
+    let app = AppToken::new("1234", "ig-app-secret-xyz");
+    let errors = [
+        client.debug_token("EAAuser-token", &app).await.unwrap_err(),
+        client.facebook_user_id("EAAuser-token").await.unwrap_err(),
+    ];
+    for error in errors {
+        let shown = format!("{error} / {error:?}");
+        assert!(shown.contains("Invalid secret"), "{shown}");
+        for secret in ["ig-app-secret-xyz", "fb-app-secret-abc"] {
+            assert!(!shown.contains(secret), "{secret} leaked: {shown}");
+        }
+    }
+}
+
+#[tokio::test]
 async fn an_oversized_body_is_garbage_with_or_without_a_length() {
     let big = format!(
         "{{\"access_token\":\"{}\",\"expires_in\":1}}",

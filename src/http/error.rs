@@ -198,7 +198,6 @@ pub enum Refusal {
     /// ADMIN_PASSWORD is unset: admin URLs do not exist.
     Disabled,
     Unauthorized,
-    TooManyFailures,
 }
 
 impl warp::reject::Reject for Refusal {}
@@ -227,13 +226,6 @@ impl Refusal {
                 );
                 r
             }
-            Refusal::TooManyFailures => ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_attempts",
-                "Too many sign-in attempts from this address are waiting; try again in a minute.",
-            )
-            .retry_after(chrono::Duration::minutes(1))
-            .into_response(),
         }
     }
 }

@@ -1,20 +1,26 @@
-//! Failed admin sign-ins slow their client down; nothing locks anyone out.
+//! Failed sign-ins (a wrong admin password, a wrong METRICS_TOKEN) slow
+//! their client down; nothing locks anyone out.
 //!
-//! Each client (an address as TRUST_PROXY reads it, IPv6 by /64) takes its
-//! attempts one at a time, and each failure is answered only after a delay
-//! that doubles with the client's recent failures (ADMIN_FAILURE_DELAY_MS at
-//! first, at most 128 times that). So one address gets one guess per delay
-//! however many connections it opens, and a header it writes itself changes
-//! nothing. There is no lockout to aim: a stranger's failures only slow the
-//! stranger's own address, and the owner's right password is never refused.
-//! The table of clients is bounded; the least recently seen leave first.
+//! The right password is checked before anything waits, so it gets in at
+//! once whatever other requests from the same address do. A wrong one is
+//! answered only after a delay that doubles with the client's recent
+//! failures (ADMIN_FAILURE_DELAY_MS at first, at most 128 times that), and
+//! at most [`IN_FLIGHT`] of one client's failures are being delayed at
+//! once: its further wrong attempts wait their turn, held, not refused. So
+//! a guesser who never waits for answers still gets at most two guesses per
+//! delay (besides the ones its connections hold, which
+//! HTTP_MAX_CONNECTIONS_PER_CLIENT bounds), and a stranger's failures only
+//! slow the stranger's own address.
+//!
+//! A client is an address as TRUST_PROXY reads it, IPv6 by /64. The table
+//! of clients is bounded; the least recently seen leave first.
 
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lru::LruCache;
-use tokio::sync::{Mutex as Turn, OwnedMutexGuard};
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use crate::domain::ClientKey;
@@ -23,28 +29,20 @@ use crate::domain::ClientKey;
 const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
 /// The longest delay, as a multiple of the first.
 const MAX_DOUBLINGS: u32 = 7;
-/// Attempts one client may have waiting for its turn; more are refused
-/// at once (429) before any password is looked at.
-const MAX_WAITING: usize = 8;
+/// One client's failures delayed at the same time; more wait their turn.
+pub const IN_FLIGHT: usize = 2;
 /// Clients remembered at most.
 const CAPACITY: usize = 10_000;
 
 struct Client {
     failures: u32,
     last_failure: Option<Instant>,
-    turn: Arc<Turn<()>>,
+    turns: Arc<Semaphore>,
 }
 
 pub struct SignIns {
     first_delay: Duration,
     clients: Mutex<LruCache<ClientKey, Client>>,
-}
-
-/// A client's turn to have one attempt checked.
-pub struct Attempt<'a> {
-    sign_ins: &'a SignIns,
-    client: ClientKey,
-    _turn: OwnedMutexGuard<()>,
 }
 
 impl SignIns {
@@ -61,61 +59,33 @@ impl SignIns {
         }
     }
 
-    /// Waits for `client`'s turn; `None` when too many of its attempts
-    /// are already waiting.
-    pub async fn attempt(&self, client: ClientKey) -> Option<Attempt<'_>> {
-        let turn = {
-            let mut clients = self.clients.lock().expect("sign-in table");
-            let entry = clients.get_or_insert_mut(client, || Client {
-                failures: 0,
-                last_failure: None,
-                turn: Arc::new(Turn::new(())),
-            });
-            // The table's reference and one per attempt in progress.
-            if Arc::strong_count(&entry.turn) > MAX_WAITING + 1 {
-                return None;
-            }
-            entry.turn.clone()
-        };
-        Some(Attempt {
-            sign_ins: self,
-            client,
-            _turn: turn.lock_owned().await,
-        })
-    }
-
-    fn delay_after(&self, failures: u32) -> Duration {
-        self.first_delay * 2u32.pow(failures.saturating_sub(1).min(MAX_DOUBLINGS))
-    }
-
-    #[cfg(test)]
-    fn remembers(&self, client: ClientKey) -> bool {
-        self.clients.lock().unwrap().contains(&client)
-    }
-}
-
-impl Attempt<'_> {
-    /// The right password: the client's failures are forgotten.
-    pub fn succeeded(self) {
-        if let Some(entry) = self
-            .sign_ins
-            .clients
-            .lock()
-            .expect("sign-in table")
-            .get_mut(&self.client)
-        {
+    /// The right password: `client`'s failures are forgotten. Nothing waits.
+    pub fn succeeded(&self, client: ClientKey) {
+        if let Some(entry) = self.clients.lock().expect("sign-in table").get_mut(&client) {
             entry.failures = 0;
             entry.last_failure = None;
         }
     }
 
-    /// A wrong password: answered after the client's delay, which the
-    /// client's next attempt waits behind.
-    pub async fn failed(self) {
+    /// A wrong password: returns once it is `client`'s turn and its delay
+    /// has passed.
+    pub async fn failed(&self, client: ClientKey) {
+        let turns = {
+            let mut clients = self.clients.lock().expect("sign-in table");
+            clients
+                .get_or_insert_mut(client, || Client {
+                    failures: 0,
+                    last_failure: None,
+                    turns: Arc::new(Semaphore::new(IN_FLIGHT)),
+                })
+                .turns
+                .clone()
+        };
+        let _turn = turns.acquire_owned().await.expect("never closed");
         let delay = {
-            let mut clients = self.sign_ins.clients.lock().expect("sign-in table");
+            let mut clients = self.clients.lock().expect("sign-in table");
             let now = Instant::now();
-            let failures = match clients.get_mut(&self.client) {
+            let failures = match clients.get_mut(&client) {
                 Some(entry) => {
                     if entry
                         .last_failure
@@ -130,9 +100,18 @@ impl Attempt<'_> {
                 // Pushed out of the table meanwhile: start again.
                 None => 1,
             };
-            self.sign_ins.delay_after(failures)
+            self.delay_after(failures)
         };
         tokio::time::sleep(delay).await;
+    }
+
+    fn delay_after(&self, failures: u32) -> Duration {
+        self.first_delay * 2u32.pow(failures.saturating_sub(1).min(MAX_DOUBLINGS))
+    }
+
+    #[cfg(test)]
+    fn remembers(&self, client: ClientKey) -> bool {
+        self.clients.lock().unwrap().contains(&client)
     }
 }
 
@@ -153,98 +132,59 @@ mod tests {
         let mut delays = Vec::new();
         for _ in 0..10 {
             let start = Instant::now();
-            sign_ins.attempt(a).await.unwrap().failed().await;
+            sign_ins.failed(a).await;
             delays.push(start.elapsed().as_millis());
         }
         assert_eq!(
             delays,
             [250, 500, 1000, 2000, 4000, 8000, 16000, 32000, 32000, 32000]
         );
-        // The right password is checked at once, and forgets the failures.
+        // The right password forgets the failures.
+        sign_ins.succeeded(a);
         let start = Instant::now();
-        sign_ins.attempt(a).await.unwrap().succeeded();
-        assert_eq!(start.elapsed(), Duration::ZERO);
-        let start = Instant::now();
-        sign_ins.attempt(a).await.unwrap().failed().await;
+        sign_ins.failed(a).await;
         assert_eq!(start.elapsed(), FIRST);
     }
 
     #[tokio::test(start_paused = true)]
-    async fn one_client_guesses_one_at_a_time_and_another_is_not_held() {
+    async fn a_client_that_does_not_wait_gets_two_guesses_per_delay() {
         let sign_ins = Arc::new(SignIns::new(FIRST));
         let a = client("2001:db8:1:2::1");
         let start = Instant::now();
         let mut guesses = Vec::new();
-        for i in 0..4 {
+        for i in 0..6 {
             let sign_ins = sign_ins.clone();
             // Another address in the same /64 is the same client.
             let me = client(&format!("2001:db8:1:2::{}", i + 10));
             assert_eq!(me, a);
             guesses.push(tokio::spawn(async move {
-                sign_ins.attempt(me).await.unwrap().failed().await;
+                sign_ins.failed(me).await;
                 start.elapsed()
             }));
         }
         tokio::task::yield_now().await;
-        // Meanwhile the owner, elsewhere, signs in at once.
-        let owner = Instant::now();
-        sign_ins
-            .attempt(client("203.0.113.5"))
-            .await
-            .unwrap()
-            .succeeded();
-        assert_eq!(owner.elapsed(), Duration::ZERO);
+        // Meanwhile another client's failure is not held behind them.
+        let other = Instant::now();
+        sign_ins.failed(client("203.0.113.5")).await;
+        assert_eq!(other.elapsed(), FIRST);
         let mut done = Vec::new();
         for guess in guesses {
             done.push(guess.await.unwrap().as_millis());
         }
         done.sort();
-        // 250, then 500 after it, then 1000, then 2000: in turn, not at once.
-        assert_eq!(done, [250, 750, 1750, 3750]);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_flood_from_one_client_is_refused_beyond_its_queue() {
-        let sign_ins = Arc::new(SignIns::new(FIRST));
-        let a = client("198.51.100.7");
-        let mut held = Vec::new();
-        for _ in 0..=MAX_WAITING {
-            let sign_ins = sign_ins.clone();
-            held.push(tokio::spawn(async move {
-                sign_ins.attempt(a).await.unwrap().failed().await;
-            }));
-        }
-        tokio::task::yield_now().await;
-        assert!(sign_ins.attempt(a).await.is_none(), "the queue is full");
-        assert!(sign_ins.attempt(client("203.0.113.5")).await.is_some());
-        for h in held {
-            h.await.unwrap();
-        }
-        assert!(sign_ins.attempt(a).await.is_some(), "and drains");
+        // Two at a time, each turn's delay doubling: held, none refused.
+        assert_eq!(done, [250, 500, 1250, 2500, 5250, 10500]);
     }
 
     #[tokio::test(start_paused = true)]
     async fn the_table_is_bounded_least_recently_seen_out() {
         let sign_ins = SignIns::with_capacity(FIRST, 3);
         for i in 1..=3 {
-            sign_ins
-                .attempt(client(&format!("192.0.2.{i}")))
-                .await
-                .unwrap()
-                .failed()
-                .await;
+            sign_ins.failed(client(&format!("192.0.2.{i}"))).await;
         }
-        // .1 is seen again; .2 is now the least recent.
-        sign_ins
-            .attempt(client("192.0.2.1"))
-            .await
-            .unwrap()
-            .succeeded();
-        sign_ins
-            .attempt(client("192.0.2.4"))
-            .await
-            .unwrap()
-            .succeeded();
+        // .1 fails again; .2 is now the least recent.
+        sign_ins.failed(client("192.0.2.1")).await;
+        sign_ins.failed(client("192.0.2.4")).await;
         assert!(sign_ins.remembers(client("192.0.2.1")));
         assert!(!sign_ins.remembers(client("192.0.2.2")));
         assert!(sign_ins.remembers(client("192.0.2.3")));
@@ -256,11 +196,11 @@ mod tests {
         let sign_ins = SignIns::new(FIRST);
         let a = client("198.51.100.7");
         for _ in 0..5 {
-            sign_ins.attempt(a).await.unwrap().failed().await;
+            sign_ins.failed(a).await;
         }
         tokio::time::advance(FAILURE_WINDOW + Duration::from_secs(1)).await;
         let start = Instant::now();
-        sign_ins.attempt(a).await.unwrap().failed().await;
+        sign_ins.failed(a).await;
         assert_eq!(start.elapsed(), FIRST);
     }
 }

@@ -119,12 +119,23 @@ fn app_secrets(app: &App) -> Vec<&[u8]> {
         .collect()
 }
 
-/// Verifies the form's `signed_request` and deletes the accounts of the
-/// user it names. Returns the user id and how many accounts went.
-async fn delete_user_data(
-    app: &App,
-    form: &HashMap<String, String>,
-) -> Result<(String, i64), ApiError> {
+/// What a verified callback did.
+enum Deletion {
+    /// This request's first arrival: the user's accounts were deleted, and
+    /// `code` is its confirmation code.
+    Done {
+        user_id: String,
+        deleted: i64,
+        code: String,
+    },
+    /// The same signed_request came again while fresh: nothing more was
+    /// done; `code` is the first arrival's.
+    Again { code: String },
+}
+
+/// Verifies the form's `signed_request` and, the first time it arrives (in
+/// any process), deletes the accounts of the user it names.
+async fn delete_user_data(app: &App, form: &HashMap<String, String>) -> Result<Deletion, ApiError> {
     // Only reached with a secret: see `callbacks_on`.
     let secrets = app_secrets(app);
     let Some(raw) = form.get("signed_request") else {
@@ -133,9 +144,10 @@ async fn delete_user_data(
             "The form has no signed_request.",
         ));
     };
+    let now = app.clock.now();
     let request = signed_request::verify_any(raw, &secrets)
         .and_then(|request| {
-            request.check_fresh(app.clock.now().timestamp())?;
+            request.check_fresh(now.timestamp())?;
             Ok(request)
         })
         .map_err(|e| {
@@ -154,19 +166,53 @@ async fn delete_user_data(
         })?;
     let unavailable =
         |e: anyhow::Error| ApiError::unavailable("a Meta data deletion request could not run", e);
-    let names = app
+    // Kept as long as the request could pass `check_fresh`.
+    let digest = {
+        use sha2::{Digest, Sha256};
+        hex::encode(Sha256::digest(raw.as_bytes()))
+    };
+    let issued = request.issued_at.unwrap_or(now.timestamp());
+    let fresh_until =
+        chrono::DateTime::from_timestamp(issued.saturating_add(signed_request::MAX_AGE_SECONDS), 0)
+            .unwrap_or(now);
+    let mut bytes = [0u8; 10];
+    rand::rng().fill_bytes(&mut bytes);
+    let code = hex::encode(bytes);
+    let first = app
         .store
-        .accounts_of_user(&request.user_id)
+        .claim_signed_request(&digest, &code, now, fresh_until)
         .await
         .map_err(|e| unavailable(e.into()))?;
-    for name in &names {
-        app.remove_account(name).await.map_err(unavailable)?;
+    if let Some(code) = first {
+        tracing::info!("a Meta callback came again; answered as the first time");
+        return Ok(Deletion::Again { code });
     }
-    tracing::info!(
-        accounts = names.len(),
-        "deleted a Meta user's data on request"
-    );
-    Ok((request.user_id, names.len() as i64))
+    let deleted = remove_accounts_of(app, &request.user_id).await;
+    let deleted = match deleted {
+        Ok(deleted) => deleted,
+        Err(e) => {
+            // Meta retries; the retry must act.
+            if let Err(e) = app.store.release_signed_request(&digest).await {
+                tracing::warn!(error = %e, "could not release a Meta callback's claim");
+            }
+            return Err(unavailable(e));
+        }
+    };
+    tracing::info!(accounts = deleted, "deleted a Meta user's data on request");
+    Ok(Deletion::Done {
+        user_id: request.user_id,
+        deleted,
+        code,
+    })
+}
+
+/// Removes every account of the app-scoped user `user_id`.
+async fn remove_accounts_of(app: &App, user_id: &str) -> anyhow::Result<i64> {
+    let names = app.store.accounts_of_user(user_id).await?;
+    for name in &names {
+        app.remove_account(name).await?;
+    }
+    Ok(names.len() as i64)
 }
 
 /// `POST /callbacks/deauthorize`: the user removed the app.
@@ -176,20 +222,26 @@ async fn deauthorize(app: Arc<App>, form: HashMap<String, String>) -> Result<Res
 }
 
 /// `POST /callbacks/data-deletion`: answers with the status URL and a
-/// confirmation code, as Meta requires.
+/// confirmation code, as Meta requires (the same code for the same request).
 async fn data_deletion(
     app: Arc<App>,
     form: HashMap<String, String>,
     detected: Option<url::Url>,
 ) -> Result<Response, ApiError> {
-    let (user_id, deleted) = delete_user_data(&app, &form).await?;
-    let mut bytes = [0u8; 10];
-    rand::rng().fill_bytes(&mut bytes);
-    let code = hex::encode(bytes);
-    app.store
-        .record_deletion(&code, &user_id, app.clock.now(), deleted)
-        .await
-        .map_err(|e| ApiError::unavailable("a data deletion could not be recorded", e))?;
+    let code = match delete_user_data(&app, &form).await? {
+        Deletion::Done {
+            user_id,
+            deleted,
+            code,
+        } => {
+            app.store
+                .record_deletion(&code, &user_id, app.clock.now(), deleted)
+                .await
+                .map_err(|e| ApiError::unavailable("a data deletion could not be recorded", e))?;
+            code
+        }
+        Deletion::Again { code } => code,
+    };
     // Meta, which signed the request, shows this URL to the person.
     let url = format!(
         "{}/callbacks/data-deletion/{code}",

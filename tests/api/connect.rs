@@ -523,6 +523,79 @@ async fn meta_callbacks_delete_a_users_data_only_when_signed(backend: Backend) {
     assert_eq!(page.status(), StatusCode::NOT_FOUND);
 }
 
+async fn a_signed_request_acts_once_however_often_it_comes(backend: Backend) {
+    // Measured before: the same request posted again within its hour, after
+    // the owner had added the account back, deleted it again.
+    let s = setup(backend, &[]).await;
+    let connect = async || {
+        let callback = s.login_window("instagram", "shop").await;
+        s.callback(&callback).await;
+        assert!(s.app.store.account("shop").await.unwrap().is_some());
+    };
+    let user_id = s.world.user.app_scoped_id.clone();
+    let request = signed(
+        &fake_app().ig_app_secret,
+        &user_id,
+        s.world.clock.now().timestamp(),
+    );
+    let post = |app: &crate::common::TestApp, path: &str| {
+        app.http
+            .post(app.url(path))
+            .form(&[("signed_request", request.clone())])
+            .send()
+    };
+    connect().await;
+    let first: Value = post(&s.app, "/callbacks/data-deletion")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(s.app.store.account("shop").await.unwrap().is_none());
+
+    // The owner adds the account back; Meta sends the same request again,
+    // to this process and to another on the same database.
+    connect().await;
+    s.world.clock.advance(Duration::minutes(30));
+    let app = fake_app();
+    let other = s
+        .world
+        .spawn(&[
+            ("INSTAGRAM_APP_ID", &app.ig_app_id),
+            ("INSTAGRAM_APP_SECRET", &app.ig_app_secret),
+        ])
+        .await;
+    for process in [&s.app, &other] {
+        let res = post(process, "/callbacks/data-deletion").await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let again: Value = res.json().await.unwrap();
+        assert_eq!(again["confirmation_code"], first["confirmation_code"]);
+        let res = post(process, "/callbacks/deauthorize").await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    assert!(
+        s.app.store.account("shop").await.unwrap().is_some(),
+        "a request acts once"
+    );
+
+    // A new request (Meta's next one) acts again.
+    let next = signed(
+        &fake_app().ig_app_secret,
+        &user_id,
+        s.world.clock.now().timestamp(),
+    );
+    let res = s
+        .app
+        .http
+        .post(s.app.url("/callbacks/deauthorize"))
+        .form(&[("signed_request", next)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(s.app.store.account("shop").await.unwrap().is_none());
+}
+
 async fn the_documented_signed_request_vector_is_accepted(backend: Backend) {
     // instagram-api.md §7.1: secret `key`, user "0".
     let s = setup(backend, &[("INSTAGRAM_APP_SECRET", "key")]).await;
@@ -768,6 +841,7 @@ on_both_backends!(
     admin_actions_add_refresh_and_remove_accounts,
     meta_callbacks_delete_a_users_data_only_when_signed,
     the_documented_signed_request_vector_is_accepted,
+    a_signed_request_acts_once_however_often_it_comes,
     the_refresh_hook_runs_only_with_the_right_signature,
     expiry_warnings_go_out_once_each_and_reset_on_reconnect,
     facebook_tokens_are_checked_daily_and_a_revoked_one_needs_reconnect,

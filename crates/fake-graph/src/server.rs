@@ -41,9 +41,11 @@ impl Shared {
     }
 }
 
-/// Serves `filter` on `listener` until the returned sender fires (or is
-/// dropped); the task ends once open connections have finished.
-pub(crate) fn spawn<F>(
+/// Serves `filter` on `listener`, HTTP/1.1 with plain hyper, until the
+/// returned sender fires (or is dropped); the task ends once open
+/// connections have finished. (warp's own server would add its `server`
+/// feature to the agent's warp, and to the agent's release binary.)
+pub(crate) fn spawn<F, R>(
     filter: F,
     listener: tokio::net::TcpListener,
 ) -> (
@@ -51,14 +53,40 @@ pub(crate) fn spawn<F>(
     tokio::task::JoinHandle<()>,
 )
 where
-    F: Filter + Clone + Send + Sync + 'static,
-    F::Extract: warp::Reply,
+    F: Filter<Extract = (R,), Error = Infallible> + Clone + Send + Sync + 'static,
+    R: warp::Reply,
 {
+    use tower_service::Service as _;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = warp::serve(filter).incoming(listener).graceful(async {
-        let _ = stopped.await;
+    let task = tokio::spawn(async move {
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let mut stopped = std::pin::pin!(stopped);
+        loop {
+            let stream = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(error) => {
+                        // Out of descriptors, say: let some close first.
+                        tracing::debug!(%error, "the fake could not accept");
+                        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                        continue;
+                    }
+                },
+                _ = &mut stopped => break,
+            };
+            let routes = warp::service(filter.clone());
+            let service = hyper::service::service_fn(move |request| routes.clone().call(request));
+            let connection = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            let connection = graceful.watch(connection);
+            tokio::spawn(async move {
+                let _ = connection.await;
+            });
+        }
+        drop(listener);
+        graceful.shutdown().await;
     });
-    (stop, tokio::spawn(server.run()))
+    (stop, task)
 }
 
 pub(crate) fn routes(

@@ -423,7 +423,10 @@ impl<B: hyper::body::Body> TimedBody<B> {
         });
         TimedBody { inner, conn }
     }
+}
 
+impl<B> TimedBody<B> {
+    /// The body is in, failed, or is let go of: no longer timed.
     fn finish(&mut self) {
         if let Some(conn) = self.conn.take() {
             conn.body_done();
@@ -463,9 +466,7 @@ impl<B: hyper::body::Body + Unpin> hyper::body::Body for TimedBody<B> {
 
 impl<B> Drop for TimedBody<B> {
     fn drop(&mut self) {
-        if let Some(conn) = self.conn.take() {
-            conn.body_done();
-        }
+        self.finish();
     }
 }
 

@@ -127,6 +127,8 @@ enum Deletion {
         user_id: String,
         deleted: i64,
         code: String,
+        /// The request's claim, given up if its deletion cannot be recorded.
+        digest: String,
     },
     /// The same signed_request came again while fresh: nothing more was
     /// done; `code` is the first arrival's.
@@ -192,9 +194,7 @@ async fn delete_user_data(app: &App, form: &HashMap<String, String>) -> Result<D
         Ok(deleted) => deleted,
         Err(e) => {
             // Meta retries; the retry must act.
-            if let Err(e) = app.store.release_signed_request(&digest).await {
-                tracing::warn!(error = %e, "could not release a Meta callback's claim");
-            }
+            release(app, &digest).await;
             return Err(unavailable(e));
         }
     };
@@ -203,7 +203,15 @@ async fn delete_user_data(app: &App, form: &HashMap<String, String>) -> Result<D
         user_id: request.user_id,
         deleted,
         code,
+        digest,
     })
+}
+
+/// Gives up a claim whose action failed, so that Meta's retry acts.
+async fn release(app: &App, digest: &str) {
+    if let Err(e) = app.store.release_signed_request(digest).await {
+        tracing::warn!(error = %e, "could not release a Meta callback's claim");
+    }
 }
 
 /// Removes every account of the app-scoped user `user_id`.
@@ -233,11 +241,20 @@ async fn data_deletion(
             user_id,
             deleted,
             code,
+            digest,
         } => {
-            app.store
+            let recorded = app
+                .store
                 .record_deletion(&code, &user_id, app.clock.now(), deleted)
-                .await
-                .map_err(|e| ApiError::unavailable("a data deletion could not be recorded", e))?;
+                .await;
+            if let Err(e) = recorded {
+                // Meta's retry records it (the accounts are gone already).
+                release(&app, &digest).await;
+                return Err(ApiError::unavailable(
+                    "a data deletion could not be recorded",
+                    e,
+                ));
+            }
             code
         }
         Deletion::Again { code } => code,

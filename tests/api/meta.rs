@@ -58,16 +58,8 @@ impl Setup {
 
     /// A page as the signed-in owner sees it.
     async fn page(&self, path: &str) -> String {
-        self.app
-            .http
-            .get(self.app.url(path))
-            .basic_auth("owner", Some(OWNER_PASSWORD))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+        let page = self.app.page(path, Some(OWNER_PASSWORD)).await;
+        page.text().await.unwrap()
     }
 
     /// A Facebook-Login account for `user`, stored as a connect would.

@@ -481,21 +481,6 @@ impl TestApp {
         self.get("/token.json").await
     }
 
-    /// `/feed.json` with `query` (say "limit=3", or "") from an allowed site.
-    pub async fn feed_json(&self, query: &str) -> reqwest::Response {
-        self.get(&with_query("/feed.json", query)).await
-    }
-
-    /// `/hashtags/{tag}/{order}.json` from an allowed site.
-    pub async fn hashtag_json(&self, tag: &str, order: &str) -> reqwest::Response {
-        self.get(&format!("/hashtags/{tag}/{order}.json")).await
-    }
-
-    /// `/feed.html` with `query`, as the embed's frame loads it.
-    pub async fn feed_html(&self, query: &str) -> reqwest::Response {
-        self.get(&with_query("/feed.html", query)).await
-    }
-
     /// A page of the agent's own (`/`, `/status`, `/admin`…) signed in with
     /// `password` when given.
     pub async fn page(&self, path: &str, password: Option<&str>) -> reqwest::Response {
@@ -536,14 +521,6 @@ pub fn local(link: &str) -> String {
 
 /// The Origin the world's ALLOWED_DOMAINS lets in.
 pub const ALLOWED_ORIGIN: &str = "https://example.com";
-
-fn with_query(path: &str, query: &str) -> String {
-    if query.is_empty() {
-        path.to_string()
-    } else {
-        format!("{path}?{query}")
-    }
-}
 
 /// A client that follows no redirects, on the agent's TLS set-up.
 pub fn client() -> reqwest::Client {

@@ -9,7 +9,7 @@ use futures_util::future::join_all;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::common::{Backend, Rig, local, spawn_app};
+use crate::common::{Backend, Rig, local, retry_after, spawn_app};
 
 const MEDIA: &str = "/me/media";
 const ORIGIN: &str = "https://example.com";
@@ -149,11 +149,7 @@ async fn without_a_copy_a_throttled_account_answers_503_with_retry_after() {
         .inject(MEDIA, Fault::Throttle { code: 80002 }, 1);
     let first = get_from(&r, "/feed.json", None).await;
     assert_eq!(first.status(), StatusCode::SERVICE_UNAVAILABLE);
-    let retry: i64 = first.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let retry = retry_after(&first);
     assert!(
         (1..=1800).contains(&retry),
         "the first answer's Retry-After {retry}"
@@ -162,11 +158,7 @@ async fn without_a_copy_a_throttled_account_answers_503_with_retry_after() {
         r.world.clock.advance(Duration::seconds(40));
         let res = get_from(&r, "/feed.json", None).await;
         assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
-        let retry: i64 = res.headers()["retry-after"]
-            .to_str()
-            .unwrap()
-            .parse()
-            .unwrap();
+        let retry = retry_after(&res);
         assert!(retry >= 1, "Retry-After {retry}");
         let body: Value = res.json().await.unwrap();
         assert_eq!(code(&body), "upstream_throttled");
@@ -258,11 +250,7 @@ async fn one_client_may_cause_only_so_many_misses_a_minute() {
     let calls = r.world.fake.calls(MEDIA);
     let res = get_from(&r, &path, Some("198.51.100.7")).await;
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
-    let retry: i64 = res.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let retry = retry_after(&res);
     assert!((1..=60).contains(&retry), "Retry-After {retry}");
     let body: Value = res.json().await.unwrap();
     assert_eq!(code(&body), "too_many_requests");

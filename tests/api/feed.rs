@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::common::{Backend, Rig, local, spawn_app};
+use crate::common::{Backend, Rig, local, retry_after, spawn_app};
 use chrono::Duration;
 use fake_graph::{FakeUser, Fault, MediaType};
 use futures_util::future::join_all;
@@ -213,11 +213,7 @@ async fn a_stale_copy_is_never_served_past_its_media_expiry(backend: Backend) {
     let calls = s.world.fake.calls(MEDIA);
     let res = s.app.get("/feed.json?limit=4").await;
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
-    let retry: i64 = res.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let retry = retry_after(&res);
     assert!((1..=1800).contains(&retry), "Retry-After {retry}");
     assert_eq!(s.world.fake.calls(MEDIA), calls, "no call while throttled");
 }
@@ -454,11 +450,7 @@ async fn the_thirty_first_hashtag_in_a_week_is_refused_before_any_call(backend: 
     let res = s.app.get("/hashtags/onemore/recent.json").await;
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
     // The first tag of the week lapses in 7 days (less the seconds spent).
-    let retry: i64 = res.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let retry = retry_after(&res);
     assert!(
         (7 * 86_400 - 60..=7 * 86_400).contains(&retry),
         "Retry-After {retry}"

@@ -519,6 +519,15 @@ pub fn local(link: &str) -> String {
         .to_string()
 }
 
+/// The seconds an answer's `Retry-After` asks a client to wait.
+pub fn retry_after(res: &reqwest::Response) -> i64 {
+    res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
 /// The Origin the world's ALLOWED_DOMAINS lets in.
 pub const ALLOWED_ORIGIN: &str = "https://example.com";
 

@@ -12,7 +12,7 @@ use crate::domain::allowlist::AllowedDomains;
 /// how failed sign-ins are slowed.
 #[derive(Clone, Debug)]
 pub struct GuardConfig {
-    /// TRUST_PROXY (on a Heroku dyno, the router by default).
+    /// TRUST_PROXY (on Heroku and Fly.io, the platform's router by default).
     pub trust_proxy: crate::domain::TrustProxy,
     /// FEED_MISSES_PER_MINUTE: cache misses (upstream calls) one client
     /// address may cause per minute; 0 for no bound.
@@ -39,18 +39,15 @@ pub(super) fn parse_allowed_domains(
 
 pub(super) fn parse_guard(
     trust_proxy: Option<String>,
-    dyno: Option<String>,
+    platform: crate::domain::Platform,
     feed_misses_per_minute: Option<String>,
     admin_failure_delay_ms: Option<String>,
     metrics_token: Option<String>,
     public_status: Option<String>,
 ) -> Result<GuardConfig, ConfigError> {
     Ok(GuardConfig {
-        trust_proxy: crate::domain::TrustProxy::parse(
-            present(trust_proxy).as_deref(),
-            present(dyno).is_some(),
-        )
-        .map_err(|e| bad("TRUST_PROXY", e))?,
+        trust_proxy: crate::domain::TrustProxy::parse(present(trust_proxy).as_deref(), platform)
+            .map_err(|e| bad("TRUST_PROXY", e))?,
         feed_misses_per_minute: u32::try_from(parse_number(
             "FEED_MISSES_PER_MINUTE",
             feed_misses_per_minute,

@@ -233,9 +233,17 @@ impl Config {
         )?;
         let allowed_domains = guard::parse_allowed_domains(raw.allowed_domains)?;
         let hashtags = feed::parse_hashtags(raw.hashtags)?;
+        let set = |var: &Option<String>| var.as_deref().is_some_and(|v| !v.trim().is_empty());
+        let platform = if set(&raw.dyno) {
+            crate::domain::Platform::Heroku
+        } else if set(&raw.fly_app_name) {
+            crate::domain::Platform::Fly
+        } else {
+            crate::domain::Platform::None
+        };
         let guard = guard::parse_guard(
             raw.trust_proxy,
-            raw.dyno.clone(),
+            platform,
             raw.feed_misses_per_minute,
             raw.admin_failure_delay_ms,
             raw.metrics_token,

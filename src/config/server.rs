@@ -71,7 +71,7 @@ impl ClientBound {
         use crate::domain::TrustProxy;
         match trust {
             _ if platform_proxy => ClientBound::Off,
-            TrustProxy::Hops(_) => ClientBound::Off,
+            TrustProxy::Hops(_) | TrustProxy::FlyProxy => ClientBound::Off,
             TrustProxy::Nobody => ClientBound::At {
                 max,
                 exempt: Vec::new(),

@@ -273,6 +273,10 @@ fn trust_proxy_and_the_miss_bound_name_their_variable() {
     assert_eq!(heroku.guard.trust_proxy, TrustProxy::Hops(1));
     let named = config(&[("DYNO", "web.1"), ("TRUST_PROXY", "10.0.0.0/8")]).unwrap();
     assert!(matches!(named.guard.trust_proxy, TrustProxy::Ranges(_)));
+    let fly = config(&[("FLY_APP_NAME", "sunny-tokens")]).unwrap();
+    assert_eq!(fly.guard.trust_proxy, TrustProxy::FlyProxy);
+    let fly_named = config(&[("FLY_APP_NAME", "sunny-tokens"), ("TRUST_PROXY", "2")]).unwrap();
+    assert_eq!(fly_named.guard.trust_proxy, TrustProxy::Hops(2));
     assert!(error(&[("TRUST_PROXY", "the router")]).starts_with("TRUST_PROXY "));
     assert!(error(&[("FEED_MISSES_PER_MINUTE", "-1")]).starts_with("FEED_MISSES_PER_MINUTE "));
     assert_eq!(

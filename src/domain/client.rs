@@ -50,20 +50,35 @@ pub enum TrustProxy {
     /// Proxies at these addresses: walking from the peer leftwards through
     /// X-Forwarded-For, the first address outside them is the client.
     Ranges(Vec<IpNet>),
+    /// Fly.io's proxy, which names the client it saw in `Fly-Client-IP`
+    /// (fly.io docs, networking/request-headers). Its X-Forwarded-For ends
+    /// with the app's own address (superfly/docs PR 1714), so a hop count
+    /// would make every visitor one client.
+    FlyProxy,
+}
+
+/// The hosting platform detected from its environment, whose router is
+/// believed about the client when TRUST_PROXY is not set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Platform {
+    None,
+    Heroku,
+    Fly,
 }
 
 impl TrustProxy {
     /// `TRUST_PROXY`: empty (nobody), a hop count (`1`), or a comma list of
-    /// addresses and ranges (`10.0.0.0/8, 192.168.1.7`). `dyno` says
-    /// whether the process runs on a Heroku dyno (`DYNO` is set), where the
-    /// router is one hop in front when the variable is not set.
-    pub fn parse(value: Option<&str>, dyno: bool) -> Result<TrustProxy, String> {
+    /// addresses and ranges (`10.0.0.0/8, 192.168.1.7`). When it is not
+    /// set, the platform's router is believed where one is detected: on a
+    /// Heroku dyno (`DYNO` set) one hop, on Fly.io (`FLY_APP_NAME` set) its
+    /// `Fly-Client-IP`.
+    pub fn parse(value: Option<&str>, platform: Platform) -> Result<TrustProxy, String> {
         let value = value.map(str::trim).unwrap_or_default();
         if value.is_empty() {
-            return Ok(if dyno {
-                TrustProxy::Hops(1)
-            } else {
-                TrustProxy::Nobody
+            return Ok(match platform {
+                Platform::Heroku => TrustProxy::Hops(1),
+                Platform::Fly => TrustProxy::FlyProxy,
+                Platform::None => TrustProxy::Nobody,
             });
         }
         if value.bytes().all(|b| b.is_ascii_digit()) {
@@ -87,7 +102,8 @@ impl TrustProxy {
     }
 
     /// The client's address, from the peer and the X-Forwarded-For headers
-    /// (all of them, in order, as one comma list).
+    /// (all of them, in order, as one comma list). Fly.io's client is read
+    /// by the caller from `Fly-Client-IP`; without one it is the peer.
     pub fn client(&self, peer: IpAddr, forwarded: Option<&str>) -> IpAddr {
         // Right to left: the nearest proxy's report first.
         let reported = || {
@@ -97,7 +113,7 @@ impl TrustProxy {
                 .map(|entry| parse_entry(entry.trim()))
         };
         match self {
-            TrustProxy::Nobody => peer,
+            TrustProxy::Nobody | TrustProxy::FlyProxy => peer,
             TrustProxy::Hops(hops) => {
                 // The peer is the nearest proxy; each hop's report is one
                 // entry further left. A shorter list than the hops means
@@ -173,7 +189,7 @@ mod tests {
 
     #[test]
     fn without_a_named_proxy_the_header_is_ignored() {
-        let trust = TrustProxy::parse(None, false).unwrap();
+        let trust = TrustProxy::parse(None, Platform::None).unwrap();
         assert_eq!(trust, TrustProxy::Nobody);
         assert_eq!(
             trust.client(ip("203.0.113.9"), Some("::1")),
@@ -183,7 +199,7 @@ mod tests {
 
     #[test]
     fn on_a_dyno_the_routers_entry_is_the_client() {
-        let trust = TrustProxy::parse(None, true).unwrap();
+        let trust = TrustProxy::parse(None, Platform::Heroku).unwrap();
         assert_eq!(trust, TrustProxy::Hops(1));
         // The client wrote "::1"; the router appended what it saw.
         let peer = ip("10.1.2.3");
@@ -197,7 +213,7 @@ mod tests {
 
     #[test]
     fn hops_count_from_the_right() {
-        let trust = TrustProxy::parse(Some("2"), false).unwrap();
+        let trust = TrustProxy::parse(Some("2"), Platform::None).unwrap();
         let peer = ip("10.0.0.1");
         assert_eq!(
             trust.client(peer, Some("6.6.6.6, 198.51.100.7, 10.0.0.2")),
@@ -205,14 +221,14 @@ mod tests {
         );
         assert_eq!(trust.client(peer, Some("198.51.100.7")), ip("198.51.100.7"));
         assert_eq!(
-            TrustProxy::parse(Some("0"), true).unwrap(),
+            TrustProxy::parse(Some("0"), Platform::Heroku).unwrap(),
             TrustProxy::Nobody
         );
     }
 
     #[test]
     fn ranges_skip_the_operators_proxies_only() {
-        let trust = TrustProxy::parse(Some("10.0.0.0/8, 192.168.1.7"), false).unwrap();
+        let trust = TrustProxy::parse(Some("10.0.0.0/8, 192.168.1.7"), Platform::None).unwrap();
         assert_eq!(
             trust.client(ip("10.0.0.1"), Some("6.6.6.6, 198.51.100.7, 192.168.1.7")),
             ip("198.51.100.7")
@@ -231,7 +247,10 @@ mod tests {
     #[test]
     fn bad_values_say_what_is_wrong() {
         for bad in ["eleven", "99", "10.0.0.0/33", "10.0.0.0/8, x"] {
-            assert!(TrustProxy::parse(Some(bad), false).is_err(), "{bad}");
+            assert!(
+                TrustProxy::parse(Some(bad), Platform::None).is_err(),
+                "{bad}"
+            );
         }
     }
 }

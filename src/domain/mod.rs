@@ -21,6 +21,6 @@ pub mod jsident;
 
 pub use account::{AccountName, DEFAULT_ACCOUNT};
 pub use cdn_hosts::CdnHosts;
-pub use client::{ClientKey, TrustProxy};
+pub use client::{ClientKey, Platform, TrustProxy};
 pub use cursor::{Cursor, is_valid_cursor};
 pub use hashtag::{is_hashtag_char, parse_hashtag};

@@ -17,8 +17,17 @@ use crate::domain::{ClientKey, TrustProxy};
 /// The client's address.
 pub fn address(trust: &TrustProxy, peer: Option<Peer>, headers: &HeaderMap) -> IpAddr {
     let peer = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |Peer(p)| p.ip());
-    if *trust == TrustProxy::Nobody {
-        return peer;
+    match trust {
+        TrustProxy::Nobody => return peer,
+        // Fly's proxy sets it on every request it forwards.
+        TrustProxy::FlyProxy => {
+            return headers
+                .get("fly-client-ip")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(peer);
+        }
+        TrustProxy::Hops(_) | TrustProxy::Ranges(_) => {}
     }
     let mut values = headers
         .get_all("x-forwarded-for")
@@ -68,6 +77,26 @@ mod tests {
             map.append("x-forwarded-for", v.parse().unwrap());
         }
         map
+    }
+
+    #[test]
+    fn on_fly_the_client_is_fly_client_ip_not_the_forwarded_list() {
+        let peer = Some(Peer("[fdaa::3]:5000".parse().unwrap()));
+        let mut map = headers(&["198.51.100.9, 203.0.113.7, 66.241.124.1"]);
+        map.insert("fly-client-ip", "203.0.113.7".parse().unwrap());
+        assert_eq!(
+            address(&TrustProxy::FlyProxy, peer, &map),
+            "203.0.113.7".parse::<IpAddr>().unwrap()
+        );
+        // Without Fly's header (a request that did not come through it),
+        // or with one that is not an address, the peer.
+        let peer_ip: IpAddr = "fdaa::3".parse().unwrap();
+        assert_eq!(
+            address(&TrustProxy::FlyProxy, peer, &headers(&["198.51.100.9"])),
+            peer_ip
+        );
+        map.insert("fly-client-ip", "nobody".parse().unwrap());
+        assert_eq!(address(&TrustProxy::FlyProxy, peer, &map), peer_ip);
     }
 
     #[test]

@@ -277,3 +277,32 @@ async fn one_client_may_cause_only_so_many_misses_a_minute() {
     let res = get_from(&r, &again, Some("198.51.100.7")).await;
     assert_eq!(res.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn on_fly_each_fly_client_ip_is_its_own_client() {
+    // Fly's proxy names the client in Fly-Client-IP; the last entry of its
+    // X-Forwarded-For is the app's own address, the same for everyone.
+    let r = rig(&[
+        ("FLY_APP_NAME", "sunny-tokens"),
+        ("FEED_MISSES_PER_MINUTE", "1"),
+    ])
+    .await;
+    r.world.add_instagram_account(&r.app, "big", 120).await;
+    let from = async |fly_client: &str, path: &str| {
+        let headers = [
+            ("Origin", ORIGIN),
+            ("Fly-Client-IP", fly_client),
+            ("X-Forwarded-For", "66.241.124.1"),
+        ];
+        r.app.get_with(path, &headers).await
+    };
+    let res = from("198.51.100.7", "/feed.json?account=big&limit=50").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    let next = local(body["paging"]["next"].as_str().unwrap());
+    // The first client has spent its miss; another has its own.
+    let res = from("198.51.100.7", &next).await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    let res = from("203.0.113.5", &next).await;
+    assert_eq!(res.status(), StatusCode::OK);
+}

@@ -522,12 +522,11 @@ impl Feeds {
                 }
                 // A throttle is answered as every request until the account
                 // regains access is: with when to try again.
-                let now = clock.now();
-                let refusal = match self.quiet.until(account, now) {
-                    Some(until) if matches!(error.kind, ErrorKind::Throttled { .. }) => {
-                        FeedError::Throttled {
-                            retry_after: until - now,
-                        }
+                let refusal = match held(clock.now()) {
+                    Some(throttled @ FeedError::Throttled { .. })
+                        if matches!(error.kind, ErrorKind::Throttled { .. }) =>
+                    {
+                        throttled
                     }
                     _ => FeedError::Upstream(error),
                 };

@@ -57,14 +57,12 @@ pub fn gate(
                 let Some(given) = authorization.as_deref().and_then(basic_password) else {
                     return Err(warp::reject::custom(Refusal::Unauthorized));
                 };
-                // Checked before anything waits: the right password gets in
-                // at once, whatever else comes from the same address.
-                if same_secret(&given, password.expose()) {
-                    sign_ins.succeeded(client);
+                // The right password gets in at once, whatever else comes
+                // from the same address.
+                if sign_ins.check(client, &given, password.expose()).await {
                     Ok(())
                 } else {
                     tracing::warn!(%client, "failed admin sign-in");
-                    sign_ins.failed(client).await;
                     Err(warp::reject::custom(Refusal::Unauthorized))
                 }
             }

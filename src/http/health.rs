@@ -64,12 +64,10 @@ fn bearer(
                 let (Some(expected), Some(presented)) = (expected, presented) else {
                     return Err(warp::reject::custom(Refusal::Unauthorized));
                 };
-                if crate::signing::same_secret(presented, expected.expose()) {
-                    sign_ins.succeeded(client);
+                if sign_ins.check(client, presented, expected.expose()).await {
                     Ok(())
                 } else {
                     tracing::warn!(%client, "wrong METRICS_TOKEN");
-                    sign_ins.failed(client).await;
                     Err(warp::reject::custom(Refusal::Unauthorized))
                 }
             }

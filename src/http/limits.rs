@@ -98,9 +98,12 @@ impl Tracked {
     /// A write went through: the client reads. An answer being written
     /// counts as idle, so its idle time starts again too.
     fn write_went(&self) {
-        if self.write_stalled_ms.swap(NOT_STALLED, Ordering::Relaxed) != NOT_STALLED
-            && self.state.load(Ordering::Relaxed) == IDLE
-        {
+        // A plain load on the usual path: every answer's writes come here.
+        if self.write_stalled_ms.load(Ordering::Relaxed) == NOT_STALLED {
+            return;
+        }
+        self.write_stalled_ms.store(NOT_STALLED, Ordering::Relaxed);
+        if self.state.load(Ordering::Relaxed) == IDLE {
             self.enter(IDLE);
         }
     }

@@ -59,8 +59,21 @@ impl SignIns {
         }
     }
 
+    /// Whether `given` is `expected`, compared in constant time. The right
+    /// secret returns at once and forgets `client`'s failures; a wrong one
+    /// returns once it is `client`'s turn and its delay has passed.
+    pub async fn check(&self, client: ClientKey, given: &str, expected: &str) -> bool {
+        if crate::signing::same_secret(given, expected) {
+            self.succeeded(client);
+            true
+        } else {
+            self.failed(client).await;
+            false
+        }
+    }
+
     /// The right password: `client`'s failures are forgotten. Nothing waits.
-    pub fn succeeded(&self, client: ClientKey) {
+    fn succeeded(&self, client: ClientKey) {
         if let Some(entry) = self.clients.lock().expect("sign-in table").get_mut(&client) {
             entry.failures = 0;
             entry.last_failure = None;
@@ -69,7 +82,7 @@ impl SignIns {
 
     /// A wrong password: returns once it is `client`'s turn and its delay
     /// has passed.
-    pub async fn failed(&self, client: ClientKey) {
+    async fn failed(&self, client: ClientKey) {
         let turns = {
             let mut clients = self.clients.lock().expect("sign-in table");
             clients

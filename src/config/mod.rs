@@ -236,6 +236,8 @@ impl Config {
         let set = |var: &Option<String>| var.as_deref().is_some_and(|v| !v.trim().is_empty());
         let platform = if set(&raw.dyno) {
             crate::domain::Platform::Heroku
+        } else if set(&raw.render) {
+            crate::domain::Platform::Render
         } else if set(&raw.fly_app_name) {
             crate::domain::Platform::Fly
         } else {
@@ -263,9 +265,7 @@ impl Config {
             server::Front {
                 trust: &guard.trust_proxy,
                 // Heroku's router, Render's and Fly.io's proxies.
-                platform_proxy: [&raw.dyno, &raw.render, &raw.fly_app_name]
-                    .into_iter()
-                    .any(|var| var.as_deref().is_some_and(|v| !v.trim().is_empty())),
+                platform_proxy: platform != crate::domain::Platform::None,
             },
         )?;
 

@@ -57,12 +57,13 @@ pub enum TrustProxy {
     FlyProxy,
 }
 
-/// The hosting platform detected from its environment, whose router is
-/// believed about the client when TRUST_PROXY is not set.
+/// The hosting platform detected from its environment (DYNO, RENDER,
+/// FLY_APP_NAME), whose router is in front of every connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Platform {
     None,
     Heroku,
+    Render,
     Fly,
 }
 
@@ -78,7 +79,9 @@ impl TrustProxy {
             return Ok(match platform {
                 Platform::Heroku => TrustProxy::Hops(1),
                 Platform::Fly => TrustProxy::FlyProxy,
-                Platform::None => TrustProxy::Nobody,
+                // Render's chain of proxies is not documented well enough
+                // to read a client from it.
+                Platform::Render | Platform::None => TrustProxy::Nobody,
             });
         }
         if value.bytes().all(|b| b.is_ascii_digit()) {

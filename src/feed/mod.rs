@@ -65,6 +65,7 @@ use misses::Misses;
 pub use page::{Answer, Links, Page, Paging, render};
 use scan::{Scan, Scanned};
 use usage::Quiet;
+pub use usage::throttle_wait;
 
 /// Instagram's budget of distinct hashtags per account and window.
 pub const HASHTAG_LIMIT: i64 = 30;

@@ -15,6 +15,15 @@ const USAGE_HIGH: u32 = 80;
 /// The least time a throttle or high reading keeps the agent off upstream.
 const COOL_DOWN: Duration = Duration::minutes(10);
 
+/// How long an account is left alone after Instagram said it would regain
+/// access in `minutes` (or did not say).
+pub fn throttle_wait(minutes: Option<u32>) -> Duration {
+    minutes
+        .map(|m| Duration::minutes(i64::from(m)))
+        .unwrap_or(COOL_DOWN)
+        .max(COOL_DOWN)
+}
+
 /// Per account: until when upstream is left alone.
 #[derive(Default)]
 pub(super) struct Quiet {
@@ -36,10 +45,7 @@ impl Quiet {
     }
 
     fn hold(&self, account: &str, now: DateTime<Utc>, minutes: Option<u32>) {
-        let wait = minutes
-            .map(|m| Duration::minutes(i64::from(m)))
-            .unwrap_or(COOL_DOWN)
-            .max(COOL_DOWN);
+        let wait = throttle_wait(minutes);
         let mut until = self.until.lock().expect("quiet map");
         let entry = until.entry(account.to_string()).or_insert(now);
         *entry = (*entry).max(now + wait);

@@ -6,12 +6,11 @@ use std::sync::Arc;
 
 use base64::Engine;
 use warp::filters::BoxedFilter;
-use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Filter, Rejection};
 
 use super::client;
-use super::error::{Refusal, internal_message, log_internal};
+use super::error::{ApiError, Onward, PageError};
 use super::signin::SignIns;
 use super::{form, with_app};
 use crate::accounts;
@@ -50,12 +49,15 @@ pub fn gate(
             let sign_ins = sign_ins.clone();
             async move {
                 let Some(password) = &app.config.admin_password else {
-                    return Err(warp::reject::custom(Refusal::Disabled));
+                    return Err(warp::reject::custom(ApiError::missing(
+                        "admin_disabled",
+                        "Admin pages are off. Set ADMIN_PASSWORD to turn them on.",
+                    )));
                 };
                 // No credentials yet: the browser's first request, which
                 // asks for them. Nothing to count.
                 let Some(given) = authorization.as_deref().and_then(basic_password) else {
-                    return Err(warp::reject::custom(Refusal::Unauthorized));
+                    return Err(warp::reject::custom(ApiError::Unauthorized));
                 };
                 // The right password gets in at once, whatever else comes
                 // from the same address.
@@ -63,7 +65,7 @@ pub fn gate(
                     Ok(())
                 } else {
                     tracing::warn!(%client, "failed admin sign-in");
-                    Err(warp::reject::custom(Refusal::Unauthorized))
+                    Err(warp::reject::custom(ApiError::Unauthorized))
                 }
             }
         })
@@ -87,31 +89,36 @@ pub fn routes(
         .and(gate.clone())
         .and(with_app.clone())
         .and(form())
-        .then(put_token);
+        .then(put_token)
+        .map(on_admin_page);
     let refresh = warp::path!("admin" / "accounts" / String / "refresh")
         .and(warp::post())
         .and(gate.clone())
         .and(with_app.clone())
         .and(form())
-        .then(refresh_now);
+        .then(refresh_now)
+        .map(on_admin_page);
     let removal = warp::path!("admin" / "accounts" / String / "remove")
         .and(warp::post())
         .and(gate.clone())
         .and(with_app.clone())
         .and(form())
-        .then(remove);
+        .then(remove)
+        .map(on_admin_page);
     let choice = warp::path!("admin" / "accounts" / String / "instagram")
         .and(warp::post())
         .and(gate.clone())
         .and(with_app.clone())
         .and(form())
-        .then(choose_instagram);
+        .then(choose_instagram)
+        .map(on_admin_page);
     let hashtags = warp::path!("admin" / "hashtags")
         .and(warp::post())
         .and(gate)
         .and(with_app)
         .and(form())
-        .then(hashtag);
+        .then(hashtag)
+        .map(on_admin_page);
     page.or(put)
         .unify()
         .or(choice)
@@ -123,6 +130,12 @@ pub fn routes(
         .or(removal)
         .unify()
         .boxed()
+}
+
+/// An admin action's answer: its result page, or its failure's, each
+/// leading back to the admin page.
+fn on_admin_page(answer: Result<Response, PageError>) -> Response {
+    answer.unwrap_or_else(|e| e.page(Onward::Admin))
 }
 
 /// `GET /admin`. A signed-in request's URL is remembered for work outside
@@ -159,12 +172,7 @@ fn form_mac(app: &App, expires: i64) -> String {
     crate::signing::hmac_sha256_hex(app.form_key.expose().as_bytes(), message.as_bytes())
 }
 
-/// A result page with the way back to the admin page.
-fn back_to_admin(status: StatusCode, title: &str, text: &str) -> Response {
-    pages::message_with_link(status, title, text, "/admin", "Back to the admin page")
-}
-
-pub(super) fn csrf_ok(app: &App, form: &HashMap<String, String>) -> bool {
+fn csrf_ok(app: &App, form: &HashMap<String, String>) -> bool {
     let Some((expires, mac)) = form.get("csrf").and_then(|t| t.split_once('.')) else {
         return false;
     };
@@ -174,173 +182,154 @@ pub(super) fn csrf_ok(app: &App, form: &HashMap<String, String>) -> bool {
     expires > app.clock.now().timestamp() && same_secret(mac, &form_mac(app, expires))
 }
 
-pub(super) fn bad_form() -> Response {
-    back_to_admin(
-        StatusCode::FORBIDDEN,
-        "Form expired",
-        "This form could not be verified. Open the admin page again and retry.",
-    )
+/// The form carries a current admin form token, or the 403 that says so.
+pub(super) fn check_form(app: &App, form: &HashMap<String, String>) -> Result<(), PageError> {
+    if csrf_ok(app, form) {
+        Ok(())
+    } else {
+        Err(PageError::FormExpired)
+    }
 }
 
 /// `POST /admin/accounts/{name}/refresh`
-async fn refresh_now(name: String, app: Arc<App>, form: HashMap<String, String>) -> Response {
-    if !csrf_ok(&app, &form) {
-        return bad_form();
+async fn refresh_now(
+    name: String,
+    app: Arc<App>,
+    form: HashMap<String, String>,
+) -> Result<Response, PageError> {
+    check_form(&app, &form)?;
+    let outcome = refresher::refresh_account(&app, &name, true)
+        .await
+        .map_err(|e| {
+            PageError::unavailable("Refresh could not run", "an admin refresh could not run", e)
+        })?;
+    let title = format!("Refresh of {name}");
+    if outcome.is_failure() {
+        return Err(PageError::Upstream {
+            title: title.into(),
+            text: outcome.describe().into(),
+        });
     }
-    match refresher::refresh_account(&app, &name, true).await {
-        Ok(outcome) => {
-            let status = if outcome.is_failure() {
-                StatusCode::BAD_GATEWAY
-            } else {
-                StatusCode::OK
-            };
-            back_to_admin(status, &format!("Refresh of {name}"), &outcome.describe())
-        }
-        Err(e) => back_to_admin(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Refresh could not run",
-            &internal_message(&log_internal("an admin refresh could not run", e)),
-        ),
-    }
+    Ok(pages::done(&title, &outcome.describe()))
 }
 
 /// `POST /admin/accounts/{name}/instagram` (with `ig_user`): which of a
 /// Facebook-Login account's Instagram accounts it serves.
-async fn choose_instagram(name: String, app: Arc<App>, form: HashMap<String, String>) -> Response {
-    if !csrf_ok(&app, &form) {
-        return bad_form();
-    }
+async fn choose_instagram(
+    name: String,
+    app: Arc<App>,
+    form: HashMap<String, String>,
+) -> Result<Response, PageError> {
+    check_form(&app, &form)?;
     let ig_user = form.get("ig_user").map(|v| v.trim()).unwrap_or_default();
-    match accounts::choose_instagram(&app, &name, ig_user).await {
-        Ok(()) => back_to_admin(
-            StatusCode::OK,
-            "Saved",
-            &format!("{name} now serves Instagram account {ig_user}."),
-        ),
-        Err(crate::profile::ProfileError::NotAChoice(why)) => {
-            back_to_admin(StatusCode::BAD_REQUEST, "Not saved", &why)
-        }
-        Err(e) => back_to_admin(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Not saved",
-            &internal_message(&log_internal("an Instagram account choice failed", e)),
-        ),
-    }
+    accounts::choose_instagram(&app, &name, ig_user)
+        .await
+        .map_err(|e| match e {
+            crate::profile::ProfileError::NotAChoice(why) => PageError::invalid("Not saved", why),
+            e => PageError::unavailable("Not saved", "an Instagram account choice failed", e),
+        })?;
+    Ok(pages::done(
+        "Saved",
+        &format!("{name} now serves Instagram account {ig_user}."),
+    ))
 }
 
 /// `POST /admin/accounts/{name}/remove` (with `confirm=yes`)
-async fn remove(name: String, app: Arc<App>, form: HashMap<String, String>) -> Response {
-    if !csrf_ok(&app, &form) {
-        return bad_form();
-    }
+async fn remove(
+    name: String,
+    app: Arc<App>,
+    form: HashMap<String, String>,
+) -> Result<Response, PageError> {
+    check_form(&app, &form)?;
     if form.get("confirm").map(String::as_str) != Some("yes") {
-        return back_to_admin(
-            StatusCode::BAD_REQUEST,
+        return Err(PageError::invalid(
             "Not removed",
             "Tick the confirmation box to remove the account.",
-        );
+        ));
     }
-    match app.remove_account(&name).await {
-        Ok(true) => back_to_admin(
-            StatusCode::OK,
-            "Removed",
-            &format!("The account {name} and its token are gone."),
-        ),
-        Ok(false) => back_to_admin(
-            StatusCode::NOT_FOUND,
-            "Not found",
-            &format!("There is no account {name}."),
-        ),
-        Err(e) => back_to_admin(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Not removed",
-            &internal_message(&log_internal("an admin removal failed", e)),
-        ),
+    let removed = app
+        .remove_account(&name)
+        .await
+        .map_err(|e| PageError::unavailable("Not removed", "an admin removal failed", e))?;
+    if !removed {
+        return Err(PageError::NotFound {
+            title: "Not found",
+            text: format!("There is no account {name}.").into(),
+        });
     }
+    Ok(pages::done(
+        "Removed",
+        &format!("The account {name} and its token are gone."),
+    ))
 }
 
 /// `POST /admin/hashtags` (`tag`, `action=allow|withdraw`): which tags the
 /// hashtag URLs may look up, besides HASHTAGS.
-async fn hashtag(app: Arc<App>, form: HashMap<String, String>) -> Response {
-    if !csrf_ok(&app, &form) {
-        return bad_form();
-    }
-    let Some(tag) = form
+async fn hashtag(app: Arc<App>, form: HashMap<String, String>) -> Result<Response, PageError> {
+    check_form(&app, &form)?;
+    let tag = form
         .get("tag")
         .and_then(|t| crate::domain::parse_hashtag(t.trim()))
-    else {
-        return back_to_admin(
-            StatusCode::BAD_REQUEST,
-            "Not changed",
-            "A hashtag is 1 to 100 letters, digits or underscores.",
-        );
-    };
+        .ok_or_else(|| {
+            PageError::invalid(
+                "Not changed",
+                "A hashtag is 1 to 100 letters, digits or underscores.",
+            )
+        })?;
     let allow = form.get("action").map(String::as_str) != Some("withdraw");
-    match accounts::approve_hashtag(&app, &tag, allow).await {
-        Ok(()) if allow => back_to_admin(
-            StatusCode::OK,
-            "Hashtag allowed",
-            &format!("#{tag} may now be looked up."),
-        ),
-        Ok(()) => back_to_admin(
-            StatusCode::OK,
+    accounts::approve_hashtag(&app, &tag, allow)
+        .await
+        .map_err(|e| PageError::unavailable("Not changed", "a hashtag could not be allowed", e))?;
+    Ok(if allow {
+        pages::done("Hashtag allowed", &format!("#{tag} may now be looked up."))
+    } else {
+        pages::done(
             "Hashtag withdrawn",
             &format!("#{tag} is no longer looked up (unless HASHTAGS names it)."),
-        ),
-        Err(e) => back_to_admin(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Not changed",
-            &internal_message(&log_internal("a hashtag could not be allowed", e)),
-        ),
-    }
+        )
+    })
 }
 
 /// `POST /admin/accounts`: add an account or replace its token by pasting one.
-async fn put_token(app: Arc<App>, form: HashMap<String, String>) -> Response {
-    if !csrf_ok(&app, &form) {
-        return bad_form();
-    }
+async fn put_token(app: Arc<App>, form: HashMap<String, String>) -> Result<Response, PageError> {
+    check_form(&app, &form)?;
     let name = form.get("name").map(|n| n.trim()).unwrap_or_default();
     let token = form.get("token").map(|t| t.trim()).unwrap_or_default();
-    let kind = match form
+    let kind = form
         .get("kind")
         .map(String::as_str)
         .unwrap_or("instagram")
         .parse::<AccountKind>()
-    {
-        Ok(kind) => kind,
-        Err(e) => return back_to_admin(StatusCode::BAD_REQUEST, "Not saved", &e),
-    };
-    let Ok(name) = AccountName::parse(name) else {
-        return back_to_admin(
-            StatusCode::BAD_REQUEST,
+        .map_err(|e| PageError::invalid("Not saved", e))?;
+    let name = AccountName::parse(name).map_err(|_| {
+        PageError::invalid(
             "Not saved",
             "Account names are 1 to 64 letters, digits, - or _.",
-        );
-    };
+        )
+    })?;
     if token.is_empty() || token.len() > 2048 || token.chars().any(char::is_whitespace) {
-        return back_to_admin(
-            StatusCode::BAD_REQUEST,
+        return Err(PageError::invalid(
             "Not saved",
             "Paste the whole token, without spaces.",
-        );
+        ));
     }
     let ig_user = form
         .get("ig_user")
         .map(|v| v.trim())
         .filter(|v| !v.is_empty());
-    let outcome = match accounts::paste_token(&app, &name, kind, token, ig_user).await {
-        Ok(pasted) => pasted.describe(),
-        Err(e) => {
-            let id = log_internal("a pasted token could not be stored or checked", e);
-            return back_to_admin(
-                StatusCode::SERVICE_UNAVAILABLE,
+    let pasted = accounts::paste_token(&app, &name, kind, token, ig_user)
+        .await
+        .map_err(|e| {
+            PageError::unavailable(
                 "Could not finish",
-                &internal_message(&id),
-            );
-        }
-    };
-    back_to_admin(StatusCode::OK, &format!("Token saved for {name}"), &outcome)
+                "a pasted token could not be stored or checked",
+                e,
+            )
+        })?;
+    Ok(pages::done(
+        &format!("Token saved for {name}"),
+        &pasted.describe(),
+    ))
 }
 
 #[cfg(test)]

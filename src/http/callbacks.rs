@@ -7,17 +7,16 @@ use std::sync::Arc;
 use rand::RngCore;
 use subtle::ConstantTimeEq;
 use warp::filters::BoxedFilter;
-use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
-use super::error::{ApiError, internal_message, log_internal};
+use super::error::{ApiError, Onward, PageError, log_internal};
 use super::{form, with_app};
 use crate::app::App;
 use crate::hook::hook_signature;
 use crate::pages;
 use crate::refresher;
-use crate::signed_request::{self, SignedRequestError};
+use crate::signed_request;
 
 /// Meta's `POST /callbacks/deauthorize` and `/callbacks/data-deletion`,
 /// the deletion status page, and `POST /hooks/refresh/{signature}`.
@@ -68,8 +67,7 @@ fn callbacks_on(app: Arc<App>) -> impl Filter<Extract = (), Error = warp::Reject
                 if on {
                     Ok(())
                 } else {
-                    Err(warp::reject::custom(ApiError::new(
-                        StatusCode::NOT_FOUND,
+                    Err(warp::reject::custom(ApiError::missing(
                         "callbacks_disabled",
                         "Set INSTAGRAM_APP_SECRET or FACEBOOK_APP_SECRET to receive Meta's callbacks.",
                     )))
@@ -82,8 +80,7 @@ fn callbacks_on(app: Arc<App>) -> impl Filter<Extract = (), Error = warp::Reject
 /// `POST /hooks/refresh/{signature}`: runs due refreshes now.
 async fn refresh_hook(signature: String, app: Arc<App>) -> Result<Response, ApiError> {
     let Some(secret) = &app.config.webhook_secret else {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
+        return Err(ApiError::missing(
             "hook_disabled",
             "Set WEBHOOK_SECRET to enable the refresh hook.",
         ));
@@ -91,8 +88,7 @@ async fn refresh_hook(signature: String, app: Arc<App>) -> Result<Response, ApiE
     let expected = hook_signature(secret.expose());
     if !bool::from(signature.as_bytes().ct_eq(expected.as_bytes())) {
         tracing::warn!("refresh hook called with a wrong signature");
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
+        return Err(ApiError::forbidden(
             "bad_signature",
             "This hook URL is not signed with WEBHOOK_SECRET.",
         ));
@@ -147,25 +143,10 @@ async fn delete_user_data(app: &App, form: &HashMap<String, String>) -> Result<D
         ));
     };
     let now = app.clock.now();
-    let request = signed_request::verify_any(raw, &secrets)
-        .and_then(|request| {
-            request.check_fresh(now.timestamp())?;
-            Ok(request)
-        })
-        .map_err(|e| {
-            tracing::warn!(error = %e, "refused a Meta callback");
-            match e {
-                SignedRequestError::BadSignature => ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    "bad_signature",
-                    "The signed_request is not signed with this app's secret.",
-                ),
-                stale @ SignedRequestError::Stale(_) => {
-                    ApiError::bad_request("stale_signed_request", stale.to_string())
-                }
-                other => ApiError::bad_request("malformed_signed_request", other.to_string()),
-            }
-        })?;
+    let request = signed_request::verify_any(raw, &secrets).and_then(|request| {
+        request.check_fresh(now.timestamp())?;
+        Ok(request)
+    })?;
     let unavailable =
         |e: anyhow::Error| ApiError::unavailable("a Meta data deletion request could not run", e);
     // Kept as long as the request could pass `check_fresh`.
@@ -273,27 +254,33 @@ async fn data_deletion(
 
 /// `GET /callbacks/data-deletion/{code}`: the human-readable status.
 async fn deletion_status(code: String, app: Arc<App>) -> Response {
+    deletion_page(&code, &app)
+        .await
+        .unwrap_or_else(|e| e.page(Onward::Nowhere))
+}
+
+async fn deletion_page(code: &str, app: &App) -> Result<Response, PageError> {
     let valid = code.len() <= 64 && code.bytes().all(|b| b.is_ascii_alphanumeric());
     let found = if valid {
-        match app.store.deletion(&code).await {
-            Ok(found) => found,
-            Err(e) => {
-                let id = log_internal("a data deletion status could not be read", e);
-                return pages::message(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "Try again shortly",
-                    &internal_message(&id),
-                );
-            }
-        }
+        app.store.deletion(code).await.map_err(|e| {
+            PageError::unavailable(
+                "Try again shortly",
+                "a data deletion status could not be read",
+                e,
+            )
+        })?
     } else {
         None
     };
-    pages::deletion_status(
-        &code,
-        found.map(|(requested_at, accounts_deleted)| pages::DeletionInfo {
+    let (requested_at, accounts_deleted) = found.ok_or(PageError::NotFound {
+        title: "Unknown deletion request",
+        text: "There is no data deletion request with this confirmation code.".into(),
+    })?;
+    Ok(pages::deletion_status(
+        code,
+        pages::DeletionInfo {
             requested_at,
             accounts_deleted,
-        }),
-    )
+        },
+    ))
 }

@@ -10,6 +10,7 @@ use warp::http::{HeaderValue, StatusCode, header};
 use warp::reply::Response;
 use warp::{Filter, Rejection};
 
+use super::error::{Onward, PageError};
 use super::{form, with_app};
 use crate::app::App;
 use crate::connect::{self, CallbackParams, Provider};
@@ -66,9 +67,8 @@ fn account_of(form: &HashMap<String, String>) -> Option<AccountName> {
     AccountName::parse(name.trim()).ok()
 }
 
-fn bad_name() -> Response {
-    pages::message(
-        StatusCode::BAD_REQUEST,
+fn bad_name() -> PageError {
+    PageError::invalid(
         "Not connected",
         "Account names are 1 to 64 letters, digits, - or _.",
     )
@@ -78,7 +78,7 @@ fn bad_name() -> Response {
 /// a link (from a warning e-mail, say) cannot start a login by itself.
 fn confirm(provider: Provider, query: HashMap<String, String>, app: Arc<App>) -> Response {
     let Some(account) = account_of(&query) else {
-        return bad_name();
+        return bad_name().page(Onward::Nowhere);
     };
     pages::connect(
         &app,
@@ -97,33 +97,36 @@ async fn start(
     detected: Option<url::Url>,
     app: Arc<App>,
 ) -> Response {
-    if !super::admin::csrf_ok(&app, &form) {
-        return super::admin::bad_form();
-    }
-    let Some(account) = account_of(&form) else {
-        return bad_name();
-    };
+    login(provider, &form, detected, &app)
+        .await
+        .unwrap_or_else(|e| e.page(Onward::Nowhere))
+}
+
+async fn login(
+    provider: Provider,
+    form: &HashMap<String, String>,
+    detected: Option<url::Url>,
+    app: &App,
+) -> Result<Response, PageError> {
+    super::admin::check_form(app, form)?;
+    let account = account_of(form).ok_or_else(bad_name)?;
     let base = app.public_url.for_request(detected.as_ref());
-    match connect::start(&app, provider, &account, &base).await {
-        Ok(started) => {
-            let mut response = redirect(StatusCode::SEE_OTHER, &started.authorize_url);
-            let secure = if base.scheme() == "https" {
-                "; Secure"
-            } else {
-                ""
-            };
-            let cookie = format!(
-                "{COOKIE}={}; Path=/connect; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
-                started.browser_binding,
-                connect::STATE_LIFETIME.num_seconds()
-            );
-            if let Ok(value) = HeaderValue::from_str(&cookie) {
-                response.headers_mut().insert(header::SET_COOKIE, value);
-            }
-            response
-        }
-        Err(e) => pages::message(StatusCode::CONFLICT, "Cannot connect", &e.to_string()),
+    let started = connect::start(app, provider, &account, &base).await?;
+    let mut response = redirect(&started.authorize_url);
+    let secure = if base.scheme() == "https" {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = format!(
+        "{COOKIE}={}; Path=/connect; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
+        started.browser_binding,
+        connect::STATE_LIFETIME.num_seconds()
+    );
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
     }
+    Ok(response)
 }
 
 /// `GET /connect/{provider}/callback`: Meta sends the owner back here.
@@ -135,24 +138,25 @@ async fn callback(
 ) -> Response {
     match connect::finish(&app, provider, &params, binding.as_deref()).await {
         Some(_) => {
-            let mut response = redirect(StatusCode::SEE_OTHER, "/status");
+            let mut response = redirect("/status");
             let clear = format!("{COOKIE}=; Path=/connect; Max-Age=0; HttpOnly; SameSite=Lax");
             if let Ok(value) = HeaderValue::from_str(&clear) {
                 response.headers_mut().insert(header::SET_COOKIE, value);
             }
             response
         }
-        None => pages::message(
-            StatusCode::BAD_REQUEST,
+        None => PageError::invalid(
             "Not connected",
             "This login was not started from this browser, or it was already used. Start again from the admin page.",
-        ),
+        )
+        .page(Onward::Nowhere),
     }
 }
 
-fn redirect(status: StatusCode, location: &str) -> Response {
+/// 303 See Other: the owner's browser goes on to `location`.
+fn redirect(location: &str) -> Response {
     let mut response = Response::default();
-    *response.status_mut() = status;
+    *response.status_mut() = StatusCode::SEE_OTHER;
     if let Ok(value) = HeaderValue::from_str(location) {
         response.headers_mut().insert(header::LOCATION, value);
     }

@@ -1,68 +1,30 @@
-//! `GET /embed.js`, `/embed.css` and `/feed.html`: the feed on an owner's
-//! site from one script tag, or from an `<iframe>` with no script at all.
-//! The token never leaves the server: both render `/feed.json`'s answer.
+//! `GET /feed.html` (routed by `door.rs`): the feed on an owner's site from
+//! an `<iframe>`, with no script at all. `/embed.js` and `/embed.css`, the
+//! one-script-tag way, are files (`static/`). The token never leaves the
+//! server: both render `/feed.json`'s answer.
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use url::Url;
-use warp::Filter;
-use warp::Reply;
-use warp::filters::BoxedFilter;
-use warp::reply::Response;
+use warp::http::Response;
 
-use super::client::client;
 use super::error::ApiError;
-use super::guard::{self, Site};
-use super::{feed, optional_query, with_app};
+use super::feed;
 use crate::app::App;
 use crate::domain::ClientKey;
 use crate::feed::FeedError;
 use crate::pages;
 
-pub(super) const FEED_PAGE: &str = "/feed.html";
-
-/// `/embed.js` and `/embed.css` for any page (they hold no data);
-/// `/feed.html` behind the allow-list, as `/feed.json`.
-pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
-    let get = || warp::get().or(warp::head()).unify();
-    let file = |name: &'static str| {
-        warp::path(name)
-            .and(warp::path::end())
-            .and(get())
-            .and(warp::header::optional::<String>("if-none-match"))
-            .map(move |given: Option<String>| {
-                pages::embed_file(name, given.as_deref())
-                    .unwrap_or_else(|| ApiError::not_found().into_response())
-            })
-    };
-    let frame = warp::path!("feed.html")
-        .and(guard::site_or_own_page(app.clone(), FEED_PAGE))
-        .and(optional_query())
-        .and(client(app.clone()))
-        .and(super::request_url::for_shared_answers(app.clone()))
-        .and(with_app(app))
-        .then(
-            |site: Site, query: Option<String>, client: ClientKey, base: Url, app: Arc<App>| {
-                site.answer(feed_page(app, query, client, base))
-            },
-        );
-    file("embed.js")
-        .or(file("embed.css"))
-        .unify()
-        .or(frame)
-        .unify()
-        .boxed()
-}
-
 /// `/feed.html`: bad parameters get `/feed.json`'s 400 (the owner's snippet
 /// is wrong, and says so); a feed that cannot be had right now gets the
 /// page's polite error state with the same status.
-async fn feed_page(
+pub(super) async fn feed_page(
     app: Arc<App>,
     query: Option<String>,
     client: ClientKey,
     base: Url,
-) -> Result<Response, ApiError> {
+) -> Result<Response<Bytes>, ApiError> {
     let asked = feed::feed_query(query.as_deref(), client)?;
     let csp = frame_policy(&app);
     let answer = match app.feeds.feed(&asked, &base).await {
@@ -71,7 +33,7 @@ async fn feed_page(
         Err(error @ FeedError::BadCursor) => return Err(ApiError::from(error)),
         Err(error) => {
             let error = ApiError::from(error);
-            return Ok(pages::feed_frame_error(error.status(), &csp));
+            return Ok(pages::feed_frame_error(error.status_code(), &csp));
         }
     };
     let mut response =

@@ -1,131 +1,19 @@
-//! `GET /feed.json` and `GET /hashtags/{tag}/recent.json|top.json`: media
+//! `GET /feed.json` and `GET /hashtags/{tag}/recent.json|top.json` (routed
+//! by `door.rs`): media
 //! through the agent's cache, filtered by `type`, `exclude`, `tag`, `q` and
 //! `exclude_text` when asked. The token never leaves the server.
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use url::Url;
-use warp::Filter as _;
-use warp::filters::BoxedFilter;
-use warp::http::{self, HeaderMap, HeaderValue, StatusCode, header};
-use warp::reply::Response;
+use warp::http::{HeaderMap, HeaderValue, Response, header};
 
-use super::client::{self, client};
 use super::error::ApiError;
-use super::guard::{self, KnownOrigins, Site};
-use super::server::Peer;
-use super::{optional_query, request_url, with_app};
 use crate::app::App;
 use crate::domain::{AccountName, ClientKey, is_valid_cursor, parse_hashtag};
-use crate::feed::{Answer, FeedError, FeedQuery, Filter, FilterError, HashtagQuery};
-use crate::upstream::{ErrorKind, HashtagEdge};
-
-/// `/feed.json` and `/hashtags/{tag}/{recent,top}.json`, behind the allow-list.
-pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
-    let site = guard::site(app.clone())
-        .and(optional_query())
-        .and(client(app.clone()))
-        .and(super::request_url::for_shared_answers(app.clone()))
-        .and(with_app(app));
-    let feed = warp::path!("feed.json").and(site.clone()).then(
-        |site: Site, query: Option<String>, client: ClientKey, base: Url, app: Arc<App>| {
-            site.answer(feed(app, query, client, base))
-        },
-    );
-    let hashtags = warp::path!("hashtags" / String / String).and(site).then(
-        |tag,
-         file,
-         site: Site,
-         query: Option<String>,
-         client: ClientKey,
-         base: Url,
-         app: Arc<App>| { site.answer(hashtag(app, tag, file, query, client, base)) },
-    );
-    feed.boxed().or(hashtags.boxed()).unify().boxed()
-}
-
-/// `/feed.json` and the hashtag feeds answered ahead of the router, by the
-/// routes' own handlers ([`feed`], [`hashtag`] and [`Site::answer`]) with
-/// what the router would have extracted, so that every answer (a hit, a
-/// miss, a stale copy, a 400, 403 or 404) is the router's.
-///
-/// It takes GET and HEAD of those URLs, exactly as written, from a site
-/// whose origin the allow-list already knows ([`KnownOrigins`]); anything
-/// else goes on to the router. What it saves is the router's work before
-/// the handler: trying the routes in turn, copying the headers twice.
-pub struct Shortcut {
-    app: Arc<App>,
-    origins: KnownOrigins,
-}
-
-/// Which handler a path is for.
-enum Handler<'a> {
-    Feed,
-    Hashtag { tag: &'a str, file: &'a str },
-}
-
-impl Handler<'_> {
-    /// As `warp::path!("feed.json")` and `("hashtags" / String / String)`
-    /// match: whole segments, none empty.
-    fn of(path: &str) -> Option<Handler<'_>> {
-        if path == "/feed.json" {
-            return Some(Handler::Feed);
-        }
-        let (tag, file) = path.strip_prefix("/hashtags/")?.split_once('/')?;
-        (!tag.is_empty() && !file.is_empty() && !file.contains('/'))
-            .then_some(Handler::Hashtag { tag, file })
-    }
-}
-
-impl Shortcut {
-    pub fn new(app: Arc<App>) -> Shortcut {
-        Shortcut {
-            origins: KnownOrigins::new(&app),
-            app,
-        }
-    }
-
-    /// The answer to `request` from `peer`, to wait for; `None` to leave
-    /// it to the router.
-    pub fn answer<B>(
-        &self,
-        request: &http::Request<B>,
-        peer: Option<Peer>,
-    ) -> Option<impl Future<Output = Response> + Send + 'static> {
-        let handler = Handler::of(request.uri().path())?;
-        let site = self.origins.site_for_read(request)?;
-        let headers = request.headers();
-        let app = self.app.clone();
-        let query = request.uri().query().map(str::to_string);
-        let client = ClientKey::of(client::address(
-            &app.config.guard.trust_proxy,
-            peer,
-            headers,
-        ));
-        let base = request_url::shared_answer_base(&app, headers);
-        // Owned, for an answer that outlives the request.
-        let handler = match handler {
-            Handler::Feed => None,
-            Handler::Hashtag { tag, file } => Some((tag.to_string(), file.to_string())),
-        };
-        Some(async move {
-            let metrics = app.metrics.clone();
-            let (answer, route) = match handler {
-                None => (
-                    site.answer(feed(app, query, client, base)).await,
-                    "/feed.json",
-                ),
-                Some((tag, file)) => (
-                    site.answer(hashtag(app, tag, file, query, client, base))
-                        .await,
-                    "/hashtags",
-                ),
-            };
-            metrics.record_request(route, answer.status().as_u16());
-            answer
-        })
-    }
-}
+use crate::feed::{Answer, FeedQuery, Filter, HashtagQuery};
+use crate::upstream::HashtagEdge;
 
 const DEFAULT_LIMIT: u32 = 25;
 const MAX_FEED_LIMIT: u32 = 100;
@@ -197,80 +85,8 @@ fn parse_params(query: Option<&str>, max_limit: u32) -> Result<Params, ApiError>
     Ok(params)
 }
 
-impl From<FilterError> for ApiError {
-    fn from(error: FilterError) -> ApiError {
-        ApiError::bad_request(error.code(), error.to_string())
-    }
-}
-
-impl From<FeedError> for ApiError {
-    fn from(error: FeedError) -> ApiError {
-        let (status, code) = match &error {
-            FeedError::UnknownAccount(_) => (StatusCode::NOT_FOUND, "unknown_account"),
-            FeedError::NeedsFacebookAccount(_) => {
-                (StatusCode::CONFLICT, "facebook_account_required")
-            }
-            FeedError::HashtagBudget { retry_after } => {
-                return ApiError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "hashtag_limit",
-                    error.to_string(),
-                )
-                .retry_after(*retry_after);
-            }
-            FeedError::NoSuchHashtag(_) => (StatusCode::NOT_FOUND, "unknown_hashtag"),
-            FeedError::HashtagNotAllowed(_) => (StatusCode::NOT_FOUND, "hashtag_not_allowed"),
-            FeedError::BadCursor => (StatusCode::BAD_REQUEST, "invalid_cursor"),
-            FeedError::Throttled { retry_after } | FeedError::TooManyMisses { retry_after } => {
-                let (status, code) = match &error {
-                    FeedError::Throttled { .. } => {
-                        (StatusCode::SERVICE_UNAVAILABLE, "upstream_throttled")
-                    }
-                    _ => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
-                };
-                return ApiError::new(status, code, error.to_string()).retry_after(*retry_after);
-            }
-            FeedError::Store(_) | FeedError::Encode(_) => {
-                return ApiError::unavailable("a feed request failed inside the agent", &error);
-            }
-            FeedError::Upstream(e) => {
-                let (status, code) = match e.kind {
-                    ErrorKind::TokenDead => (StatusCode::BAD_GATEWAY, "upstream_token_invalid"),
-                    ErrorKind::Throttled { .. } => {
-                        (StatusCode::SERVICE_UNAVAILABLE, "upstream_throttled")
-                    }
-                    ErrorKind::Transient => (StatusCode::BAD_GATEWAY, "upstream_unavailable"),
-                    ErrorKind::Garbage => (StatusCode::BAD_GATEWAY, "upstream_garbage"),
-                    ErrorKind::Rejected => (StatusCode::BAD_GATEWAY, "upstream_rejected"),
-                };
-                tracing::warn!(code, error = %e, "feed request failed upstream");
-                // What Meta said is the owner's to read (in the log; the
-                // refresher shows token verdicts on /status), never a
-                // stranger's: the answer says only what kind of failure it was.
-                let message = match e.kind {
-                    ErrorKind::Transient => "Instagram did not answer; try again shortly.",
-                    ErrorKind::Garbage => {
-                        "Instagram sent an answer the agent could not read; try again shortly."
-                    }
-                    ErrorKind::TokenDead => {
-                        "Instagram no longer accepts this account's token; the owner can reconnect it on the admin page."
-                    }
-                    ErrorKind::Throttled { .. } => {
-                        "Instagram asked the agent to slow down; try again later."
-                    }
-                    ErrorKind::Rejected => {
-                        "Instagram refused the request; the agent's log says why."
-                    }
-                };
-                return ApiError::new(status, code, message);
-            }
-        };
-        ApiError::new(status, code, error.to_string())
-    }
-}
-
-fn respond(answer: Answer, now: chrono::DateTime<chrono::Utc>) -> Response {
-    let mut response = Response::new(answer.body.clone().into());
+fn respond(answer: Answer, now: chrono::DateTime<chrono::Utc>) -> Response<Bytes> {
+    let mut response = Response::new(answer.body.clone());
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -322,25 +138,25 @@ pub(super) fn feed_query(query: Option<&str>, client: ClientKey) -> Result<FeedQ
     })
 }
 
-async fn feed(
+pub(super) async fn feed(
     app: Arc<App>,
     query: Option<String>,
     client: ClientKey,
     base: Url,
-) -> Result<Response, ApiError> {
+) -> Result<Response<Bytes>, ApiError> {
     let query = feed_query(query.as_deref(), client)?;
     let answer = app.feeds.feed(&query, &base).await?;
     Ok(respond(answer, app.clock.now()))
 }
 
-async fn hashtag(
+pub(super) async fn hashtag(
     app: Arc<App>,
     tag: String,
     file: String,
     query: Option<String>,
     client: ClientKey,
     base: Url,
-) -> Result<Response, ApiError> {
+) -> Result<Response<Bytes>, ApiError> {
     let edge = match file.as_str() {
         "recent.json" => HashtagEdge::Recent,
         "top.json" => HashtagEdge::Top,

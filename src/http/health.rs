@@ -11,7 +11,7 @@ use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
 use super::client;
-use super::error::{Refusal, log_internal};
+use super::error::{ApiError, log_internal};
 use super::signin::SignIns;
 use super::with_app;
 use crate::app::App;
@@ -62,13 +62,13 @@ fn bearer(
                     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
                 });
                 let (Some(expected), Some(presented)) = (expected, presented) else {
-                    return Err(warp::reject::custom(Refusal::Unauthorized));
+                    return Err(warp::reject::custom(ApiError::Unauthorized));
                 };
                 if sign_ins.check(client, presented, expected.expose()).await {
                     Ok(())
                 } else {
                     tracing::warn!(%client, "wrong METRICS_TOKEN");
-                    Err(warp::reject::custom(Refusal::Unauthorized))
+                    Err(warp::reject::custom(ApiError::Unauthorized))
                 }
             }
         })

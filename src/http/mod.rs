@@ -1,10 +1,13 @@
 //! The HTTP surface: one file per URL family, wired together here.
 //!
+//! * `door.rs` — the front door: the one table of public URLs, and what is
+//!   done once for all of them (allow-list, CORS, ETags, metrics)
 //! * `token.rs` — `/token.json`, `/token.js`, `/token`, `/accounts/{name}/token…`
 //! * `feed.rs` — `/feed.json`, `/hashtags/{tag}/recent.json|top.json`
-//! * `embed.rs` — `/embed.js`, `/embed.css`, `/feed.html`
+//! * `embed.rs` — `/feed.html`
 //! * `media.rs` — `/media/{account}/{media id}/{width}.jpg`, the mirrored images
-//! * `guard.rs` — the allow-list and CORS in front of those two
+//! * `guard.rs` — the allow-list's decision and CORS, for the door
+//! * `etag.rs` — `If-None-Match`, read one way
 //! * `pages.rs` — `/`, `/status`, `/static/…`
 //! * `admin.rs` — the admin sign-in gate, `/admin` and its actions
 //! * `signin.rs` — failed sign-ins slow their client down
@@ -12,18 +15,20 @@
 //! * `callbacks.rs` — Meta's `/callbacks/…` and `/hooks/refresh/{signature}`
 //! * `health.rs` — `/healthz`, `/metrics`
 //! * `client.rs` — who a request comes from (TRUST_PROXY)
-//! * `error.rs` — every error answer, and the one `recover`
+//! * `error.rs` — every error answer and its status, and the one `recover`
 //! * `request_url.rs` — the URL a request came to (Host, X-Forwarded-*)
-//! * `server.rs` — the HTTP/1.1 server under the routes, and the
-//!   shortcut ahead of them (for the token URLs, the feeds and the images)
+//! * `server.rs` — the HTTP/1.1 server: the front door, then warp's router
+//!   for the owner's pages, forms and Meta's callbacks
 //! * `limits.rs` — header and idle timeouts, the connection bound
 
 pub mod admin;
 pub mod callbacks;
 pub mod client;
 pub mod connect;
+pub mod door;
 pub mod embed;
 pub mod error;
+pub mod etag;
 pub mod feed;
 pub mod guard;
 pub mod health;
@@ -50,18 +55,12 @@ fn with_app(app: Arc<App>) -> impl Filter<Extract = (Arc<App>,), Error = Infalli
     warp::any().map(move || app.clone())
 }
 
-fn optional_query() -> impl Filter<Extract = (Option<String>,), Error = Infallible> + Clone {
-    warp::query::raw()
-        .map(Some)
-        .or(warp::any().map(|| None))
-        .unify()
-}
-
 fn form() -> impl Filter<Extract = (HashMap<String, String>,), Error = warp::Rejection> + Clone {
     warp::body::content_length_limit(16 * 1024).and(warp::body::form())
 }
 
-/// Every route of the agent.
+/// The routes behind the front door: the owner's pages and forms, health,
+/// metrics and Meta's callbacks.
 pub fn routes(
     app: Arc<App>,
 ) -> impl Filter<Extract = (impl warp::Reply,), Error = Infallible> + Clone {
@@ -72,15 +71,7 @@ pub fn routes(
     // Boxed, so that each route's future is a separate allocation and the
     // combined future stays small (deeply nested ones overflow the stack
     // of a debug build).
-    token::routes(app.clone())
-        .or(feed::routes(app.clone()))
-        .unify()
-        .or(embed::routes(app.clone()))
-        .unify()
-        .or(media::routes(app.clone()))
-        .unify()
-        .or(health::routes(app.clone(), gate.clone(), sign_ins))
-        .unify()
+    health::routes(app.clone(), gate.clone(), sign_ins)
         .or(pages::routes(app.clone(), gate.clone()))
         .unify()
         .or(admin::routes(app.clone(), gate.clone()))
@@ -94,8 +85,29 @@ pub fn routes(
         .with(warp::log::custom(move |info| {
             app_for_log
                 .metrics
-                .record_request(info.path(), info.status().as_u16())
+                .record_request(label(info.path()), info.status().as_u16())
         }))
+}
+
+/// The `route` label of a URL behind the front door (the door labels its
+/// own).
+fn label(path: &str) -> &'static str {
+    let first = path
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    match first {
+        "healthz" => "healthz",
+        "metrics" => "metrics",
+        "" | "status" => "pages",
+        "static" => "static",
+        "admin" => "admin",
+        "connect" => "connect",
+        "callbacks" => "callbacks",
+        "hooks" => "hooks",
+        _ => "other",
+    }
 }
 
 /// Serves `app` on `listener` under `limits` until `shutdown` completes.
@@ -105,35 +117,25 @@ pub async fn serve(
     limits: Arc<Limits>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    let shortcut = Arc::new(Shortcuts {
-        token: token::Shortcut::new(app.clone()),
-        feed: feed::Shortcut::new(app.clone()),
-        media: media::Shortcut::new(app.clone()),
-    });
-    server::serve_with_shortcut(routes(app), shortcut, listener, limits, shutdown).await;
+    let door = Arc::new(door::Door::new(app.clone()));
+    server::serve(routes(app), door, listener, limits, shutdown).await;
 }
 
-/// The URLs answered ahead of the router: the token URLs at once, from
-/// memory; the feeds and the mirrored images by their own handlers.
-struct Shortcuts {
-    token: token::Shortcut,
-    feed: feed::Shortcut,
-    media: media::Shortcut,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl server::Shortcut for Shortcuts {
-    fn answer(
-        &self,
-        request: &warp::http::Request<hyper::body::Incoming>,
-        peer: server::Peer,
-    ) -> Option<server::Taken> {
-        if let Some(answer) = self.token.answer(request) {
-            return Some(server::Taken::Now(answer));
+    #[test]
+    fn the_routers_paths_fold_into_a_few_labels() {
+        for (path, want) in [
+            ("/", "pages"),
+            ("/status", "pages"),
+            ("/connect/instagram/callback", "connect"),
+            ("/admin/accounts", "admin"),
+            ("/wp-login.php", "other"),
+        ] {
+            assert_eq!(label(path), want, "{path}");
+            assert!(crate::metrics::ROUTES.contains(&want));
         }
-        if let Some(later) = self.feed.answer(request, Some(peer)) {
-            return Some(server::Taken::Later(Box::pin(later)));
-        }
-        let later = self.media.answer(request)?;
-        Some(server::Taken::Later(Box::pin(later)))
     }
 }

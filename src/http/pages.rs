@@ -7,7 +7,7 @@ use warp::filters::BoxedFilter;
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
-use super::error::{ApiError, Refusal};
+use super::error::ApiError;
 use super::{request_url, with_app};
 use crate::app::App;
 use crate::pages;
@@ -41,7 +41,7 @@ pub fn routes(
             if app.config.guard.public_status || app.config.admin_password.is_none() {
                 Ok(pages::status_summary(&app).await)
             } else {
-                Err(warp::reject::custom(Refusal::Unauthorized))
+                Err(warp::reject::custom(ApiError::Unauthorized))
             }
         });
     let status = owners_status.or(public_status).unify();

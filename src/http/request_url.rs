@@ -6,7 +6,6 @@
 
 use std::cell::RefCell;
 use std::convert::Infallible;
-use std::sync::Arc;
 
 use url::Url;
 use warp::Filter;
@@ -16,14 +15,17 @@ use crate::domain::TrustProxy;
 
 /// Extracts the URL the request came to, if its headers name a host.
 pub fn detected() -> impl Filter<Extract = (Option<Url>,), Error = Infallible> + Clone {
-    warp::header::headers_cloned().map(|headers: warp::http::HeaderMap| {
-        let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-        from_headers(
-            get("host"),
-            get("x-forwarded-host"),
-            get("x-forwarded-proto"),
-        )
-    })
+    warp::header::headers_cloned().map(|headers: warp::http::HeaderMap| of_headers(&headers))
+}
+
+/// The URL a request with these headers came to (see [`from_headers`]).
+pub fn of_headers(headers: &warp::http::HeaderMap) -> Option<Url> {
+    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    from_headers(
+        get("host"),
+        get("x-forwarded-host"),
+        get("x-forwarded-proto"),
+    )
 }
 
 /// The base for links in an answer a shared cache may keep and hand to
@@ -31,14 +33,6 @@ pub fn detected() -> impl Filter<Extract = (Option<Url>,), Error = Infallible> +
 /// (a cache keys on it; never X-Forwarded-Host, which it does not), https
 /// only when a proxy TRUST_PROXY believes says so, and the platform's URL
 /// for the platform's own host. See `PublicUrl::for_shared_answer`.
-pub fn for_shared_answers(
-    app: Arc<App>,
-) -> impl Filter<Extract = (Url,), Error = Infallible> + Clone {
-    warp::header::headers_cloned()
-        .map(move |headers: warp::http::HeaderMap| shared_answer_base(&app, &headers))
-}
-
-/// The base [`for_shared_answers`] extracts, from a request's headers.
 pub fn shared_answer_base(app: &App, headers: &warp::http::HeaderMap) -> Url {
     let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let proxied = app.config.guard.trust_proxy != TrustProxy::Nobody;

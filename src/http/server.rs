@@ -1,14 +1,13 @@
-//! The HTTP/1.1 server under the agent's routes (and the fake Graph API's):
-//! accepts connections, hands each request to a [`Shortcut`] and, when it
-//! passes, to a warp filter, and on shutdown stops accepting and lets open
+//! The HTTP/1.1 server under the agent's routes: accepts connections,
+//! hands each request to the [`Front`] door and, when the door does not take
+//! it, to warp's router, and on shutdown stops accepting and lets open
 //! requests finish.
 //!
-//! The shortcut is for the few URLs that must be as fast as the machine
-//! allows: the token URLs, answered from memory at once, and the feeds and
-//! images, whose answers may still be to come. It saves the router's
-//! per-request work (trying the routes, boxed futures and bodies,
-//! extensions, header copies). Both kinds of answer go through the same
-//! connection limits, panic guard and graceful shutdown.
+//! The front door (`door.rs`) answers the public URLs: the token URLs at
+//! once, from memory, and the feeds and images when they are ready. The
+//! router answers the owner's pages, forms and Meta's callbacks, whose
+//! bodies it reads under the body timeout. Both kinds of answer go through
+//! the same connection limits, panic guard and graceful shutdown.
 //!
 //! HTTP/1.1 only. Heroku's router, a reverse proxy or a browser talks
 //! HTTP/1.1 to the agent; leaving HTTP/2 out keeps the process small.
@@ -40,57 +39,36 @@ use super::limits::{Limits, REFUSAL, REFUSAL_WRITE, TimedBody, TrackedIo};
 #[derive(Clone, Copy, Debug)]
 pub struct Peer(pub SocketAddr);
 
-/// Answers some requests ahead of the router.
-pub trait Shortcut: Send + Sync + 'static {
+/// Takes the requests it answers ahead of the router.
+pub trait Front: Send + Sync + 'static {
     /// The answer to `request` from `peer`, or `None` to hand it to the
     /// router. It runs on the connection's task, so it must not block:
     /// what has to wait is a [`Taken::Later`].
     fn answer(&self, request: &Request<Incoming>, peer: Peer) -> Option<Taken>;
 }
 
-/// A request a [`Shortcut`] took.
+/// A request the [`Front`] took.
 pub enum Taken {
     /// The whole answer, made at once (an empty body is none).
     Now(Response<Bytes>),
-    /// An answer to wait for, in the router's kind of response.
-    Later(Pin<Box<dyn Future<Output = warp::reply::Response> + Send>>),
+    /// An answer to wait for.
+    Later(Pin<Box<dyn Future<Output = Response<Bytes>> + Send>>),
 }
 
-/// No shortcut: every request goes to the router.
-pub struct NoShortcut;
-
-impl Shortcut for NoShortcut {
-    fn answer(&self, _: &Request<Incoming>, _: Peer) -> Option<Taken> {
-        None
-    }
-}
-
-/// Serves `filter` on `listener` until `shutdown` completes, then waits for
-/// the requests in progress. `limits` bounds slow, idle and surplus clients
-/// (see `limits.rs`); its sweeper runs as long as the server does.
-pub async fn serve<F, R>(
+/// Serves `front`, then `filter`, on `listener` until `shutdown`
+/// completes, then waits for the requests in progress. `limits` bounds
+/// slow, idle and surplus clients (see `limits.rs`); its sweeper runs as
+/// long as the server does.
+pub async fn serve<F, R, D>(
     filter: F,
+    front: Arc<D>,
     listener: TcpListener,
     limits: Arc<Limits>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) where
     F: Filter<Extract = (R,), Error = Infallible> + Clone + Send + Sync + 'static,
     R: Reply,
-{
-    serve_with_shortcut(filter, Arc::new(NoShortcut), listener, limits, shutdown).await;
-}
-
-/// [`serve`], with `shortcut` asked first for each request.
-pub async fn serve_with_shortcut<F, R, S>(
-    filter: F,
-    shortcut: Arc<S>,
-    listener: TcpListener,
-    limits: Arc<Limits>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) where
-    F: Filter<Extract = (R,), Error = Infallible> + Clone + Send + Sync + 'static,
-    R: Reply,
-    S: Shortcut,
+    D: Front,
 {
     let graceful = GracefulShutdown::new();
     let (stop_sweeper, sweeper_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -123,29 +101,35 @@ pub async fn serve_with_shortcut<F, R, S>(
         let tracked = limits.track();
         let routes = warp::service(filter.clone());
         let on_request = tracked.clone();
-        let shortcut = shortcut.clone();
+        let front = front.clone();
         let service = hyper::service::service_fn(move |request: Request<Incoming>| {
             on_request.request_started();
             // A handler that panics costs its own request a 500, never the
             // connection or the server.
-            let taken = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                shortcut.answer(&request, Peer(peer))
-            }));
+            let taken =
+                std::panic::catch_unwind(AssertUnwindSafe(|| front.answer(&request, Peer(peer))));
             let answer = match taken {
                 Ok(Some(Taken::Now(answer))) => {
                     on_request.request_done();
                     return Either::Left(future::ready(Ok(answer.map(Body::direct))));
                 }
-                Ok(Some(Taken::Later(answer))) => Either::Left(answer),
+                Ok(Some(Taken::Later(answer))) => {
+                    Either::Left(answer.map(|answer| answer.map(Body::direct)))
+                }
                 Ok(None) => {
                     // The router's handlers read bodies: timed from here.
                     let mut request = request.map(|body| TimedBody::new(body, &on_request));
                     request.extensions_mut().insert(Peer(peer));
-                    Either::Right(routes.clone().call(request).map(|Ok(r)| r))
+                    Either::Right(
+                        routes
+                            .clone()
+                            .call(request)
+                            .map(|Ok(answer)| answer.map(Body::Routed)),
+                    )
                 }
                 Err(_) => {
                     on_request.request_done();
-                    return Either::Left(future::ready(Ok(panicked().map(Body::Routed))));
+                    return Either::Left(future::ready(Ok(panicked())));
                 }
             };
             let done = on_request.clone();
@@ -155,7 +139,7 @@ pub async fn serve_with_shortcut<F, R, S>(
                     .await
                     .unwrap_or_else(|_| panicked());
                 done.request_done();
-                Ok::<_, Infallible>(response.map(Body::Routed))
+                Ok::<_, Infallible>(response)
             })
         });
         let io = TokioIo::new(TrackedIo::new(stream, tracked));
@@ -174,8 +158,8 @@ pub async fn serve_with_shortcut<F, R, S>(
     let _ = stop_sweeper.send(());
 }
 
-/// A response body: the router's, or a shortcut's bytes (sent as they are,
-/// with their length).
+/// A response body: the router's, or the front door's bytes (sent as they
+/// are, with their length).
 pub enum Body<B> {
     Routed(B),
     Direct(Option<Bytes>),
@@ -222,18 +206,8 @@ where
 }
 
 /// The answer to a request whose handler panicked.
-fn panicked() -> warp::reply::Response {
-    let id = crate::telemetry::log_internal("a request handler panicked", "see the panic above");
-    let body = serde_json::json!({
-        "error": { "code": "internal", "message": crate::telemetry::internal_message(&id) }
-    });
-    let mut response = warp::reply::Response::new(body.to_string().into());
-    *response.status_mut() = warp::http::StatusCode::INTERNAL_SERVER_ERROR;
-    response.headers_mut().insert(
-        warp::http::header::CONTENT_TYPE,
-        warp::http::HeaderValue::from_static("application/json"),
-    );
-    response
+fn panicked<B>() -> Response<Body<B>> {
+    super::error::ApiError::bug().answer().map(Body::direct)
 }
 
 /// Answers a connection over HTTP_MAX_CONNECTIONS with a 503 and closes it,
@@ -288,7 +262,7 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let limits = Limits::new(ServerConfig::default(), Clock::System, Arc::default());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(serve(routes, listener, limits, async {
+        let server = tokio::spawn(serve(routes, Arc::new(Short), listener, limits, async {
             let _ = stopped.await;
         }));
 
@@ -311,7 +285,7 @@ mod tests {
         server.await.unwrap();
     }
 
-    /// Answers `/short` at once and `/later` after a wait, panics on
+    /// A front door that answers `/short` at once and `/later` after a wait, panics on
     /// `/short-boom` and while answering `/later-boom`, and sends `/big`
     /// (more than a socket's buffers hold); the router answers everything
     /// else.
@@ -320,18 +294,18 @@ mod tests {
     /// `/big`'s body.
     const BIG: usize = 32 * 1024 * 1024;
 
-    impl Shortcut for Short {
+    impl Front for Short {
         fn answer(&self, request: &Request<Incoming>, _: Peer) -> Option<Taken> {
             let later = |boom: bool| {
                 Taken::Later(Box::pin(async move {
                     tokio::task::yield_now().await;
                     assert!(!boom, "a bug in a later answer");
-                    warp::reply::Response::new("later".into())
+                    Response::new(Bytes::from_static(b"later"))
                 }))
             };
             match request.uri().path() {
                 "/short" => Some(Taken::Now(Response::new(Bytes::from_static(b"short")))),
-                "/short-boom" => panic!("a shortcut bug"),
+                "/short-boom" => panic!("a front door bug"),
                 "/later" => Some(later(false)),
                 "/later-boom" => Some(later(true)),
                 "/big" => Some(Taken::Now(Response::new(vec![b'x'; BIG].into()))),
@@ -362,7 +336,7 @@ mod tests {
         };
         let limits = Limits::new(config, clock.clone(), Arc::default());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(serve_with_shortcut(
+        let server = tokio::spawn(serve(
             routes,
             Arc::new(Short),
             listener,
@@ -433,7 +407,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_shortcut_answers_ahead_of_the_router_with_its_length() {
+    async fn the_front_door_answers_ahead_of_the_router_with_its_length() {
         let r = rig().await;
         let mut conn = TcpStream::connect(r.addr).await.unwrap();
         conn.write_all(b"GET /short HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -451,7 +425,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_slow_client_of_the_shortcut_is_dropped_at_the_header_timeout() {
+    async fn a_slow_client_of_the_front_door_is_dropped_at_the_header_timeout() {
         let r = rig().await;
         let mut slow = TcpStream::connect(r.addr).await.unwrap();
         slow.write_all(b"GET /short HTTP/1.1\r\nHost: x\r\n")
@@ -467,7 +441,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_client_idle_after_a_shortcut_answer_is_dropped_at_the_idle_timeout() {
+    async fn a_client_idle_after_a_front_door_answer_is_dropped_at_the_idle_timeout() {
         let r = rig().await;
         let mut conn = TcpStream::connect(r.addr).await.unwrap();
         conn.write_all(b"GET /short HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -484,7 +458,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_panicking_shortcut_answers_500_and_the_connection_goes_on() {
+    async fn a_panicking_front_door_answers_500_and_the_connection_goes_on() {
         let r = rig().await;
         let mut conn = TcpStream::connect(r.addr).await.unwrap();
         conn.write_all(b"GET /short-boom HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -492,7 +466,7 @@ mod tests {
             .unwrap();
         let boom = answer(&mut conn).await;
         assert!(boom.starts_with("HTTP/1.1 500"), "{boom}");
-        assert!(!boom.contains("a shortcut bug"), "{boom}");
+        assert!(!boom.contains("a front door bug"), "{boom}");
         conn.write_all(b"GET /short HTTP/1.1\r\nHost: x\r\n\r\n")
             .await
             .unwrap();

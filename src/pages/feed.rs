@@ -3,9 +3,9 @@
 //! `static/embed.js` renders, from the same answer as `/feed.json`.
 
 use askama::Template;
+use bytes::Bytes;
 use serde::Deserialize;
-use warp::http::{HeaderValue, StatusCode, header};
-use warp::reply::Response;
+use warp::http::{HeaderValue, Response, StatusCode, header};
 
 /// Media shown in a third of the width from 640 px, else in half.
 const SIZES: &str = "(min-width: 640px) 33vw, 50vw";
@@ -79,7 +79,7 @@ struct Cursors {
 /// The page for `body`, the JSON answer to `query` (the request's own query
 /// string, which the "Load more" link repeats with the next cursor), with
 /// the security policy `csp`. `None` if `body` is not a feed answer.
-pub fn feed_frame(body: &[u8], query: Option<&str>, csp: &str) -> Option<Response> {
+pub fn feed_frame(body: &[u8], query: Option<&str>, csp: &str) -> Option<Response<Bytes>> {
     let served: Served = serde_json::from_slice(body).ok()?;
     let after = served
         .paging
@@ -91,24 +91,24 @@ pub fn feed_frame(body: &[u8], query: Option<&str>, csp: &str) -> Option<Respons
         failed: false,
         sizes: SIZES,
     };
-    Some(framed(super::render(StatusCode::OK, &page, csp)))
+    Some(framed(super::render_page(StatusCode::OK, &page, csp)))
 }
 
 /// The page's polite error state, with `status`, when the feed cannot be
 /// had: what went wrong is in the log, not in a visitor's frame.
-pub fn feed_frame_error(status: StatusCode, csp: &str) -> Response {
+pub fn feed_frame_error(status: StatusCode, csp: &str) -> Response<Bytes> {
     let page = FeedFrame {
         posts: Vec::new(),
         more: None,
         failed: true,
         sizes: SIZES,
     };
-    framed(super::render(status, &page, csp))
+    framed(super::render_page(status, &page, csp))
 }
 
 /// The frame is meant for other sites' pages: its `frame-ancestors` says
 /// which, so the pages' blanket `X-Frame-Options: DENY` goes.
-fn framed(mut response: Response) -> Response {
+fn framed(mut response: Response<Bytes>) -> Response<Bytes> {
     let headers = response.headers_mut();
     headers.remove(header::X_FRAME_OPTIONS);
     headers.insert(

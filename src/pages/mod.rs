@@ -16,9 +16,10 @@ mod status;
 mod time;
 
 use askama::Template;
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use url::Url;
-use warp::http::{HeaderValue, StatusCode, header};
+use warp::http::{self, HeaderValue, StatusCode, header};
 use warp::reply::Response;
 
 use crate::app::App;
@@ -71,13 +72,7 @@ pub async fn status_summary(app: &App) -> Response {
         ),
     };
     if app.config.admin_password.is_some() {
-        message_with_link(
-            StatusCode::OK,
-            "Status",
-            &text,
-            "/admin",
-            "Sign in for the details",
-        )
+        message(StatusCode::OK, "Status", &text, Onward::SignIn)
     } else {
         message(
             StatusCode::OK,
@@ -85,6 +80,7 @@ pub async fn status_summary(app: &App) -> Response {
             &format!(
                 "{text} The details (names, expiry, errors) are for the owner: set ADMIN_PASSWORD to see them here, or run `token-agent status`."
             ),
+            Onward::Nowhere,
         )
     }
 }
@@ -148,15 +144,8 @@ struct DeletionPage<'a> {
 }
 
 /// `GET /callbacks/data-deletion/{code}`: the page Meta links people to
-/// after they ask for their data to be deleted. 404 for an unknown code.
-pub fn deletion_status(code: &str, found: Option<DeletionInfo>) -> Response {
-    let Some(info) = found else {
-        return message(
-            StatusCode::NOT_FOUND,
-            "Unknown deletion request",
-            "There is no data deletion request with this confirmation code.",
-        );
-    };
+/// after they ask for their data to be deleted.
+pub fn deletion_status(code: &str, info: DeletionInfo) -> Response {
     let page = DeletionPage {
         layout: Layout::bare("Data deletion"),
         code,
@@ -176,32 +165,37 @@ struct MessagePage<'a> {
     link: Option<(&'a str, &'a str)>,
 }
 
-/// A small page with a title and a sentence, for errors and results.
-pub fn message(status: StatusCode, title: &str, text: &str) -> Response {
+/// Where a message page leads on.
+#[derive(Clone, Copy, Debug)]
+pub enum Onward {
+    /// Nowhere: a page of its own (connect, a deletion's status).
+    Nowhere,
+    /// Back to the admin page.
+    Admin,
+    /// To the admin page, to sign in.
+    SignIn,
+}
+
+/// A small page with a title, a sentence and the way `onward`: a result,
+/// or (through `http::error::PageError`) a failure.
+pub fn message(status: StatusCode, title: &str, text: &str, onward: Onward) -> Response {
+    let link = match onward {
+        Onward::Nowhere => None,
+        Onward::Admin => Some(("/admin", "Back to the admin page")),
+        Onward::SignIn => Some(("/admin", "Sign in for the details")),
+    };
     let page = MessagePage {
         layout: Layout::bare(title),
         title,
         text,
-        link: None,
+        link,
     };
     render(status, &page, CSP)
 }
 
-/// [`message`] with one link onwards, e.g. `("/admin", "Back to the admin page")`.
-pub fn message_with_link(
-    status: StatusCode,
-    title: &str,
-    text: &str,
-    href: &str,
-    label: &str,
-) -> Response {
-    let page = MessagePage {
-        layout: Layout::bare(title),
-        title,
-        text,
-        link: Some((href, label)),
-    };
-    render(status, &page, CSP)
+/// A result page with the way back to the admin page.
+pub fn done(title: &str, text: &str) -> Response {
+    message(StatusCode::OK, title, text, Onward::Admin)
 }
 
 /// What the shared page frame (`templates/base.html`) needs.
@@ -293,6 +287,11 @@ async fn accounts(app: &App) -> Option<Vec<Account>> {
 }
 
 fn render(status: StatusCode, page: &impl Template, csp: &str) -> Response {
+    render_page(status, page, csp).map(Into::into)
+}
+
+/// [`render`], as bytes (for the front door's answers).
+fn render_page(status: StatusCode, page: &impl Template, csp: &str) -> http::Response<Bytes> {
     match page.render() {
         Ok(body) => html(status, body, csp),
         Err(e) => {
@@ -307,8 +306,8 @@ fn render(status: StatusCode, page: &impl Template, csp: &str) -> Response {
     }
 }
 
-fn html(status: StatusCode, body: String, csp: &str) -> Response {
-    let mut response = Response::new(body.into());
+fn html(status: StatusCode, body: String, csp: &str) -> http::Response<Bytes> {
+    let mut response = http::Response::new(Bytes::from(body));
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(
@@ -361,6 +360,7 @@ mod tests {
             StatusCode::BAD_REQUEST,
             "Not <done>",
             "The name \"<b>x</b>\" is not allowed.",
+            Onward::Nowhere,
         );
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
         let headers = response.headers();
@@ -380,23 +380,16 @@ mod tests {
         let at = Utc.with_ymd_and_hms(2026, 3, 4, 5, 6, 0).unwrap();
         let response = deletion_status(
             "abc123",
-            Some(DeletionInfo {
+            DeletionInfo {
                 requested_at: at,
                 accounts_deleted: 2,
-            }),
+            },
         );
         assert_eq!(response.status(), StatusCode::OK);
         let html = body(response).await;
         assert!(html.contains("abc123"));
         assert!(html.contains("4 March 2026"), "{html}");
         assert!(html.contains("2 accounts"));
-    }
-
-    #[tokio::test]
-    async fn an_unknown_deletion_code_is_a_404_page() {
-        let response = deletion_status("nope", None);
-        assert_eq!(response.status(), StatusCode::NOT_FOUND);
-        assert!(body(response).await.contains("Unknown deletion request"));
     }
 
     #[test]

@@ -118,16 +118,22 @@ async fn every_page_is_html_with_the_security_headers(backend: Backend) {
         ),
         (
             "message",
-            read(pages::message(StatusCode::OK, "Done", "It worked.")).await,
+            read(pages::message(
+                StatusCode::OK,
+                "Done",
+                "It worked.",
+                pages::Onward::Nowhere,
+            ))
+            .await,
         ),
         (
             "deletion",
             read(pages::deletion_status(
                 "code1",
-                Some(DeletionInfo {
+                DeletionInfo {
                     requested_at: world.clock.now(),
                     accounts_deleted: 1,
-                }),
+                },
             ))
             .await,
         ),
@@ -489,13 +495,14 @@ async fn the_deletion_status_page_reports_a_known_request_only(backend: Backend)
 
     let known = read(pages::deletion_status(
         "f00d",
-        Some(DeletionInfo {
+        DeletionInfo {
             requested_at: world.clock.now(),
             accounts_deleted: 2,
-        }),
+        },
     ))
     .await;
-    let unknown = read(pages::deletion_status("bad", None)).await;
+    let app = world.spawn(&[]).await;
+    let unknown = app.get("/callbacks/data-deletion/bad").await;
 
     assert_eq!(known.status, StatusCode::OK);
     assert!(known.html.contains("<code>f00d</code>"));
@@ -505,10 +512,17 @@ async fn the_deletion_status_page_reports_a_known_request_only(backend: Backend)
             .html
             .contains("2 accounts and their cached data were deleted")
     );
-    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    assert_eq!(unknown.status().as_u16(), 404);
     assert_eq!(
-        unknown.headers[header::CONTENT_TYPE],
+        unknown.headers()[header::CONTENT_TYPE],
         "text/html; charset=utf-8"
+    );
+    assert!(
+        unknown
+            .text()
+            .await
+            .unwrap()
+            .contains("Unknown deletion request")
     );
 }
 

@@ -1,6 +1,7 @@
 //! Deciding a request: the origin its `Origin` or `Referer` header claims,
 //! compared with each entry as scheme, host and port, never as a substring.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::net::Ipv6Addr;
 
@@ -43,6 +44,10 @@ pub(super) struct SeenOrigin<'a> {
     /// The host exactly as sent (brackets and any trailing dot included), for the echo.
     host_text: &'a str,
     port: u16,
+    /// `scheme://authority` exactly as sent.
+    spelled: &'a str,
+    /// The port exactly as sent, if one was.
+    port_text: Option<&'a str>,
 }
 
 enum SeenHost<'a> {
@@ -56,14 +61,15 @@ impl<'a> SeenOrigin<'a> {
     /// Browsers send both in serialised ASCII form; anything else (user info, raw Unicode,
     /// `null`, other schemes) is not a listed site and gives `None`.
     pub(super) fn parse(value: &'a str, url: bool) -> Option<SeenOrigin<'a>> {
-        let (scheme, rest) = value.split_once("://")?;
-        let scheme = Scheme::parse(scheme)?;
+        let (scheme_text, rest) = value.split_once("://")?;
+        let scheme = Scheme::parse(scheme_text)?;
         let (authority, tail) = split_authority(rest);
         if !url && !tail.is_empty() {
             return None;
         }
-        let (host_text, port) = split_host_port(authority)?;
-        let port = parse_port(port, scheme)?;
+        let spelled = &value[..value.len() - tail.len()];
+        let (host_text, port_text) = split_host_port(authority)?;
+        let port = parse_port(port_text, scheme)?;
         let host = match host_text.strip_prefix('[') {
             Some(v6) => SeenHost::Ipv6(v6.strip_suffix(']')?.parse().ok()?),
             None => {
@@ -79,7 +85,31 @@ impl<'a> SeenOrigin<'a> {
             host,
             host_text,
             port,
+            spelled,
+            port_text,
         })
+    }
+
+    /// [`SeenOrigin::serialize`], borrowed from the header when the header
+    /// already spells the origin that way (as browsers do), else made.
+    pub(super) fn echo(&self) -> Cow<'a, str> {
+        let port_as_serialized = match self.port_text {
+            None => self.port == self.scheme.default_port(),
+            Some(digits) => {
+                self.port != self.scheme.default_port()
+                    && !digits.starts_with('0')
+                    && digits.bytes().all(|b| b.is_ascii_digit())
+            }
+        };
+        let canonical = port_as_serialized
+            && self.spelled.starts_with(self.scheme.as_str())
+            && self.spelled[self.scheme.as_str().len()..].starts_with("://")
+            && !self.host_text.bytes().any(|b| b.is_ascii_uppercase());
+        if canonical {
+            Cow::Borrowed(self.spelled)
+        } else {
+            Cow::Owned(self.serialize())
+        }
     }
 
     /// `scheme://host[:port]`, lowercased, default port left out: what a browser sends.

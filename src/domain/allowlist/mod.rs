@@ -9,6 +9,7 @@
 //! `matching.rs` decides a request, and `syntax.rs` holds the origin syntax
 //! (scheme, host, port) both sides share.
 
+use std::borrow::Cow;
 use std::net::Ipv6Addr;
 
 use thiserror::Error;
@@ -43,13 +44,14 @@ pub struct AllowedDomains {
 
 /// Whether a request may have the token.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Access {
+pub enum Access<'a> {
     /// The request comes from a listed site.
     Allowed {
         /// The request's origin, lowercased and without a default port (for example
         /// `https://www.example.com` or `http://localhost:8080`), to echo in
-        /// `Access-Control-Allow-Origin`.
-        origin: String,
+        /// `Access-Control-Allow-Origin`: borrowed from the header that
+        /// named it when the header spells it so already, as browsers do.
+        origin: Cow<'a, str>,
     },
     /// The request names a site that is not listed, an opaque origin (`Origin: null`), or a
     /// header that is not a valid http(s) origin or URL.
@@ -161,7 +163,7 @@ impl AllowedDomains {
     /// A non-empty `Origin` decides alone; `Origin: null` (sandboxed frames, `file:` pages)
     /// is denied, not a reason to trust the `Referer`. Otherwise the `Referer` URL's origin
     /// decides.
-    pub fn check(&self, origin: Option<&str>, referer: Option<&str>) -> Access {
+    pub fn check<'a>(&self, origin: Option<&'a str>, referer: Option<&'a str>) -> Access<'a> {
         let seen = match (non_empty(origin), non_empty(referer)) {
             (Some(origin), _) => SeenOrigin::parse(origin, false),
             (None, Some(referer)) => SeenOrigin::parse(referer, true),
@@ -170,7 +172,7 @@ impl AllowedDomains {
         match seen {
             Some(seen) if self.entries.iter().any(|entry| entry.matches(&seen)) => {
                 Access::Allowed {
-                    origin: seen.serialize(),
+                    origin: seen.echo(),
                 }
             }
             _ => Access::Denied,

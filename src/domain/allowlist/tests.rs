@@ -7,17 +7,17 @@ fn list(raw: &str) -> AllowedDomains {
     AllowedDomains::parse(raw).expect("valid ALLOWED_DOMAINS")
 }
 
-fn origin(list: &AllowedDomains, origin: &str) -> Access {
+fn origin<'a>(list: &AllowedDomains, origin: &'a str) -> Access<'a> {
     list.check(Some(origin), None)
 }
 
-fn referer(list: &AllowedDomains, referer: &str) -> Access {
+fn referer<'a>(list: &AllowedDomains, referer: &'a str) -> Access<'a> {
     list.check(None, Some(referer))
 }
 
-fn allowed(origin: &str) -> Access {
+fn allowed(origin: &str) -> Access<'static> {
     Access::Allowed {
-        origin: origin.to_owned(),
+        origin: origin.to_owned().into(),
     }
 }
 
@@ -573,4 +573,39 @@ fn entries_are_listed_in_normalised_form_without_duplicates() {
             "https://example.com:8443",
         ]
     );
+}
+
+#[test]
+fn an_origin_spelled_as_browsers_do_is_echoed_from_the_header_itself() {
+    use std::borrow::Cow;
+    let domains = list("example.com http://localhost:8080 *.example.org");
+    let echo = |origin: Option<&'static str>, referer: Option<&'static str>| match domains
+        .check(origin, referer)
+    {
+        Access::Allowed { origin } => origin,
+        other => panic!("{other:?}"),
+    };
+    for (origin, referer) in [
+        (Some("https://example.com"), None),
+        (Some("http://localhost:8080"), None),
+        (Some("https://a.example.org"), None),
+        (None, Some("https://example.com/page?x=1")),
+        (None, Some("http://localhost:8080#top")),
+    ] {
+        assert!(
+            matches!(echo(origin, referer), Cow::Borrowed(_)),
+            "{origin:?} {referer:?}"
+        );
+    }
+    // Other spellings of a listed origin are echoed as browsers spell it.
+    for (origin, echoed) in [
+        ("https://Example.COM", "https://example.com"),
+        ("https://example.com:443", "https://example.com"),
+        ("http://localhost:08080", "http://localhost:8080"),
+        ("HTTPS://example.com", "https://example.com"),
+    ] {
+        let origin = echo(Some(origin), None);
+        assert!(matches!(origin, Cow::Owned(_)), "{origin}");
+        assert_eq!(origin, echoed);
+    }
 }

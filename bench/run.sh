@@ -22,7 +22,10 @@
 # BENCH_SERVE (1: also start `token-agent serve` alone against the demo's
 # fake to measure its start-up and memory without the fake inside),
 # BENCH_WORKERS (WORKER_THREADS of the agent and the ceiling; the agent's
-# default when unset), BENCH_ALLOCS (1: the allocation runs, 3 s each).
+# default when unset), BENCH_ALLOCS (1: the allocation runs, 3 s each),
+# BENCH_COMPARE (another build of token-agent, e.g. the last release: its
+# demo runs beside this one, and its /token.json and /feed.json take their
+# turns in the same rounds, for an A/B in one run).
 #
 # Needs root for `apt-get install -y wrk nginx` when they are missing.
 set -euo pipefail
@@ -49,6 +52,7 @@ SERVE=${BENCH_SERVE:-1}
 STARTS=${BENCH_STARTS:-5}
 ALLOCS=${BENCH_ALLOCS:-1}
 WORKERS=${BENCH_WORKERS:-}
+COMPARE=${BENCH_COMPARE:-}
 if [ "$MODE" = workers ]; then SERVE=0; ALLOCS=0; STARTS=1; fi
 
 # shellcheck source=bench/lib.sh
@@ -202,6 +206,23 @@ else
         "nginx /feed.json (file)|$NGINX_PORT|/feed.json|$NGINX_PID"
     )
 fi
+if [ -n "$COMPARE" ]; then
+    # The other build's demo, in a folder of its own, on its own port and
+    # allowing this run's origin.
+    COMPARE_PORT=$($TOOLS free-port)
+    mkdir -p "$WORK/compare"
+    say "starting the compared build's demo ($COMPARE) on 127.0.0.1:$COMPARE_PORT"
+    PIDFILES+=("$WORK/demo-compare.pid")
+    (cd "$WORK/compare" && demo_env PORT="$COMPARE_PORT" ALLOWED_DOMAINS="$ORIGIN" \
+        $TOOLS start "$WORK/demo-compare.pid" "$WORK/demo-compare.log" "$COMPARE_PORT" /token.json "$ORIGIN" -- "$COMPARE" demo >/dev/null)
+    COMPARE_PID=$(cat "$WORK/demo-compare.pid")
+    $TOOLS get "$COMPARE_PORT" /feed.json "$ORIGIN" >/dev/null
+    $TOOLS mirror-wait "$COMPARE_PORT" /feed.json "$ORIGIN" "$COMPARE_PID" >/dev/null
+    TARGETS+=(
+        "compared /token.json|$COMPARE_PORT|/token.json|$COMPARE_PID"
+        "compared /feed.json (cache hit)|$COMPARE_PORT|/feed.json|$COMPARE_PID"
+    )
+fi
 say "warm-up: $WARMUP s each"
 for target in "${TARGETS[@]}"; do
     IFS='|' read -r label port path pid <<<"$target"
@@ -232,6 +253,19 @@ if [ "$ALLOCS" = 1 ]; then
     ORIGIN="$COUNTED_ORIGIN" alloc_run "/token.js" "$COUNTED_PORT" /token.js "$WORK/allocations-demo"
     ORIGIN="$COUNTED_ORIGIN" alloc_run "/feed.json (cache hit)" "$COUNTED_PORT" /feed.json "$WORK/allocations-demo"
     stop "$WORK/demo-counted.pid"
+    if [ -n "$COMPARE" ]; then
+        COUNTED_PORT=$($TOOLS free-port)
+        COUNTED_ORIGIN="http://localhost:$COUNTED_PORT"
+        PIDFILES+=("$WORK/compare-counted.pid")
+        mkdir -p "$WORK/compare-counted"
+        (cd "$WORK/compare-counted" && demo_env PORT="$COUNTED_PORT" LD_PRELOAD="$WORK/alloc_count.so" \
+            ALLOC_COUNT_FILE="$WORK/allocations-compare" \
+            $TOOLS start "$WORK/compare-counted.pid" "$WORK/compare-counted.log" "$COUNTED_PORT" /token.json \
+            "$COUNTED_ORIGIN" -- "$COMPARE" demo >/dev/null)
+        ORIGIN="$COUNTED_ORIGIN" alloc_run "compared /token.json" "$COUNTED_PORT" /token.json "$WORK/allocations-compare"
+        ORIGIN="$COUNTED_ORIGIN" alloc_run "compared /feed.json (cache hit)" "$COUNTED_PORT" /feed.json "$WORK/allocations-compare"
+        stop "$WORK/compare-counted.pid"
+    fi
     COUNTED_PORT=$($TOOLS free-port)
     PIDFILES+=("$WORK/ceiling-counted.pid")
     LD_PRELOAD="$WORK/alloc_count.so" ALLOC_COUNT_FILE="$WORK/allocations-ceiling" \

@@ -23,6 +23,8 @@ use crate::store::{Account, AccountKind};
 /// One account's token, with what every request needs precomputed.
 pub struct Served {
     pub kind: AccountKind,
+    /// The account's epoch: which placement of a token it is on.
+    pub epoch: i64,
     pub token: String,
     pub expires_at: Option<DateTime<Utc>>,
     pub next_refresh_at: Option<DateTime<Utc>>,
@@ -60,6 +62,7 @@ impl Served {
         let etag = format!("\"{}\"", hex::encode(&digest[..12]));
         Served {
             kind: AccountKind::Instagram,
+            epoch: 0,
             token: token.to_string(),
             expires_at,
             next_refresh_at,
@@ -110,6 +113,7 @@ impl Served {
     fn from_account(account: &Account) -> Served {
         Served {
             kind: account.kind,
+            epoch: account.epoch,
             ..Served::new(&account.token, account.expires_at, account.next_refresh_at)
         }
     }

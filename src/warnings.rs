@@ -142,6 +142,7 @@ mod tests {
             lease_owner: None,
             lease_until: None,
             notify_error: None,
+            epoch: 0,
         }
     }
 

@@ -185,12 +185,18 @@ fn upstream_page(cursor: &Option<Cursor>) -> PageRequest<'_> {
 
 /// One of the feeds the proxy serves: what its cursors are scoped to, where
 /// its pages are cached, and where its links point.
+///
+/// Each is of one placement of the account's token (its epoch): when the
+/// owner puts another token in place, perhaps another user's, the feed has
+/// new cache keys and cursors in every process that knows the account.
 enum Source<'a> {
     Feed {
         account: &'a str,
+        epoch: i64,
     },
     Hashtag {
         account: &'a str,
+        epoch: i64,
         tag: &'a str,
         edge: HashtagEdge,
     },
@@ -199,7 +205,7 @@ enum Source<'a> {
 impl Source<'_> {
     fn account(&self) -> &str {
         match self {
-            Source::Feed { account } | Source::Hashtag { account, .. } => account,
+            Source::Feed { account, .. } | Source::Hashtag { account, .. } => account,
         }
     }
 
@@ -207,9 +213,14 @@ impl Source<'_> {
     /// position counts every item, so it is the same place under each).
     fn scope(&self) -> String {
         match self {
-            Source::Feed { account } => format!("feed\0{account}"),
-            Source::Hashtag { account, tag, edge } => {
-                format!("tag\0{account}\0{tag}\0{}", edge.as_str())
+            Source::Feed { account, epoch } => format!("feed\0{account}\0{epoch}"),
+            Source::Hashtag {
+                account,
+                epoch,
+                tag,
+                edge,
+            } => {
+                format!("tag\0{account}\0{epoch}\0{tag}\0{}", edge.as_str())
             }
         }
     }
@@ -224,9 +235,14 @@ impl Source<'_> {
             }
         };
         match self {
-            Source::Feed { account } => format!("feed:v2:{account}:{at}"),
-            Source::Hashtag { account, tag, edge } => {
-                format!("tag:v2:{account}:{tag}:{}:{at}", edge.as_str())
+            Source::Feed { account, epoch } => format!("feed:v3:{account}:{epoch}:{at}"),
+            Source::Hashtag {
+                account,
+                epoch,
+                tag,
+                edge,
+            } => {
+                format!("tag:v3:{account}:{epoch}:{tag}:{}:{at}", edge.as_str())
             }
         }
     }
@@ -652,13 +668,15 @@ impl Feeds {
         let key = source.key(upstream);
         let cursor = upstream.cloned();
         match source {
-            Source::Feed { account } => {
+            Source::Feed { account, .. } => {
                 self.serve(account, &key, client, Paging::Cursors, || {
                     self.fetch_feed(account, cursor)
                 })
                 .await
             }
-            Source::Hashtag { account, tag, edge } => {
+            Source::Hashtag {
+                account, tag, edge, ..
+            } => {
                 self.serve(account, &key, client, Paging::NextLink, || {
                     self.fetch_hashtag(account, tag, *edge, cursor)
                 })
@@ -671,11 +689,12 @@ impl Feeds {
     pub async fn feed(&self, query: &FeedQuery, base: &Url) -> Result<Answer, FeedError> {
         // The accounts in memory decide what exists, so that a cache hit
         // costs no database round trip.
-        if self.handles.board.get(&query.account).is_none() {
+        let Some(served) = self.handles.board.get(&query.account) else {
             return Err(FeedError::UnknownAccount(query.account.clone()));
-        }
+        };
         let source = Source::Feed {
             account: &query.account,
+            epoch: served.epoch,
         };
         self.answer(
             &source,
@@ -694,9 +713,10 @@ impl Feeds {
         if !self.allows_hashtag(&query.tag) {
             return Err(FeedError::HashtagNotAllowed(query.tag.clone()));
         }
-        let name = self.facebook_account(query.account.as_deref())?;
+        let (name, epoch) = self.facebook_account(query.account.as_deref())?;
         let source = Source::Hashtag {
             account: &name,
+            epoch,
             tag: &query.tag,
             edge: query.edge,
         };
@@ -725,7 +745,9 @@ impl Feeds {
         let got = upstream.media_page(owner, &account.token, upstream_page(&cursor));
         let media = self.noting_usage(&account.name, got.await)?;
         if cursor.is_none() {
-            self.handles.mirror.note_page(&account.name, &media);
+            self.handles
+                .mirror
+                .note_page(&account.name, account.epoch, &media);
         }
         Ok(media)
     }
@@ -835,9 +857,10 @@ impl Feeds {
         self.flights.in_flight()
     }
 
-    /// The Facebook-Login account a hashtag request uses: the one named, or
-    /// the first there is. Decided from the accounts in memory.
-    fn facebook_account(&self, name: Option<&str>) -> Result<String, FeedError> {
+    /// The Facebook-Login account a hashtag request uses, with its epoch:
+    /// the one named, or the first there is. Decided from the accounts in
+    /// memory.
+    fn facebook_account(&self, name: Option<&str>) -> Result<(String, i64), FeedError> {
         let why = "Hashtag search needs an account connected with Facebook Login (an Instagram professional account linked to a Facebook Page, with Instagram Public Content Access); Instagram-Login tokens cannot search hashtags.";
         let board = &self.handles.board;
         match name {
@@ -848,13 +871,17 @@ impl Feeds {
                         "{name:?} is an Instagram-Login account. {why}"
                     )))
                 }
-                Some(_) => Ok(name.to_string()),
+                Some(served) => Ok((name.to_string(), served.epoch)),
             },
-            None => board.first_of_kind(AccountKind::Facebook).ok_or_else(|| {
-                FeedError::NeedsFacebookAccount(format!(
-                    "There is no Facebook-Login account. {why}"
-                ))
-            }),
+            None => board
+                .first_of_kind(AccountKind::Facebook)
+                .and_then(|name| Some((board.get(&name)?.epoch, name)))
+                .map(|(epoch, name)| (name, epoch))
+                .ok_or_else(|| {
+                    FeedError::NeedsFacebookAccount(format!(
+                        "There is no Facebook-Login account. {why}"
+                    ))
+                }),
         }
     }
 }

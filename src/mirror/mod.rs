@@ -114,12 +114,14 @@ impl Mirror {
 
     /// The hook after a successful fetch of `account`'s first feed page:
     /// returns at once; the work runs in the background.
-    pub fn note_page(&self, account: &str, page: &MediaPage) {
+    /// `epoch` is the account's placement the page was fetched for: its
+    /// images are stored only while the account is still on it.
+    pub fn note_page(&self, account: &str, epoch: i64, page: &MediaPage) {
         if self.inner.config.posts == 0 {
             return;
         }
         let plans = plan::newest(page, self.inner.config.posts);
-        self.start(account, plans);
+        self.start(account, epoch, plans);
     }
 
     /// Whether `id` (a post, or an album child) of `account` has its image

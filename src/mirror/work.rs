@@ -174,7 +174,7 @@ fn etag(bytes: &[u8]) -> String {
 impl Mirror {
     /// Drops, at once, the posts of `account` that left `plans`, and plans
     /// the rest in the background.
-    pub(super) fn start(&self, account: &str, plans: Vec<PostPlan>) {
+    pub(super) fn start(&self, account: &str, epoch: i64, plans: Vec<PostPlan>) {
         let inner = &self.inner;
         let wanted: HashSet<&str> = plans.iter().map(|p| p.post_id.as_str()).collect();
         let index = inner.index.load();
@@ -192,12 +192,12 @@ impl Mirror {
         let account = account.to_string();
         tokio::spawn(async move {
             let _pending = pending;
-            mirror.reconcile(&account, plans).await;
+            mirror.reconcile(&account, epoch, plans).await;
         });
     }
 
     /// Brings the database in line with `plans` and starts the downloads.
-    async fn reconcile(&self, account: &str, plans: Vec<PostPlan>) {
+    async fn reconcile(&self, account: &str, epoch: i64, plans: Vec<PostPlan>) {
         let inner = &self.inner;
         let wanted: HashSet<&str> = plans.iter().map(|p| p.post_id.as_str()).collect();
         if let Err(error) = self.drop_unwanted(account, &wanted).await {
@@ -232,7 +232,7 @@ impl Mirror {
                 let pending = inner.work.pending();
                 tokio::spawn(async move {
                     let _pending = pending;
-                    mirror.copy(claim, place, url).await;
+                    mirror.copy(claim, place, epoch, url).await;
                 });
             }
         }
@@ -263,7 +263,7 @@ impl Mirror {
     }
 
     /// Downloads, resizes and stores one image.
-    async fn copy(&self, claim: Claim, place: MirrorPlace, url: String) {
+    async fn copy(&self, claim: Claim, place: MirrorPlace, epoch: i64, url: String) {
         let inner = &self.inner;
         match made(inner, &url).await {
             Err(skip) => {
@@ -281,7 +281,7 @@ impl Mirror {
                     .skip(&place.account, &place.media_id, Some(until));
             }
             Ok(encoded) => {
-                if let Err(error) = self.store(&claim, &place, encoded).await {
+                if let Err(error) = self.store(&claim, &place, epoch, encoded).await {
                     tracing::warn!(account = %place.account, media_id = %place.media_id, %error, "cannot store a mirrored image");
                 }
             }
@@ -293,6 +293,7 @@ impl Mirror {
         &self,
         claim: &Claim,
         place: &MirrorPlace,
+        epoch: i64,
         encoded: Vec<Encoded>,
     ) -> Result<(), StoreError> {
         let inner = &self.inner;
@@ -316,10 +317,16 @@ impl Mirror {
             inner.work.skip(&place.account, &place.media_id, None);
             return Ok(());
         }
-        inner
+        let stored = inner
             .store
-            .put_mirror_image(place, &copies, inner.clock.now())
+            .put_mirror_image(place, epoch, &copies, inner.clock.now())
             .await?;
+        if !stored {
+            // The account was removed, or is on another token (perhaps
+            // another user's) since the page was fetched.
+            inner.work.skip(&place.account, &place.media_id, None);
+            return Ok(());
+        }
         let metadata = copies.into_iter().map(|(copy, _)| copy).collect();
         let index = inner.index.load().with_image(place, metadata);
         inner.index.store(Arc::new(index));

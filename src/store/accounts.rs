@@ -58,6 +58,9 @@ pub struct Account {
     pub lease_owner: Option<String>,
     pub lease_until: Option<DateTime<Utc>>,
     pub notify_error: Option<String>,
+    /// Which placement of a token this is: new each time the owner puts a
+    /// token in place, unchanged by refreshes (see migration 0009).
+    pub epoch: i64,
 }
 
 impl std::fmt::Debug for Account {
@@ -95,11 +98,12 @@ struct AccountRow {
     lease_owner: Option<String>,
     lease_until: Option<i64>,
     notify_error: Option<String>,
+    epoch: i64,
 }
 
 const ACCOUNT_COLUMNS: &str = "name, kind, user_id, username, token, issued_at, placed_at, expires_at, \
      refreshed_at, next_refresh_at, last_attempt_at, last_result, last_error, last_error_kind, failures, \
-     needs_reconnect, warned_expiring_at, warned_expired_at, lease_owner, lease_until, notify_error";
+     needs_reconnect, warned_expiring_at, warned_expired_at, lease_owner, lease_until, notify_error, epoch";
 
 impl Store {
     fn account_from(&self, r: AccountRow) -> Result<Account, StoreError> {
@@ -128,6 +132,7 @@ impl Store {
             lease_owner: r.lease_owner,
             lease_until: from_ms(r.lease_until),
             notify_error: r.notify_error,
+            epoch: r.epoch,
         })
     }
 }
@@ -200,11 +205,14 @@ impl Store {
     }
 
     /// Puts a token in place, creating the account or replacing its token.
-    /// A replacement starts afresh: errors, failures and warnings are cleared.
+    /// A replacement starts afresh: errors, failures and warnings are
+    /// cleared, and so are the feed pages and images kept for the account,
+    /// which may be another user's; the new epoch keys its feed anew in
+    /// every process.
     pub async fn put_token(&self, new: &NewToken, now: DateTime<Utc>) -> Result<(), StoreError> {
         const SQL: &str = "INSERT INTO accounts (name, kind, token, user_id, username, issued_at, expires_at, \
-                next_refresh_at, placed_at, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $9) \
+                next_refresh_at, placed_at, created_at, updated_at, epoch) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $9, $10) \
              ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, token = excluded.token, \
                 user_id = COALESCE(excluded.user_id, accounts.user_id), \
                 username = COALESCE(excluded.username, accounts.username), \
@@ -212,8 +220,10 @@ impl Store {
                 placed_at = excluded.placed_at, next_refresh_at = excluded.next_refresh_at, refreshed_at = NULL, \
                 last_result = NULL, last_error = NULL, last_error_kind = NULL, failures = 0, \
                 needs_reconnect = FALSE, warned_expiring_at = NULL, warned_expired_at = NULL, \
-                notify_error = NULL, updated_at = excluded.updated_at";
+                notify_error = NULL, updated_at = excluded.updated_at, epoch = excluded.epoch";
+        let epoch = rand::random::<i64>();
         on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
             sqlx::query(SQL)
                 .bind(&new.name)
                 .bind(new.kind.as_str())
@@ -224,8 +234,16 @@ impl Store {
                 .bind(ms(new.expires_at))
                 .bind(ms(new.next_refresh_at))
                 .bind(now.timestamp_millis())
-                .execute(pool)
+                .bind(epoch)
+                .execute(&mut *tx)
                 .await?;
+            for sql in [
+                "DELETE FROM feed_pages WHERE account = $1",
+                "DELETE FROM mirror_images WHERE account = $1",
+            ] {
+                sqlx::query(sql).bind(&new.name).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
         });
         Ok(())
     }

@@ -86,26 +86,32 @@ impl Store {
         Ok(rows.into_iter().map(entry).collect())
     }
 
-    /// Stores every width of one image at once (replacing an earlier copy).
-    /// Fails, storing nothing, if the account is gone meanwhile.
+    /// Stores every width of one image at once (replacing an earlier copy),
+    /// if the account is still on `epoch`, its token's placement the image
+    /// was found under: `false`, storing nothing, if the account is gone or
+    /// on another token meanwhile.
     pub async fn put_mirror_image(
         &self,
         place: &MirrorPlace,
+        epoch: i64,
         copies: &[(MirrorCopy, Bytes)],
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         const SQL: &str = "INSERT INTO mirror_images (account, post_id, media_id, child, posted_at, \
-             width, height, size, etag, bytes, stored_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+             width, height, size, etag, bytes, stored_at) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 \
+             WHERE EXISTS (SELECT 1 FROM accounts WHERE name = $1 AND epoch = $12) \
              ON CONFLICT (account, media_id, width) DO UPDATE SET post_id = excluded.post_id, \
              child = excluded.child, posted_at = excluded.posted_at, height = excluded.height, \
              size = excluded.size, etag = excluded.etag, bytes = excluded.bytes, stored_at = excluded.stored_at";
         let child = place
             .child
             .map_or(-1, |c| i32::try_from(c).unwrap_or(i32::MAX));
-        on_pool!(self, pool => {
+        let stored = on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
+            let mut stored = 0;
             for (copy, bytes) in copies {
-                sqlx::query(SQL)
+                stored += sqlx::query(SQL)
                     .bind(&place.account)
                     .bind(&place.post_id)
                     .bind(&place.media_id)
@@ -117,12 +123,15 @@ impl Store {
                     .bind(&copy.etag)
                     .bind(bytes.as_ref())
                     .bind(now.timestamp_millis())
+                    .bind(epoch)
                     .execute(&mut *tx)
-                    .await?;
+                    .await?
+                    .rows_affected();
             }
             tx.commit().await?;
+            stored
         });
-        Ok(())
+        Ok(stored > 0)
     }
 
     /// The bytes of one stored copy.

@@ -5,8 +5,9 @@
 use std::time::{Duration, Instant};
 
 use crate::common::{
-    Backend, TestApp, World, agent_command as agent, pg_admin, pg_name, run, text,
+    ALLOWED_ORIGIN, Backend, TestApp, World, agent_command as agent, pg_admin, pg_name, run, text,
 };
+use fake_graph::Fault;
 use reqwest::StatusCode;
 
 /// How soon every instance must serve a change.
@@ -97,9 +98,128 @@ async fn two_instances_on_one_database_serve_each_others_changes(backend: Backen
     other.stop().await;
 }
 
+/// `/feed.json`'s status, the usernames of its items, and the path of its
+/// first mirrored image, if any.
+async fn feed(app: &TestApp) -> (StatusCode, Vec<String>, Option<String>) {
+    let res = app.get_from("/feed.json", Some(ALLOWED_ORIGIN)).await;
+    let status = res.status();
+    let body: serde_json::Value = res.json().await.unwrap_or_default();
+    let items = body["data"].as_array().cloned().unwrap_or_default();
+    let users = items
+        .iter()
+        .filter_map(|item| item["username"].as_str().map(str::to_string))
+        .collect();
+    let image = items
+        .iter()
+        .find_map(|item| item["mirror"]["src"].as_str())
+        .map(|src| url::Url::parse(src).unwrap().path().to_string());
+    (status, users, image)
+}
+
+/// Polls `/feed.json` until its items are all `user`'s, and returns how
+/// long that took and the path of a mirrored image when `mirrored`; fails
+/// after `within`.
+async fn feed_of(
+    app: &TestApp,
+    user: &str,
+    within: Duration,
+    mirrored: bool,
+) -> (Duration, String) {
+    let start = Instant::now();
+    loop {
+        let (status, users, image) = feed(app).await;
+        let only_user = !users.is_empty() && users.iter().all(|u| u == user);
+        if status == StatusCode::OK && only_user && (image.is_some() || !mirrored) {
+            return (start.elapsed(), image.unwrap_or_default());
+        }
+        assert!(
+            start.elapsed() < within,
+            "after {within:?} the feed answers {status} with {users:?}, not {user}'s posts"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn a_replaced_account_is_served_by_every_process_within_a_second(backend: Backend) {
+    // Arrange: two instances on one database, each with the first user's
+    // feed cached and its images mirrored.
+    let world = World::at_wall_clock(backend).await;
+    let cdn = world.fake.cdn_url();
+    world.fake.set_options(|o| o.media_base_url = Some(cdn));
+    let mirrored = [("MIRROR_POSTS", "2")];
+    let one = world.spawn(&mirrored).await;
+    let other = world.spawn(&mirrored).await;
+    world
+        .give_token(&one, "default", chrono::Duration::days(2))
+        .await;
+    let first = world.user.username.clone();
+    // The first to fetch mirrors the images (the other may serve the page
+    // it kept in the database, with Instagram's links).
+    let (_, image) = feed_of(&one, &first, Duration::from_secs(30), true).await;
+    feed_of(&other, &first, WITHIN, false).await;
+    let stranger = world.fake.add_instagram_user("someone_else", 3);
+    let token = world
+        .fake
+        .issue_long_lived_token(&stranger, world.clock.now());
+
+    // Act: the command line puts another user's token in place.
+    let out = run(agent(
+        &world,
+        &["accounts", "add", "default", "--token", &token],
+        &[],
+    ))
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+
+    // Assert: every process serves the new user's posts within a second,
+    // and none serves the former user's images.
+    for app in [&one, &other] {
+        let (took, _) = feed_of(app, &stranger.username, WITHIN, false).await;
+        eprintln!("{backend:?}: a replaced account's feed was served after {took:?}");
+        let gone = app.get_from(&image, Some(ALLOWED_ORIGIN)).await.status();
+        assert_eq!(gone, StatusCode::NOT_FOUND, "{image}");
+    }
+
+    // Act: the first user's token again, while Instagram is down.
+    world
+        .fake
+        .inject("/me/media", Fault::Status(500, "down".into()), 1000);
+    let back = world
+        .fake
+        .issue_long_lived_token(&world.user, world.clock.now());
+    let out = run(agent(
+        &world,
+        &["accounts", "add", "default", "--token", &back],
+        &[],
+    ))
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+
+    // Assert: no process serves the other user's copy as this account's
+    // feed: it has none of its own yet.
+    for app in [&one, &other] {
+        let start = Instant::now();
+        loop {
+            let (status, users, _) = feed(app).await;
+            if status != StatusCode::OK {
+                break;
+            }
+            assert!(start.elapsed() < WITHIN, "still {users:?} after {WITHIN:?}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        for _ in 0..5 {
+            let (status, users, _) = feed(app).await;
+            assert_eq!(status, StatusCode::BAD_GATEWAY, "{users:?}");
+        }
+    }
+    one.stop().await;
+    other.stop().await;
+}
+
 on_both_backends!(
     an_account_added_or_removed_from_the_command_line_is_served_within_a_second,
     two_instances_on_one_database_serve_each_others_changes,
+    a_replaced_account_is_served_by_every_process_within_a_second,
 );
 
 /// The pid of the backend LISTENing for account changes in `database`,

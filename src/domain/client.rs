@@ -71,17 +71,21 @@ impl TrustProxy {
     /// `TRUST_PROXY`: empty (nobody), a hop count (`1`), or a comma list of
     /// addresses and ranges (`10.0.0.0/8, 192.168.1.7`). When it is not
     /// set, the platform's router is believed where one is detected: on a
-    /// Heroku dyno (`DYNO` set) one hop, on Fly.io (`FLY_APP_NAME` set) its
-    /// `Fly-Client-IP`.
+    /// Heroku dyno (`DYNO` set) one hop, on Render (`RENDER` set) two, on
+    /// Fly.io (`FLY_APP_NAME` set) its `Fly-Client-IP`.
     pub fn parse(value: Option<&str>, platform: Platform) -> Result<TrustProxy, String> {
         let value = value.map(str::trim).unwrap_or_default();
         if value.is_empty() {
             return Ok(match platform {
                 Platform::Heroku => TrustProxy::Hops(1),
+                // Render puts Cloudflare in front of every service, then its
+                // own proxy: X-Forwarded-For arrives as "client, edge" from
+                // a private peer (rohitpaulk.com/articles/render-rails-remote-ip,
+                // a move from Heroku to Render; Render's own pages say only
+                // that X-Forwarded-For is set).
+                Platform::Render => TrustProxy::Hops(2),
                 Platform::Fly => TrustProxy::FlyProxy,
-                // Render's chain of proxies is not documented well enough
-                // to read a client from it.
-                Platform::Render | Platform::None => TrustProxy::Nobody,
+                Platform::None => TrustProxy::Nobody,
             });
         }
         if value.bytes().all(|b| b.is_ascii_digit()) {
@@ -212,6 +216,20 @@ mod tests {
         );
         assert_eq!(trust.client(peer, None), peer);
         assert_eq!(trust.client(peer, Some("garbage")), peer);
+    }
+
+    #[test]
+    fn on_render_the_entry_before_cloudflares_edge_is_the_client() {
+        let trust = TrustProxy::parse(None, Platform::Render).unwrap();
+        assert_eq!(trust, TrustProxy::Hops(2));
+        // The client wrote "6.6.6.6"; Cloudflare appended the client it
+        // saw, then Render's proxy the edge it saw.
+        let peer = ip("10.21.157.68");
+        assert_eq!(
+            trust.client(peer, Some("6.6.6.6, 198.51.100.7, 104.22.17.40")),
+            ip("198.51.100.7")
+        );
+        assert_eq!(trust.client(peer, None), peer);
     }
 
     #[test]

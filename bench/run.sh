@@ -171,7 +171,7 @@ cmp -s <($TOOLS get "$NGINX_PORT" /token.json "$ORIGIN") "$WORK/www/token.json" 
 
 # --- the hyper ceiling: the same bytes and headers, no routing ----------------------
 CEILING_PORT=$($TOOLS free-port)
-CEILING_WORKERS=${WORKERS:-$(sed -n 's/^pub const DEFAULT_WORKER_THREADS: usize = \([0-9]*\);/\1/p' "$ROOT/src/config/mod.rs")}
+CEILING_WORKERS=${WORKERS:-$(sed -n 's/^pub const DEFAULT_WORKER_THREADS: usize = \([0-9]*\);/\1/p' "$ROOT"/src/config/*.rs | head -n 1)}
 $TOOLS headers "$DEMO_PORT" /token.json "$ORIGIN" >"$WORK/ceiling.headers"
 say "starting the hyper ceiling ($CEILING_WORKERS workers) on 127.0.0.1:$CEILING_PORT"
 PIDFILES+=("$WORK/ceiling.pid")

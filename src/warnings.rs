@@ -5,7 +5,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use crate::app::App;
-use crate::notify::{Warning, WarningKind};
+use crate::notify::{SignInAlert, Warning, WarningKind};
 use crate::public_url::Known;
 use crate::store::{Account, AccountKind, StoreError};
 
@@ -59,6 +59,60 @@ fn reconnect_url(app: &App, base: &Known, account: &Account) -> String {
     match base.url() {
         Some(url) => crate::public_url::join(url, &path),
         None => format!("/{path} ({})", crate::public_url::UNKNOWN),
+    }
+}
+
+/// The setting that holds when the owner was last told of failed sign-ins
+/// (Unix seconds), so that every process together tells them at most once
+/// an hour.
+const SIGN_INS_TOLD_AT: &str = "sign_in_warning_at";
+
+/// Failed sign-ins passed ADMIN_FAILURE_WARN_AFTER within an hour: in the
+/// log always, and on the warning channels unless any process told the
+/// owner within the hour.
+pub async fn sign_ins(app: &App, failures: u32) {
+    let threshold = app.config.guard.admin_failure_warn_after;
+    tracing::warn!(
+        failures,
+        threshold,
+        "failed sign-ins passed ADMIN_FAILURE_WARN_AFTER in the last hour"
+    );
+    let now = app.clock.now();
+    let told_at = match app.store.setting(SIGN_INS_TOLD_AT).await {
+        Ok(told) => told
+            .and_then(|at| at.parse::<i64>().ok())
+            .and_then(|at| DateTime::from_timestamp(at, 0)),
+        Err(error) => {
+            tracing::warn!(%error, "cannot read when the owner was last told of failed sign-ins");
+            return;
+        }
+    };
+    if told_at.is_some_and(|at| now - at < Duration::hours(1)) {
+        return;
+    }
+    if let Err(error) = app
+        .store
+        .set_setting(SIGN_INS_TOLD_AT, &now.timestamp().to_string())
+        .await
+    {
+        tracing::warn!(%error, "cannot record the sign-in warning");
+        return;
+    }
+    if !app.notifier.is_configured() {
+        return;
+    }
+    let base = app.public_url.known_now(&app.store).await;
+    let admin_url = match base.url() {
+        Some(url) => crate::public_url::join(url, "admin"),
+        None => format!("/admin ({})", crate::public_url::UNKNOWN),
+    };
+    let alert = SignInAlert {
+        failures,
+        threshold,
+        admin_url,
+    };
+    if let Err(error) = app.notifier.send_sign_in_alert(&alert).await {
+        tracing::warn!(%error, "the sign-in warning was not delivered");
     }
 }
 

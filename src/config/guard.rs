@@ -1,5 +1,6 @@
 //! ALLOWED_DOMAINS and the rules for strangers (TRUST_PROXY,
-//! FEED_MISSES_PER_MINUTE, ADMIN_FAILURE_DELAY_MS, METRICS_TOKEN, PUBLIC_STATUS).
+//! FEED_MISSES_PER_MINUTE, ADMIN_FAILURE_DELAY_MS, ADMIN_FAILURE_WARN_AFTER,
+//! METRICS_TOKEN, PUBLIC_STATUS).
 
 use std::time::Duration;
 
@@ -20,6 +21,10 @@ pub struct GuardConfig {
     /// ADMIN_FAILURE_DELAY_MS: how long a failed sign-in's answer is held;
     /// each further failure from the client doubles it (up to 128 times).
     pub admin_failure_delay: Duration,
+    /// ADMIN_FAILURE_WARN_AFTER: failed sign-ins (of every client) within
+    /// an hour after which the owner is warned, at most once an hour; 0
+    /// never.
+    pub admin_failure_warn_after: u32,
     /// METRICS_TOKEN: `/metrics` answers a request bearing it, as well as
     /// the signed-in admin.
     pub metrics_token: Option<Secret>,
@@ -27,6 +32,10 @@ pub struct GuardConfig {
     /// accounts, whether all is well); the details are the admin's alone.
     pub public_status: bool,
 }
+
+/// ADMIN_FAILURE_WARN_AFTER when unset: more than a forgetful owner types
+/// in an hour, and far fewer than a guesser tries.
+const DEFAULT_FAILURE_WARN_AFTER: u64 = 20;
 
 /// ALLOWED_DOMAINS; `None` while it is unset.
 pub(super) fn parse_allowed_domains(
@@ -42,6 +51,7 @@ pub(super) fn parse_guard(
     platform: crate::domain::Platform,
     feed_misses_per_minute: Option<String>,
     admin_failure_delay_ms: Option<String>,
+    admin_failure_warn_after: Option<String>,
     metrics_token: Option<String>,
     public_status: Option<String>,
 ) -> Result<GuardConfig, ConfigError> {
@@ -59,6 +69,12 @@ pub(super) fn parse_guard(
             admin_failure_delay_ms,
             250,
         )?),
+        admin_failure_warn_after: u32::try_from(parse_number(
+            "ADMIN_FAILURE_WARN_AFTER",
+            admin_failure_warn_after,
+            DEFAULT_FAILURE_WARN_AFTER,
+        )?)
+        .map_err(|_| bad("ADMIN_FAILURE_WARN_AFTER", "is too large"))?,
         metrics_token: present(metrics_token).map(Secret),
         public_status: parse_bool("PUBLIC_STATUS", public_status)?,
     })

@@ -158,6 +158,7 @@ struct RawEnv {
     dyno: Option<String>,
     feed_misses_per_minute: Option<String>,
     admin_failure_delay_ms: Option<String>,
+    admin_failure_warn_after: Option<String>,
     metrics_token: Option<String>,
     public_status: Option<String>,
     refresh_mode: Option<String>,
@@ -248,6 +249,7 @@ impl Config {
             platform,
             raw.feed_misses_per_minute,
             raw.admin_failure_delay_ms,
+            raw.admin_failure_warn_after,
             raw.metrics_token,
             raw.public_status,
         )?;

@@ -64,8 +64,19 @@ fn form() -> impl Filter<Extract = (HashMap<String, String>,), Error = warp::Rej
 pub fn routes(
     app: Arc<App>,
 ) -> impl Filter<Extract = (impl warp::Reply,), Error = Infallible> + Clone {
-    // Wrong admin passwords and wrong METRICS_TOKENs are slowed together.
-    let sign_ins = Arc::new(signin::SignIns::new(app.config.guard.admin_failure_delay));
+    // Wrong admin passwords and wrong METRICS_TOKENs are slowed together,
+    // and the owner is told when there are many.
+    let warn = app.clone();
+    let sign_ins = Arc::new(
+        signin::SignIns::new(app.config.guard.admin_failure_delay).warning_owner(
+            app.config.guard.admin_failure_warn_after,
+            app.clock.clone(),
+            move |failures| {
+                let app = warn.clone();
+                async move { crate::warnings::sign_ins(&app, failures).await }
+            },
+        ),
+    );
     let gate = admin::gate(app.clone(), sign_ins.clone());
     let app_for_log = app.clone();
     // Boxed, so that each route's future is a separate allocation and the

@@ -14,6 +14,9 @@
 //!
 //! A client is an address as TRUST_PROXY reads it, IPv6 by /64. The table
 //! of clients is bounded; the least recently seen leave first.
+//!
+//! The owner is told when the failures of every client together pass
+//! ADMIN_FAILURE_WARN_AFTER within an hour ([`SignIns::warning_owner`]).
 
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
@@ -23,6 +26,9 @@ use lru::LruCache;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
+use chrono::{DateTime, Utc};
+
+use crate::clock::Clock;
 use crate::domain::ClientKey;
 
 /// Failures older than this are forgotten.
@@ -43,6 +49,35 @@ struct Client {
 pub struct SignIns {
     first_delay: Duration,
     clients: Mutex<LruCache<ClientKey, Client>>,
+    /// Every client's failures this hour, and who to tell.
+    owner: Option<(Tally, Tell)>,
+}
+
+/// Tells the owner of this many failures this hour.
+type Tell = Box<dyn Fn(u32) -> futures_util::future::BoxFuture<'static, ()> + Send + Sync>;
+
+/// Failed sign-ins of every client within the current hour.
+struct Tally {
+    warn_after: u32,
+    clock: Clock,
+    /// When the hour began, its failures, and whether the owner was told.
+    hour: Mutex<(DateTime<Utc>, u32, bool)>,
+}
+
+impl Tally {
+    /// One more failure: the count, the first time this hour that it
+    /// reaches `warn_after`.
+    fn count(&self) -> Option<u32> {
+        let now = self.clock.now();
+        let mut hour = self.hour.lock().expect("sign-in hour");
+        if now - hour.0 >= chrono::Duration::hours(1) {
+            *hour = (now, 0, false);
+        }
+        hour.1 += 1;
+        let tell = hour.1 >= self.warn_after && !hour.2;
+        hour.2 |= tell;
+        tell.then_some(hour.1)
+    }
 }
 
 impl SignIns {
@@ -56,7 +91,33 @@ impl SignIns {
             clients: Mutex::new(LruCache::new(
                 NonZeroUsize::new(capacity).expect("a positive capacity"),
             )),
+            owner: None,
         }
+    }
+
+    /// Calls `tell` with the count when the failures of every client
+    /// together reach `warn_after` (ADMIN_FAILURE_WARN_AFTER; 0 never)
+    /// within an hour by `clock`, once that hour. The failure that reaches
+    /// it is answered once the owner has been told: it is held anyway.
+    pub fn warning_owner<F>(
+        mut self,
+        warn_after: u32,
+        clock: Clock,
+        tell: impl Fn(u32) -> F + Send + Sync + 'static,
+    ) -> SignIns
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        if warn_after > 0 {
+            let hour = Mutex::new((clock.now(), 0, false));
+            let tally = Tally {
+                warn_after,
+                clock,
+                hour,
+            };
+            self.owner = Some((tally, Box::new(move |n| Box::pin(tell(n)))));
+        }
+        self
     }
 
     /// Whether `given` is `expected`, compared in constant time. The right
@@ -83,6 +144,11 @@ impl SignIns {
     /// A wrong password: returns once it is `client`'s turn and its delay
     /// has passed.
     async fn failed(&self, client: ClientKey) {
+        if let Some((tally, tell)) = &self.owner
+            && let Some(failures) = tally.count()
+        {
+            tell(failures).await;
+        }
         let turns = {
             let mut clients = self.clients.lock().expect("sign-in table");
             clients
@@ -137,6 +203,65 @@ mod tests {
     }
 
     const FIRST: Duration = Duration::from_millis(250);
+
+    #[tokio::test]
+    async fn the_owner_is_told_once_an_hour_when_failures_pass_the_threshold() {
+        let clock = Clock::manual(chrono::DateTime::UNIX_EPOCH);
+        let told = Arc::new(Mutex::new(Vec::new()));
+        let record = told.clone();
+        let sign_ins = SignIns::new(Duration::ZERO).warning_owner(3, clock.clone(), move |n| {
+            record.lock().unwrap().push(n);
+            std::future::ready(())
+        });
+        // Two clients together: the third failure tells, the fourth does not.
+        for ip in [
+            "198.51.100.1",
+            "198.51.100.2",
+            "198.51.100.1",
+            "198.51.100.2",
+        ] {
+            assert!(!sign_ins.check(client(ip), "wrong", "right").await);
+        }
+        assert!(
+            sign_ins
+                .check(client("198.51.100.3"), "right", "right")
+                .await
+        );
+        assert_eq!(*told.lock().unwrap(), [3]);
+        // A new hour counts afresh.
+        clock.advance(chrono::Duration::minutes(59));
+        assert!(
+            !sign_ins
+                .check(client("198.51.100.1"), "wrong", "right")
+                .await
+        );
+        assert_eq!(*told.lock().unwrap(), [3]);
+        clock.advance(chrono::Duration::minutes(1));
+        for _ in 0..3 {
+            assert!(
+                !sign_ins
+                    .check(client("198.51.100.4"), "wrong", "right")
+                    .await
+            );
+        }
+        assert_eq!(*told.lock().unwrap(), [3, 3]);
+    }
+
+    #[tokio::test]
+    async fn without_a_threshold_nobody_is_told() {
+        let told = Arc::new(Mutex::new(0));
+        let record = told.clone();
+        let sign_ins = SignIns::new(Duration::ZERO).warning_owner(0, Clock::System, move |_| {
+            *record.lock().unwrap() += 1;
+            std::future::ready(())
+        });
+        for _ in 0..10 {
+            sign_ins
+                .check(client("198.51.100.1"), "wrong", "right")
+                .await;
+        }
+        assert_eq!(*told.lock().unwrap(), 0);
+    }
 
     #[tokio::test(start_paused = true)]
     async fn each_failure_doubles_the_delay_up_to_a_bound() {

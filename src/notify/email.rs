@@ -10,7 +10,7 @@ use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use super::{Channel, ChannelFailure, Warning, WarningKind};
+use super::{Channel, ChannelFailure, SignInAlert, Warning, WarningKind};
 use crate::config::{EmailConfig, SmtpConfig, SmtpSecurity};
 
 const SMTP_TIMEOUT: Duration = Duration::from_secs(20);
@@ -39,12 +39,8 @@ impl EmailChannel {
         self.to.email.to_string()
     }
 
-    pub(super) async fn send(
-        &self,
-        app_name: &str,
-        warning: &Warning,
-        now: DateTime<Utc>,
-    ) -> Result<(), ChannelFailure> {
+    /// Sends one plain-text message.
+    pub(super) async fn send(&self, subject: String, body: String) -> Result<(), ChannelFailure> {
         let failure = |detail: String| ChannelFailure {
             channel: Channel::Email,
             detail,
@@ -52,11 +48,11 @@ impl EmailChannel {
         let message = Message::builder()
             .from(self.from.clone())
             .to(self.to.clone())
-            .subject(email_subject(app_name, warning, now))
+            .subject(subject)
             // Mail without a Message-ID scores as spam with most filters.
             .message_id(None)
             .header(ContentType::TEXT_PLAIN)
-            .body(email_body(app_name, warning, now))
+            .body(body)
             .map_err(|e| failure(format!("the message could not be built: {e}")))?;
         let smtp = &self.smtp;
         let transport = transport(smtp).map_err(|e| {
@@ -95,7 +91,7 @@ fn transport(
     Ok(builder.build())
 }
 
-fn email_subject(app_name: &str, warning: &Warning, now: DateTime<Utc>) -> String {
+pub(super) fn email_subject(app_name: &str, warning: &Warning, now: DateTime<Utc>) -> String {
     // Control characters could fold or break the header; account names never need them.
     let account: String = warning
         .account
@@ -110,13 +106,41 @@ fn email_subject(app_name: &str, warning: &Warning, now: DateTime<Utc>) -> Strin
     format!("[{app_name}] Instagram token for \"{account}\" {what}")
 }
 
-fn email_body(app_name: &str, warning: &Warning, now: DateTime<Utc>) -> String {
-    let account = &warning.account;
-    let sender = if app_name == "token-agent" {
+/// Who the mail is from, as its signature names it.
+fn sender(app_name: &str) -> String {
+    if app_name == "token-agent" {
         "token-agent".to_string()
     } else {
         format!("token-agent ({app_name})")
-    };
+    }
+}
+
+/// The warning that failed sign-ins passed ADMIN_FAILURE_WARN_AFTER.
+pub(super) fn sign_in_mail(app_name: &str, alert: &SignInAlert) -> (String, String) {
+    let subject = format!(
+        "[{app_name}] {} failed sign-ins in the last hour",
+        alert.failures
+    );
+    let body = format!(
+        "Someone has tried {} wrong admin passwords or METRICS_TOKENs in the\n\
+         last hour (ADMIN_FAILURE_WARN_AFTER is {}). Each wrong attempt is\n\
+         answered slowly, and your own sign-in still gets in at once.\n\n\
+         If it was not you, choose a longer ADMIN_PASSWORD (and METRICS_TOKEN),\n\
+         and check who can reach the admin page:\n{}\n\n\
+         You are told at most once an hour.\n\n\
+         -- \n\
+         Sent by {} because NOTIFY_EMAIL is set.\n",
+        alert.failures,
+        alert.threshold,
+        alert.admin_url,
+        sender(app_name),
+    );
+    (subject, body)
+}
+
+pub(super) fn email_body(app_name: &str, warning: &Warning, now: DateTime<Utc>) -> String {
+    let account = &warning.account;
+    let sender = sender(app_name);
     let mut body = String::new();
     match (warning.kind, warning.expires_at) {
         (WarningKind::ExpiresSoon, Some(at)) => body.push_str(&format!(
@@ -200,6 +224,33 @@ mod tests {
             }
         }
         String::from_utf8(out).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_sign_in_warning_says_how_many_failed_and_where_to_look() {
+        let (port, bag) = fake_smtp().await;
+        let notifier = notifier(
+            Some(format!("smtp://127.0.0.1:{port}?tls=none")),
+            None,
+            None,
+        )
+        .unwrap();
+        let alert = crate::notify::SignInAlert {
+            failures: 25,
+            threshold: 20,
+            admin_url: "https://tokens.example.com/admin".into(),
+        };
+
+        notifier.send_sign_in_alert(&alert).await.unwrap();
+
+        let bag = bag.lock().unwrap();
+        let mail = readable(&bag.messages[0]);
+        assert!(
+            mail.contains("Subject: [token-agent] 25 failed sign-ins in the last hour\r\n"),
+            "{mail}"
+        );
+        assert!(mail.contains("ADMIN_FAILURE_WARN_AFTER is 20"), "{mail}");
+        assert!(mail.contains("https://tokens.example.com/admin"), "{mail}");
     }
 
     #[tokio::test]

@@ -39,6 +39,17 @@ pub struct Warning {
     pub reason: String,
 }
 
+/// Failed sign-ins (wrong admin passwords or METRICS_TOKENs, from any
+/// client) passed ADMIN_FAILURE_WARN_AFTER within an hour.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignInAlert {
+    pub failures: u32,
+    /// ADMIN_FAILURE_WARN_AFTER.
+    pub threshold: u32,
+    /// The admin page, where the owner can look.
+    pub admin_url: String,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WarningKind {
@@ -70,9 +81,10 @@ pub enum NotifyError {
     #[error("the HTTP client for NOTIFY_WEBHOOK_URL could not be built: {0}")]
     HttpClient(String),
     /// At least one channel failed; the others may have delivered.
-    #[error("expiry warning for {account:?} not delivered: {}", join(.failures))]
+    #[error("{what} not delivered: {}", join(.failures))]
     Undelivered {
-        account: String,
+        /// Which warning, e.g. `expiry warning for "default"`.
+        what: String,
         failures: Vec<ChannelFailure>,
     },
 }
@@ -144,18 +156,47 @@ impl Notifier {
     /// Sends `warning` to every configured channel (concurrently) and fails if any of them
     /// failed, naming which. Does nothing when no channel is configured.
     pub async fn send(&self, warning: &Warning) -> Result<(), NotifyError> {
+        let now = self.clock.now();
+        let mail = || {
+            (
+                email::email_subject(&self.app_name, warning, now),
+                email::email_body(&self.app_name, warning, now),
+            )
+        };
+        let what = format!("expiry warning for {:?}", warning.account);
+        self.deliver(what, mail, || webhook::webhook_body(warning))
+            .await
+    }
+
+    /// Tells the owner that failed sign-ins passed ADMIN_FAILURE_WARN_AFTER,
+    /// on every configured channel.
+    pub async fn send_sign_in_alert(&self, alert: &SignInAlert) -> Result<(), NotifyError> {
+        let mail = || email::sign_in_mail(&self.app_name, alert);
+        let hook = || webhook::sign_in_body(alert);
+        self.deliver("sign-in warning".to_string(), mail, hook)
+            .await
+    }
+
+    /// One message on each channel, concurrently: `mail` its subject and
+    /// body, `hook` the webhook's JSON.
+    async fn deliver(
+        &self,
+        what: String,
+        mail: impl FnOnce() -> (String, String),
+        hook: impl FnOnce() -> Vec<u8>,
+    ) -> Result<(), NotifyError> {
         let email = async {
             match &self.email {
-                Some(channel) => channel
-                    .send(&self.app_name, warning, self.clock.now())
-                    .await
-                    .err(),
+                Some(channel) => {
+                    let (subject, body) = mail();
+                    channel.send(subject, body).await.err()
+                }
                 None => None,
             }
         };
         let webhook = async {
             match &self.webhook {
-                Some(channel) => channel.send(warning).await.err(),
+                Some(channel) => channel.send(hook()).await.err(),
                 None => None,
             }
         };
@@ -164,10 +205,7 @@ impl Notifier {
         if failures.is_empty() {
             Ok(())
         } else {
-            Err(NotifyError::Undelivered {
-                account: warning.account.clone(),
-                failures,
-            })
+            Err(NotifyError::Undelivered { what, failures })
         }
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use url::Url;
 
-use super::{Channel, ChannelFailure, NotifyError, Warning};
+use super::{Channel, ChannelFailure, NotifyError, SignInAlert, Warning};
 use crate::config::Secret;
 
 const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
@@ -46,7 +46,8 @@ impl WebhookChannel {
         self.url.host_str()
     }
 
-    pub(super) async fn send(&self, warning: &Warning) -> Result<(), ChannelFailure> {
+    /// POSTs one JSON body.
+    pub(super) async fn send(&self, body: Vec<u8>) -> Result<(), ChannelFailure> {
         // Only the host is ever shown: webhook URLs (Slack, Discord, …) carry their
         // credential in the path.
         let host = self.url.host_str().unwrap_or("?").to_string();
@@ -54,7 +55,6 @@ impl WebhookChannel {
             channel: Channel::Webhook,
             detail: format!("{host}: {detail}"),
         };
-        let body = webhook_body(warning);
         let mut request = self
             .http
             .post(self.url.clone())
@@ -83,12 +83,24 @@ impl fmt::Debug for WebhookChannel {
     }
 }
 
-fn webhook_body(warning: &Warning) -> Vec<u8> {
+pub(super) fn webhook_body(warning: &Warning) -> Vec<u8> {
     let mut value = serde_json::to_value(warning).expect("a Warning serializes to JSON");
     if let serde_json::Value::Object(fields) = &mut value {
         fields.insert("event".to_string(), warning.kind.event().into());
     }
     serde_json::to_vec(&value).expect("a JSON value serializes")
+}
+
+/// The warning that failed sign-ins passed ADMIN_FAILURE_WARN_AFTER.
+pub(super) fn sign_in_body(alert: &SignInAlert) -> Vec<u8> {
+    let body = serde_json::json!({
+        "event": "admin.sign_in_failures",
+        "failures": alert.failures,
+        "threshold": alert.threshold,
+        "window_minutes": 60,
+        "admin_url": alert.admin_url,
+    });
+    serde_json::to_vec(&body).expect("a JSON value serializes")
 }
 
 /// `sha256=<hex HMAC-SHA256(secret, body)>`.
@@ -120,6 +132,29 @@ mod tests {
     use super::*;
     use crate::notify::testing::*;
     use crate::notify::{NotifyError, WarningKind};
+
+    #[tokio::test]
+    async fn the_sign_in_warning_is_an_event_of_its_own() {
+        let (url, seen) = webhook_receiver(200).await;
+        let notifier = notifier(None, Some(url), Some(WEBHOOK_SECRET)).unwrap();
+        let alert = SignInAlert {
+            failures: 21,
+            threshold: 20,
+            admin_url: "https://tokens.example.com/admin".into(),
+        };
+
+        notifier.send_sign_in_alert(&alert).await.unwrap();
+
+        let seen = seen.lock().unwrap();
+        let (headers, body) = &seen[0];
+        let json: serde_json::Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(json["event"], "admin.sign_in_failures");
+        assert_eq!(json["failures"], 21);
+        assert_eq!(json["threshold"], 20);
+        assert_eq!(json["window_minutes"], 60);
+        assert_eq!(json["admin_url"], "https://tokens.example.com/admin");
+        assert!(headers.contains_key(SIGNATURE_HEADER));
+    }
 
     #[tokio::test]
     async fn the_webhook_receives_the_warning_as_signed_json() {
@@ -199,10 +234,10 @@ mod tests {
                 .await
                 .unwrap_err();
 
-            let NotifyError::Undelivered { account, failures } = &err else {
+            let NotifyError::Undelivered { what, failures } = &err else {
                 panic!("unexpected {err:?}");
             };
-            assert_eq!(account, "default");
+            assert!(what.contains("\"default\""), "{what}");
             assert_eq!(failures.len(), 1);
             assert_eq!(failures[0].channel, Channel::Webhook);
             let message = err.to_string();

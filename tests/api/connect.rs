@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use crate::common::{Backend, TestApp, World, client};
+use crate::common::{Backend, TestApp, World, client, webhook_sink};
 use base64::Engine;
 use chrono::Duration;
 use fake_graph::{CodeExchangeShape, FakeApp, TokenStatus};
@@ -656,24 +656,6 @@ async fn the_refresh_hook_runs_only_with_the_right_signature(backend: Backend) {
         "{body}"
     );
     assert_eq!(s.world.fake.calls("/refresh_access_token"), 1);
-}
-
-/// A local webhook sink that records what it receives.
-async fn webhook_sink(status: Arc<Mutex<u16>>) -> (String, Arc<Mutex<Vec<Value>>>) {
-    use warp::Filter;
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let record = seen.clone();
-    let route = warp::post()
-        .and(warp::body::json())
-        .map(move |body: Value| {
-            record.lock().unwrap().push(body);
-            let code = *status.lock().unwrap();
-            warp::reply::with_status("ok", warp::http::StatusCode::from_u16(code).unwrap())
-        });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(warp::serve(route).incoming(listener).run());
-    (url, seen)
 }
 
 async fn expiry_warnings_go_out_once_each_and_reset_on_reconnect(backend: Backend) {

@@ -390,6 +390,60 @@ async fn behind_a_named_proxy_only_its_entry_counts() {
     assert_eq!(sign_in(&r, PASSWORD, "198.51.100.20").await, StatusCode::OK);
 }
 
+/// Many failed sign-ins tell the owner, once an hour whichever process
+/// counted them.
+async fn many_failed_sign_ins_warn_the_owner_once_an_hour(backend: Backend) {
+    let (hook, seen) = crate::common::webhook_sink(Arc::new(std::sync::Mutex::new(200))).await;
+    let world = World::new(backend).await;
+    let env = [
+        ("ADMIN_PASSWORD", PASSWORD),
+        ("ADMIN_FAILURE_DELAY_MS", "1"),
+        ("ADMIN_FAILURE_WARN_AFTER", "3"),
+        ("NOTIFY_WEBHOOK_URL", hook.as_str()),
+    ];
+    let one = world.spawn(&env).await;
+    let other = world.spawn(&env).await;
+    let guess = async |app: &crate::common::TestApp| {
+        let encoded = base64::engine::general_purpose::STANDARD.encode("me:guess");
+        let status = app
+            .http
+            .get(app.url("/admin"))
+            .header("Authorization", format!("Basic {encoded}"))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    };
+    let events = || seen.lock().unwrap().clone();
+
+    // Two failures are a forgetful owner; the third tells.
+    guess(&one).await;
+    guess(&one).await;
+    assert!(events().is_empty());
+    guess(&one).await;
+    let told = events();
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(told[0]["event"], "admin.sign_in_failures");
+    assert_eq!(told[0]["failures"], 3);
+    assert_eq!(told[0]["threshold"], 3);
+
+    // Within the hour, another process's count tells nobody again.
+    for _ in 0..4 {
+        guess(&other).await;
+    }
+    assert_eq!(events().len(), 1);
+
+    // The next hour may.
+    world.clock.advance(Duration::minutes(61));
+    for _ in 0..3 {
+        guess(&other).await;
+    }
+    assert_eq!(events().len(), 2);
+}
+
+on_both_backends!(many_failed_sign_ins_warn_the_owner_once_an_hour);
+
 #[tokio::test]
 async fn metrics_and_the_status_details_are_the_owners() {
     let r = rig_with(&[

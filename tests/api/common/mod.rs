@@ -607,3 +607,26 @@ macro_rules! on_both_backends {
         }
     };
 }
+
+/// A local webhook sink that records what it receives.
+pub async fn webhook_sink(
+    status: std::sync::Arc<std::sync::Mutex<u16>>,
+) -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+) {
+    use warp::Filter;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let route = warp::post()
+        .and(warp::body::json())
+        .map(move |body: serde_json::Value| {
+            record.lock().unwrap().push(body);
+            let code = *status.lock().unwrap();
+            warp::reply::with_status("ok", warp::http::StatusCode::from_u16(code).unwrap())
+        });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(warp::serve(route).incoming(listener).run());
+    (url, seen)
+}

@@ -14,7 +14,7 @@ use super::error::ApiError;
 use super::request_url;
 use crate::app::App;
 use crate::config::Config;
-use crate::domain::allowlist::Access;
+use crate::domain::allowlist::{Access, AllowedDomains};
 
 /// A request the allow-list let in: the origin to echo in CORS headers
 /// (`None` for an allowed request without Origin/Referer), and whether the
@@ -64,7 +64,7 @@ impl Site {
 /// the allow-list echoes as sent, is let in without an allocation.
 pub struct Gate {
     allow_empty_referer: bool,
-    domains: Option<crate::domain::allowlist::AllowedDomains>,
+    domains: Option<AllowedDomains>,
     /// Header values of the allow-list's exact origins, by origin.
     echoes: Vec<(String, HeaderValue)>,
 }
@@ -75,14 +75,21 @@ impl Gate {
     }
 
     fn of(config: &Config) -> Gate {
-        let domains = config.allowed_domains.clone();
+        Gate::with(config.allowed_domains.clone(), config.allow_empty_referer)
+    }
+
+    fn with(domains: Option<AllowedDomains>, allow_empty_referer: bool) -> Gate {
+        // Entries that are one origin, let in as themselves; not wildcards.
         let echoes = domains
             .iter()
-            .flat_map(|d| d.entries())
-            .filter_map(|entry| Some((entry.clone(), HeaderValue::from_str(&entry).ok()?)))
+            .flat_map(|d| d.entries().map(move |entry| (d, entry)))
+            .filter(|(d, entry)| {
+                matches!(d.check(Some(entry), None), Access::Allowed { origin } if origin == *entry)
+            })
+            .filter_map(|(_, entry)| Some((entry.clone(), HeaderValue::from_str(&entry).ok()?)))
             .collect();
         Gate {
-            allow_empty_referer: config.allow_empty_referer,
+            allow_empty_referer,
             domains,
             echoes,
         }
@@ -105,6 +112,16 @@ impl Gate {
             return Ok(Site {
                 cors_origin: None,
                 by_referer: true,
+                open: false,
+            });
+        }
+        // An Origin that is one of the allow-list's own origins, as
+        // browsers send it, is let in by a lookup: the allow-list would
+        // decide the same.
+        if let Some(known) = origin.and_then(|origin| self.echo_of(origin)) {
+            return Ok(Site {
+                cors_origin: Some(known.clone()),
+                by_referer: false,
                 open: false,
             });
         }
@@ -137,13 +154,21 @@ impl Gate {
         })
     }
 
+    /// The header value made ahead for an exact entry of the allow-list.
+    fn echo_of(&self, origin: &str) -> Option<&HeaderValue> {
+        self.echoes
+            .iter()
+            .find(|(o, _)| o == origin)
+            .map(|(_, value)| value)
+    }
+
     /// The header value for an allowed origin: the one made ahead for an
     /// exact entry, else a new one.
     fn echo(&self, origin: Cow<'_, str>) -> Result<HeaderValue, ApiError> {
-        if let Some((_, value)) = self.echoes.iter().find(|(o, _)| **o == *origin) {
-            return Ok(value.clone());
+        match self.echo_of(&origin) {
+            Some(value) => Ok(value.clone()),
+            None => HeaderValue::from_str(&origin).map_err(|_| ApiError::invalid_header()),
         }
-        HeaderValue::from_str(&origin).map_err(|_| ApiError::invalid_header())
     }
 }
 
@@ -172,4 +197,38 @@ fn from_own_page(headers: &HeaderMap, page: &str, referer: &str) -> bool {
         .ok()
         .zip(request_url::of_headers(headers))
         .is_some_and(|(from, here)| from.path() == page && from.origin() == here.origin())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(gate: &Gate, origin: &str) -> Result<Option<HeaderValue>, &'static str> {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ORIGIN, HeaderValue::from_str(origin).unwrap());
+        gate.check(&headers, None)
+            .map(|site| site.cors_origin)
+            .map_err(|e| e.code())
+    }
+
+    #[test]
+    fn the_allow_lists_own_origins_are_known_and_its_wildcards_are_not_origins() {
+        let domains = AllowedDomains::parse("example.com *.example.org").unwrap();
+        let gate = Gate::with(Some(domains), false);
+        assert_eq!(gate.echoes.len(), 1);
+        assert_eq!(
+            check(&gate, "https://example.com").unwrap().unwrap(),
+            "https://example.com"
+        );
+        assert_eq!(
+            check(&gate, "https://a.example.org").unwrap().unwrap(),
+            "https://a.example.org"
+        );
+        // An entry's text is not an origin a browser can send.
+        assert_eq!(
+            check(&gate, "https://*.example.org"),
+            Err("origin_not_allowed")
+        );
+        assert_eq!(check(&gate, "https://evil.net"), Err("origin_not_allowed"));
+    }
 }

@@ -126,6 +126,7 @@ impl App {
                 stale_ttl: chrono::Duration::from_std(config.feed_stale_ttl)
                     .unwrap_or(chrono::Duration::days(1)),
                 hashtags: config.hashtags.clone(),
+                trial_reels: config.feed_trial_reels,
                 misses_per_minute: config.guard.feed_misses_per_minute,
                 cursor_key,
             },

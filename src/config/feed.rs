@@ -1,4 +1,5 @@
-//! HASHTAGS, and how long a stale feed page is kept by default.
+//! HASHTAGS, how long a stale feed page is kept by default, and
+//! FEED_TRIAL_REELS.
 
 use super::mirror::MirrorConfig;
 use super::vars::present;
@@ -31,5 +32,22 @@ pub(super) fn default_stale_ttl(mirror: &MirrorConfig) -> u64 {
         30 * 86_400
     } else {
         86_400
+    }
+}
+
+/// FEED_TRIAL_REELS: `include` serves trial reels too; `exclude` (the
+/// default) leaves them out, as Instagram's grid does for followers.
+pub(super) fn parse_trial_reels(raw: Option<String>) -> Result<bool, ConfigError> {
+    match present(raw)
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        None | Some("exclude") => Ok(false),
+        Some("include") => Ok(true),
+        Some(other) => Err(bad(
+            "FEED_TRIAL_REELS",
+            format!("is include or exclude, got {other:?}"),
+        )),
     }
 }

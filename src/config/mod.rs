@@ -109,6 +109,10 @@ pub struct Config {
     pub token_encryption_key: Option<Secret>,
     pub feed_cache_ttl: Duration,
     pub feed_stale_ttl: Duration,
+    /// FEED_TRIAL_REELS=include: trial reels (shown only to non-followers)
+    /// are served too; by default they are left out, as Instagram's grid
+    /// leaves them out for followers.
+    pub feed_trial_reels: bool,
     /// The agent's own copies of the newest posts' images.
     pub mirror: MirrorConfig,
     /// NOTIFY_EMAIL through SMTP_URL.
@@ -181,6 +185,7 @@ struct RawEnv {
     token_encryption_key: Option<String>,
     feed_cache_ttl: Option<String>,
     feed_stale_ttl: Option<String>,
+    feed_trial_reels: Option<String>,
     mirror_posts: Option<String>,
     mirror_max_mb: Option<String>,
     media_cdn_hosts: Option<String>,
@@ -389,6 +394,7 @@ impl Config {
                 raw.feed_stale_ttl,
                 feed::default_stale_ttl(&mirror),
             )?,
+            feed_trial_reels: feed::parse_trial_reels(raw.feed_trial_reels)?,
             mirror,
             email,
             notify_webhook_url: present(raw.notify_webhook_url)

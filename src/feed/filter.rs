@@ -9,9 +9,12 @@ use serde::Deserialize;
 
 use crate::domain::{is_hashtag_char, parse_hashtag};
 
-/// Instagram's `media_type` values (IG Media reference,
+/// Instagram's `media_type` values, and `REELS`, the `media_product_type`
+/// of a reel (whose `media_type` is `VIDEO`) (IG Media reference,
 /// https://developers.facebook.com/docs/instagram-platform/instagram-graph-api/reference/ig-media).
-const MEDIA_TYPES: [&str; 3] = ["IMAGE", "VIDEO", "CAROUSEL_ALBUM"];
+const MEDIA_TYPES: [&str; 4] = ["IMAGE", "VIDEO", "CAROUSEL_ALBUM", "REELS"];
+/// `REELS`'s bit: it is matched against `media_product_type`.
+const REELS: u8 = 1 << 3;
 /// Hashtags one `tag=` may list, so that one request's work stays small.
 const MAX_TAGS: usize = 30;
 /// Characters a `q=` or `exclude_text=` value may hold.
@@ -108,14 +111,16 @@ impl Filter {
             && self.except_text.is_none()
     }
 
-    /// Whether an item (its JSON as served) passes. Reads only the two
-    /// fields a filter looks at, borrowed where they need no unescaping,
-    /// and nothing at all without a filter.
+    /// Whether an item (its JSON as served) passes. Reads only the fields
+    /// a filter looks at, borrowed where they need no unescaping, and
+    /// nothing at all without a filter.
     pub fn keeps(&self, item: &[u8]) -> bool {
         #[derive(Deserialize)]
         struct Fields<'a> {
             #[serde(borrow, default)]
             media_type: Cow<'a, str>,
+            #[serde(borrow, default)]
+            media_product_type: Cow<'a, str>,
             #[serde(borrow, default)]
             caption: Cow<'a, str>,
         }
@@ -124,13 +129,15 @@ impl Filter {
         }
         let Ok(Fields {
             media_type,
+            media_product_type,
             caption,
         }) = serde_json::from_slice(item)
         else {
             return false;
         };
         let holds = |text: &Text| fold_str(&caption).contains(&text.folded);
-        self.types.is_none_or(|types| types.keeps(&media_type))
+        self.types
+            .is_none_or(|types| types.keeps(&media_type, &media_product_type))
             && (self.tags.is_empty()
                 || hashtags(&caption).any(|written| self.tags.iter().any(|t| same(written, t))))
             && self.text.as_ref().is_none_or(holds)
@@ -164,7 +171,7 @@ impl Filter {
 impl Types {
     fn parse(value: &str, only: bool) -> Result<Types, FilterError> {
         let bad = FilterError::Type(
-            "type and exclude take IMAGE, VIDEO or CAROUSEL_ALBUM, separated by commas",
+            "type and exclude take IMAGE, VIDEO, CAROUSEL_ALBUM or REELS, separated by commas",
         );
         let mut listed = 0;
         for name in value.split(',').map(str::trim) {
@@ -177,11 +184,13 @@ impl Types {
         Ok(Types { listed, only })
     }
 
-    fn keeps(&self, media_type: &str) -> bool {
+    /// A reel is a `VIDEO` and `REELS`: listed if either is.
+    fn keeps(&self, media_type: &str, product_type: &str) -> bool {
         let listed = MEDIA_TYPES
             .iter()
             .position(|t| *t == media_type)
-            .is_some_and(|i| self.listed & (1 << i) != 0);
+            .is_some_and(|i| self.listed & (1 << i) != 0)
+            || (product_type == "REELS" && self.listed & REELS != 0);
         listed == self.only
     }
 }
@@ -333,6 +342,27 @@ mod tests {
     }
 
     #[test]
+    fn a_reel_is_a_video_and_a_reel() {
+        let reel = |product: &str| {
+            serde_json::to_vec(
+                &serde_json::json!({"id": "1", "media_type": "VIDEO", "media_product_type": product}),
+            )
+            .unwrap()
+        };
+        let reels = filter(&[("type", "reels")]).unwrap();
+        assert!(reels.keeps(&reel("REELS")));
+        assert!(!reels.keeps(&reel("FEED")));
+        assert!(!reels.keeps(&item("IMAGE", None)));
+        // Still a video, as before reels were told apart.
+        assert!(filter(&[("type", "VIDEO")]).unwrap().keeps(&reel("REELS")));
+        let no_reels = filter(&[("exclude", "REELS")]).unwrap();
+        assert!(!no_reels.keeps(&reel("REELS")));
+        assert!(no_reels.keeps(&reel("FEED")));
+        assert!(no_reels.keeps(&item("IMAGE", None)));
+        assert_eq!(reels.params(), [("type", "REELS".to_string())]);
+    }
+
+    #[test]
     fn media_types_are_chosen_or_left_out() {
         let only = filter(&[("type", "image,Carousel_Album")]).unwrap();
         let except = filter(&[("exclude", "VIDEO")]).unwrap();
@@ -341,8 +371,8 @@ mod tests {
             assert_eq!(except.keeps(&item(media_type, None)), kept, "{media_type}");
         }
         // A type Instagram may add one day passes exclude=, not type=.
-        assert!(!only.keeps(&item("REEL", None)));
-        assert!(except.keeps(&item("REEL", None)));
+        assert!(!only.keeps(&item("PANORAMA", None)));
+        assert!(except.keeps(&item("PANORAMA", None)));
         assert_eq!(
             only.params(),
             [("type", "IMAGE,CAROUSEL_ALBUM".to_string())]
@@ -395,7 +425,7 @@ mod tests {
             (&[("type", "PHOTO")][..], "invalid_type"),
             (&[("type", "")], "invalid_type"),
             (&[("type", "IMAGE,")], "invalid_type"),
-            (&[("exclude", "reels")], "invalid_type"),
+            (&[("exclude", "reel")], "invalid_type"),
             (&[("type", "IMAGE"), ("type", "VIDEO")], "invalid_type"),
             (&[("type", "IMAGE"), ("exclude", "VIDEO")], "invalid_type"),
             (&[("tag", "")], "invalid_tag"),

@@ -140,6 +140,8 @@ pub struct FeedSettings {
     pub stale_ttl: Duration,
     /// HASHTAGS: the tags that may cost hashtag budget.
     pub hashtags: Vec<String>,
+    /// FEED_TRIAL_REELS=include: trial reels are served too.
+    pub trial_reels: bool,
     /// FEED_MISSES_PER_MINUTE; 0 for no bound.
     pub misses_per_minute: u32,
     /// Signs the cursors handed out.
@@ -225,8 +227,12 @@ impl Source<'_> {
         }
     }
 
-    /// The cache key of the upstream page that starts at `upstream`.
-    fn key(&self, upstream: Option<&Cursor>) -> String {
+    /// The cache key of the upstream page that starts at `upstream`, as
+    /// kept with trial reels (`trial_reels`) or without. v4: pages carry
+    /// `media_product_type` and `is_shared_to_feed`, so no page kept before
+    /// can serve a trial reel.
+    fn key(&self, upstream: Option<&Cursor>, trial_reels: bool) -> String {
+        let kept = if trial_reels { "all" } else { "grid" };
         let at = match upstream {
             None => String::new(),
             Some(cursor) => {
@@ -235,14 +241,14 @@ impl Source<'_> {
             }
         };
         match self {
-            Source::Feed { account, epoch } => format!("feed:v3:{account}:{epoch}:{at}"),
+            Source::Feed { account, epoch } => format!("feed:v4:{kept}:{account}:{epoch}:{at}"),
             Source::Hashtag {
                 account,
                 epoch,
                 tag,
                 edge,
             } => {
-                format!("tag:v3:{account}:{epoch}:{tag}:{}:{at}", edge.as_str())
+                format!("tag:v4:{account}:{epoch}:{tag}:{}:{at}", edge.as_str())
             }
         }
     }
@@ -665,7 +671,7 @@ impl Feeds {
         upstream: Option<&Cursor>,
         client: Option<ClientKey>,
     ) -> Result<Served, FeedError> {
-        let key = source.key(upstream);
+        let key = source.key(upstream, self.settings.trial_reels);
         let cursor = upstream.cloned();
         match source {
             Source::Feed { account, .. } => {
@@ -743,7 +749,12 @@ impl Feeds {
         };
         let upstream = &self.handles.upstream;
         let got = upstream.media_page(owner, &account.token, upstream_page(&cursor));
-        let media = self.noting_usage(&account.name, got.await)?;
+        let mut media = self.noting_usage(&account.name, got.await)?;
+        if !self.settings.trial_reels {
+            // As Instagram's grid shows followers, in every output and in
+            // the mirror; a page short of them is filled from the next.
+            media = media.without_trial_reels();
+        }
         if cursor.is_none() {
             self.handles
                 .mirror

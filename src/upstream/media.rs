@@ -8,8 +8,12 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::domain::is_valid_cursor;
 
-/// Fields asked of upstream for a user's own media.
-pub const FEED_FIELDS: &str = "id,caption,media_type,media_url,permalink,thumbnail_url,timestamp,username,\
+/// Fields asked of upstream for a user's own media. `media_product_type`
+/// tells reels (`REELS`) from feed posts (`FEED`); `is_shared_to_feed` is
+/// `false` for a trial reel, which Instagram's grid does not show
+/// followers (instagram-api.md §14).
+pub const FEED_FIELDS: &str = "id,caption,media_type,media_product_type,is_shared_to_feed,media_url,\
+     permalink,thumbnail_url,timestamp,username,\
      children{id,media_type,media_url,permalink,thumbnail_url,timestamp}";
 /// Hashtag edges refuse `username`.
 pub const HASHTAG_FIELDS: &str = "id,caption,media_type,media_url,permalink,timestamp,like_count,comments_count,\
@@ -35,6 +39,12 @@ pub struct Media {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub caption: Option<String>,
     pub media_type: String,
+    /// `FEED`, `REELS`, `STORY` or `AD`; absent on hashtag edges.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_product_type: Option<String>,
+    /// `false` for a trial reel; absent on older posts (then shared).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_shared_to_feed: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub media_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -83,7 +93,20 @@ pub struct MediaPage {
     pub paging: Option<Paging>,
 }
 
+impl Media {
+    /// A trial reel: shown only to non-followers, not on the profile grid.
+    pub fn is_trial_reel(&self) -> bool {
+        self.is_shared_to_feed == Some(false)
+    }
+}
+
 impl MediaPage {
+    /// Leaves out the trial reels: what Instagram's grid shows followers.
+    pub fn without_trial_reels(mut self) -> MediaPage {
+        self.data.retain(|media| !media.is_trial_reel());
+        self
+    }
+
     /// Parses an upstream page. Anything but the known shape is an error.
     pub fn from_upstream(body: serde_json::Value) -> Result<MediaPage, String> {
         let page: MediaPage =

@@ -314,7 +314,7 @@ async fn every_bad_filter_value_is_a_400_that_costs_nothing() {
         ("type=PHOTO", "invalid_type"),
         ("type=", "invalid_type"),
         ("type=IMAGE,,VIDEO", "invalid_type"),
-        ("exclude=REELS", "invalid_type"),
+        ("exclude=REEL", "invalid_type"),
         ("type=IMAGE&type=VIDEO", "invalid_type"),
         ("type=IMAGE&exclude=VIDEO", "invalid_type"),
         ("tag=", "invalid_tag"),

@@ -25,6 +25,7 @@ mod mirror;
 mod pages;
 mod platforms;
 mod process;
+mod reels;
 mod refresh;
 mod strangers;
 mod token_urls;

@@ -229,7 +229,24 @@ impl FakeGraph {
     ) -> FakeMedia {
         let mut state = self.state();
         let index = user_index(&state, user);
-        seed::add_post_now(&mut state, index, media_type, caption)
+        seed::add_post_now(&mut state, index, media_type, caption, false)
+    }
+
+    /// Publishes a trial reel at the fake's now: a video Instagram shows only
+    /// to non-followers, listed by `/me/media` like any post with
+    /// `is_shared_to_feed: false` (see `FakeMedia::shared_to_feed`).
+    pub fn add_trial_reel(&self, user: &FakeUser, caption: Option<&str>) -> FakeMedia {
+        let mut state = self.state();
+        let index = user_index(&state, user);
+        seed::add_post_now(&mut state, index, MediaType::Video, caption, true)
+    }
+
+    /// Makes Instagram leave `is_shared_to_feed` out of a post, as it does
+    /// for reels from before the field.
+    pub fn without_shared_to_feed(&self, media_id: &str) {
+        if let Some(media) = self.state().media.get_mut(media_id) {
+            media.shared_to_feed = None;
+        }
     }
 
     /// Deletes a post, as its owner does on Instagram: it leaves their media.

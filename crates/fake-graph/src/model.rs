@@ -61,6 +61,13 @@ pub struct FakeMedia {
     /// Absent when the owner hides like counts.
     pub like_count: Option<u64>,
     pub comments_count: u64,
+    /// `is_shared_to_feed`: whether a reel shows on the profile grid.
+    /// `Some(false)` is a trial reel, shown only to non-followers, which
+    /// `/me/media` lists like any post (jsmrtn/craftagram issue 100,
+    /// 2026-02; pdir/social-feed-bundle PR 186 filters them, 2026-06).
+    /// `None` where Instagram leaves the field out: posts other than reels,
+    /// and reels from before the field (instagram-api.md §14).
+    pub shared_to_feed: Option<bool>,
     /// Ids of album children, in order; empty unless `CarouselAlbum`.
     pub children: Vec<String>,
     /// The album this is a child of.

@@ -148,7 +148,7 @@ impl View<'_> {
             "like_count" => media.like_count.map(|n| json!(n)),
             "comments_count" => Some(json!(media.comments_count)),
             "is_comment_enabled" => Some(json!(true)),
-            "is_shared_to_feed" => (media.media_type == MediaType::Video).then_some(json!(true)),
+            "is_shared_to_feed" => media.shared_to_feed.map(|shared| json!(shared)),
             "children" => self.children(media, field)?,
             other => return Err(GraphError::nonexisting_field(other, "IGMedia")),
         };

@@ -68,6 +68,7 @@ fn add_post(state: &mut State, owner: &FakeUser, i: usize, timestamp: DateTime<U
     let caption = (i % 4 != 2).then(|| CAPTIONS[i % CAPTIONS.len()].to_string());
     let post = Post {
         media_type: media_type_for(i),
+        trial: false,
         caption,
         timestamp,
         children: 2 + i % 2,
@@ -82,10 +83,12 @@ pub(crate) fn add_post_now(
     user: usize,
     media_type: MediaType,
     caption: Option<&str>,
+    trial: bool,
 ) -> FakeMedia {
     let owner = state.users[user].public.clone();
     let post = Post {
         media_type,
+        trial,
         caption: caption.map(str::to_string),
         timestamp: state.now(),
         children: 2,
@@ -98,6 +101,8 @@ pub(crate) fn add_post_now(
 
 struct Post {
     media_type: MediaType,
+    /// A trial reel: a video shown only to non-followers.
+    trial: bool,
     caption: Option<String>,
     timestamp: DateTime<Utc>,
     /// Album size, when `media_type` is an album.
@@ -125,6 +130,7 @@ fn insert_post(state: &mut State, owner: &FakeUser, post: Post) -> String {
         shortcode: ids::shortcode(),
         like_count: (!post.hide_likes).then(|| rng.random_range(0..5_000)),
         comments_count: rng.random_range(0..200),
+        shared_to_feed: (post.media_type == MediaType::Video).then_some(!post.trial),
         children,
         parent: None,
     };
@@ -153,6 +159,7 @@ fn add_child(
         shortcode: ids::shortcode(),
         like_count: None,
         comments_count: 0,
+        shared_to_feed: None,
         children: Vec::new(),
         parent: Some(parent.to_string()),
         hashtags: Vec::new(),

@@ -139,11 +139,17 @@ impl Store {
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Full)
                     .busy_timeout(Duration::from_secs(10));
-                let pool = SqlitePoolOptions::new()
-                    .max_connections(4)
-                    .acquire_timeout(Duration::from_secs(10))
-                    .connect_with(options)
-                    .await?;
+                // The first connection sets WAL, which on a new file takes
+                // a lock SQLite does not wait for: processes starting
+                // together on one file open it in turns.
+                let pool = {
+                    let _held = lock_beside(path).await?;
+                    SqlitePoolOptions::new()
+                        .max_connections(4)
+                        .acquire_timeout(Duration::from_secs(10))
+                        .connect_with(options)
+                        .await?
+                };
                 Ok(Store {
                     db: Db::Sqlite(pool),
                     cipher: None,

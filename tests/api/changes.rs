@@ -57,13 +57,7 @@ async fn an_account_added_or_removed_from_the_command_line_is_served_within_a_se
         .issue_long_lived_token(&world.user, world.clock.now() - chrono::Duration::days(5));
 
     // Act: another process adds the account.
-    let out = run(agent(
-        &world,
-        &["accounts", "add", "shop", "--token", &token],
-        &[],
-    ))
-    .await;
-    assert!(out.status.success(), "{}", text(&out));
+    add_from_the_command_line(&world, "shop", &token).await;
 
     // Assert: the app serves the account's current (refreshed) token.
     let stored = app.store.account("shop").await.unwrap().unwrap().token;
@@ -96,6 +90,17 @@ async fn two_instances_on_one_database_serve_each_others_changes(backend: Backen
     let took = serves_within(&other, SHOP, StatusCode::NOT_FOUND, None).await;
     eprintln!("{backend:?}: an account removed by another instance was gone after {took:?}");
     other.stop().await;
+}
+
+/// `token-agent accounts add NAME --token TOKEN`, as another process.
+async fn add_from_the_command_line(world: &World, name: &str, token: &str) {
+    let out = run(agent(
+        world,
+        &["accounts", "add", name, "--token", token],
+        &[],
+    ))
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
 }
 
 /// `/feed.json`'s status, the usernames of its items, and the path of its
@@ -163,13 +168,7 @@ async fn a_replaced_account_is_served_by_every_process_within_a_second(backend: 
         .issue_long_lived_token(&stranger, world.clock.now());
 
     // Act: the command line puts another user's token in place.
-    let out = run(agent(
-        &world,
-        &["accounts", "add", "default", "--token", &token],
-        &[],
-    ))
-    .await;
-    assert!(out.status.success(), "{}", text(&out));
+    add_from_the_command_line(&world, "default", &token).await;
 
     // Assert: every process serves the new user's posts within a second,
     // and none serves the former user's images.
@@ -187,13 +186,7 @@ async fn a_replaced_account_is_served_by_every_process_within_a_second(backend: 
     let back = world
         .fake
         .issue_long_lived_token(&world.user, world.clock.now());
-    let out = run(agent(
-        &world,
-        &["accounts", "add", "default", "--token", &back],
-        &[],
-    ))
-    .await;
-    assert!(out.status.success(), "{}", text(&out));
+    add_from_the_command_line(&world, "default", &back).await;
 
     // Assert: no process serves the other user's copy as this account's
     // feed: it has none of its own yet.

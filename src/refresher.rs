@@ -440,4 +440,7 @@ async fn pass(app: Arc<App>) {
     if let Err(e) = crate::warnings::send_due(&app).await {
         tracing::warn!(error = %e, "could not check for expiry warnings; will try again");
     }
+    if let Err(e) = crate::warnings::version_due(&app).await {
+        tracing::warn!(error = %e, "could not check the Graph API version; will try again");
+    }
 }

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use crate::app::App;
-use crate::notify::{SignInAlert, Warning, WarningKind};
+use crate::notify::{SignInAlert, VersionNotice, Warning, WarningKind};
 use crate::public_url::Known;
 use crate::store::{Account, AccountKind, StoreError};
 
@@ -113,6 +113,38 @@ pub async fn sign_ins(app: &App, failures: u32) {
     };
     if let Err(error) = app.notifier.send_sign_in_alert(&alert).await {
         tracing::warn!(%error, "the sign-in warning was not delivered");
+    }
+}
+
+/// The setting that names the Graph API version the owner was told ends.
+const VERSION_TOLD: &str = "graph_version_warning";
+
+/// Tells the owner, once per version, when GRAPH_API_VERSION ends within
+/// `versions::WARN_BEFORE`: in the log each time this runs, and on the
+/// warning channels once (recorded only when delivered).
+pub async fn version_due(app: &App) -> Result<(), StoreError> {
+    let version = &app.config.upstream.graph_version;
+    let Some(ends_at) = crate::upstream::versions::ending(version, app.clock.now()) else {
+        return Ok(());
+    };
+    let newest = crate::upstream::versions::newest();
+    tracing::warn!(%version, %ends_at, newest, "GRAPH_API_VERSION ends soon; move it to a newer version");
+    if app.store.setting(VERSION_TOLD).await?.as_deref() == Some(version.as_str())
+        || !app.notifier.is_configured()
+    {
+        return Ok(());
+    }
+    let notice = VersionNotice {
+        version: version.clone(),
+        ends_at,
+        newest: newest.to_string(),
+    };
+    match app.notifier.send_version_notice(&notice).await {
+        Ok(()) => app.store.set_setting(VERSION_TOLD, version).await,
+        Err(error) => {
+            tracing::warn!(%error, "the Graph API version notice was not delivered; will try again");
+            Ok(())
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use super::{Channel, ChannelFailure, SignInAlert, Warning, WarningKind};
+use super::{Channel, ChannelFailure, SignInAlert, VersionNotice, Warning, WarningKind};
 use crate::config::{EmailConfig, SmtpConfig, SmtpSecurity};
 
 const SMTP_TIMEOUT: Duration = Duration::from_secs(20);
@@ -138,6 +138,29 @@ pub(super) fn sign_in_mail(app_name: &str, alert: &SignInAlert) -> (String, Stri
     (subject, body)
 }
 
+/// The notice that GRAPH_API_VERSION ends soon.
+pub(super) fn version_mail(app_name: &str, notice: &VersionNotice) -> (String, String) {
+    let subject = format!(
+        "[{app_name}] Graph API {} ends on {}",
+        notice.version,
+        notice.ends_at.format("%Y-%m-%d")
+    );
+    let body = format!(
+        "GRAPH_API_VERSION is {}, which Meta ends on {}. From then on Meta\n\
+         answers the agent's calls as the oldest version it still offers, whose\n\
+         answers the agent was not checked against.\n\n\
+         Your tokens are not affected. Set GRAPH_API_VERSION to {} (or remove\n\
+         it: that is the default) before then.\n\n\
+         -- \n\
+         Sent by {} because NOTIFY_EMAIL is set.\n",
+        notice.version,
+        utc(notice.ends_at),
+        notice.newest,
+        sender(app_name),
+    );
+    (subject, body)
+}
+
 pub(super) fn email_body(app_name: &str, warning: &Warning, now: DateTime<Utc>) -> String {
     let account = &warning.account;
     let sender = sender(app_name);
@@ -224,6 +247,33 @@ mod tests {
             }
         }
         String::from_utf8(out).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_version_notice_says_which_version_ends_when_and_what_to_set() {
+        let (port, bag) = fake_smtp().await;
+        let notifier = notifier(
+            Some(format!("smtp://127.0.0.1:{port}?tls=none")),
+            None,
+            None,
+        )
+        .unwrap();
+        let notice = crate::notify::VersionNotice {
+            version: "v21.0".into(),
+            ends_at: now(),
+            newest: "v25.0".into(),
+        };
+
+        notifier.send_version_notice(&notice).await.unwrap();
+
+        let bag = bag.lock().unwrap();
+        let mail = readable(&bag.messages[0]);
+        assert!(
+            mail.contains("Subject: [token-agent] Graph API v21.0 ends on 2026-03-01\r\n"),
+            "{mail}"
+        );
+        assert!(mail.contains("Set GRAPH_API_VERSION to v25.0"), "{mail}");
+        assert!(mail.contains("Your tokens are not affected"), "{mail}");
     }
 
     #[tokio::test]

@@ -50,6 +50,15 @@ pub struct SignInAlert {
     pub admin_url: String,
 }
 
+/// The Graph API version the agent is set to (GRAPH_API_VERSION) ends soon.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VersionNotice {
+    pub version: String,
+    pub ends_at: DateTime<Utc>,
+    /// The newest version the agent knows, to move to.
+    pub newest: String,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WarningKind {
@@ -174,6 +183,14 @@ impl Notifier {
         let mail = || email::sign_in_mail(&self.app_name, alert);
         let hook = || webhook::sign_in_body(alert);
         self.deliver("sign-in warning".to_string(), mail, hook)
+            .await
+    }
+
+    /// Tells the owner that the configured Graph API version ends soon.
+    pub async fn send_version_notice(&self, notice: &VersionNotice) -> Result<(), NotifyError> {
+        let mail = || email::version_mail(&self.app_name, notice);
+        let hook = || webhook::version_body(notice);
+        self.deliver("Graph API version notice".to_string(), mail, hook)
             .await
     }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use url::Url;
 
-use super::{Channel, ChannelFailure, NotifyError, SignInAlert, Warning};
+use super::{Channel, ChannelFailure, NotifyError, SignInAlert, VersionNotice, Warning};
 use crate::config::Secret;
 
 const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
@@ -103,6 +103,17 @@ pub(super) fn sign_in_body(alert: &SignInAlert) -> Vec<u8> {
     serde_json::to_vec(&body).expect("a JSON value serializes")
 }
 
+/// The notice that GRAPH_API_VERSION ends soon.
+pub(super) fn version_body(notice: &VersionNotice) -> Vec<u8> {
+    let body = serde_json::json!({
+        "event": "graph_api.version_ends",
+        "version": notice.version,
+        "ends_at": notice.ends_at,
+        "newest": notice.newest,
+    });
+    serde_json::to_vec(&body).expect("a JSON value serializes")
+}
+
 /// `sha256=<hex HMAC-SHA256(secret, body)>`.
 fn signature(secret: &Secret, body: &[u8]) -> String {
     format!(
@@ -132,6 +143,26 @@ mod tests {
     use super::*;
     use crate::notify::testing::*;
     use crate::notify::{NotifyError, WarningKind};
+
+    #[tokio::test]
+    async fn the_version_notice_is_an_event_of_its_own() {
+        let (url, seen) = webhook_receiver(200).await;
+        let notifier = notifier(None, Some(url), Some(WEBHOOK_SECRET)).unwrap();
+        let notice = crate::notify::VersionNotice {
+            version: "v21.0".into(),
+            ends_at: now(),
+            newest: "v25.0".into(),
+        };
+
+        notifier.send_version_notice(&notice).await.unwrap();
+
+        let seen = seen.lock().unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&seen[0].1).unwrap();
+        assert_eq!(json["event"], "graph_api.version_ends");
+        assert_eq!(json["version"], "v21.0");
+        assert_eq!(json["ends_at"], "2026-03-01T12:00:00Z");
+        assert_eq!(json["newest"], "v25.0");
+    }
 
     #[tokio::test]
     async fn the_sign_in_warning_is_an_event_of_its_own() {

@@ -36,6 +36,8 @@ pub(super) struct StatusPage {
     refresh: String,
     budgets: Vec<super::budget::Budget>,
     budget_limit: i64,
+    /// GRAPH_API_VERSION, when it ends within 90 days (or has ended).
+    version_end: Option<(String, Moment, &'static str)>,
 }
 
 /// One account, as the status page shows it.
@@ -133,6 +135,14 @@ pub(super) async fn page(app: &App) -> StatusPage {
         refresh: super::home::describe_refresh(&app.config),
         budgets,
         budget_limit: crate::feed::HASHTAG_LIMIT,
+        version_end: crate::upstream::versions::ending(&app.config.upstream.graph_version, now)
+            .map(|end| {
+                (
+                    app.config.upstream.graph_version.clone(),
+                    Moment::new(end, now),
+                    crate::upstream::versions::newest(),
+                )
+            }),
     }
 }
 

@@ -21,6 +21,7 @@ mod graph;
 mod instagram;
 pub mod media;
 mod usage;
+pub mod versions;
 
 #[cfg(test)]
 mod tests;

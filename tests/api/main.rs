@@ -29,3 +29,4 @@ mod reels;
 mod refresh;
 mod strangers;
 mod token_urls;
+mod versions;

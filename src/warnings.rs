@@ -56,8 +56,14 @@ fn reconnect_url(app: &App, base: &Known, account: &Account) -> String {
     } else {
         "admin".to_string()
     };
+    link(base, &path)
+}
+
+/// `path` on the agent's URL when it knows it, else the path and a plain
+/// sentence saying why it is only a path.
+fn link(base: &Known, path: &str) -> String {
     match base.url() {
-        Some(url) => crate::public_url::join(url, &path),
+        Some(url) => crate::public_url::join(url, path),
         None => format!("/{path} ({})", crate::public_url::UNKNOWN),
     }
 }
@@ -102,14 +108,10 @@ pub async fn sign_ins(app: &App, failures: u32) {
         return;
     }
     let base = app.public_url.known_now(&app.store).await;
-    let admin_url = match base.url() {
-        Some(url) => crate::public_url::join(url, "admin"),
-        None => format!("/admin ({})", crate::public_url::UNKNOWN),
-    };
     let alert = SignInAlert {
         failures,
         threshold,
-        admin_url,
+        admin_url: link(&base, "admin"),
     };
     if let Err(error) = app.notifier.send_sign_in_alert(&alert).await {
         tracing::warn!(%error, "the sign-in warning was not delivered");

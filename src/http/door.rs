@@ -71,34 +71,31 @@ impl<'a> Route<'a> {
     /// The route `path` names, if it is a public URL: whole segments, none
     /// empty.
     pub fn parse(path: &'a str) -> Option<Route<'a>> {
-        let rest = path.strip_prefix('/')?;
-        let mut segments = rest.split('/');
-        let first = segments.next()?;
-        let route = match (first, rest.split('/').count()) {
-            ("feed.json", 1) => Route::Feed,
-            ("feed.html", 1) => Route::FeedPage,
-            ("embed.js", 1) => Route::EmbedFile { name: "embed.js" },
-            ("embed.css", 1) => Route::EmbedFile { name: "embed.css" },
-            ("token.json" | "token.js" | "token", 1) => Route::Token {
+        // The first five segments, read once; `None` past the last.
+        let mut parts = path.strip_prefix('/')?.split('/');
+        let segments: [Option<&str>; 5] = std::array::from_fn(|_| parts.next());
+        let filled = |parts: &[&str]| !parts.contains(&"");
+        let route = match segments {
+            [Some("feed.json"), None, ..] => Route::Feed,
+            [Some("feed.html"), None, ..] => Route::FeedPage,
+            [Some("embed.js"), None, ..] => Route::EmbedFile { name: "embed.js" },
+            [Some("embed.css"), None, ..] => Route::EmbedFile { name: "embed.css" },
+            [Some(file), None, ..] => Route::Token {
                 account: DEFAULT_ACCOUNT,
-                format: token_format(first)?,
+                format: token_format(file)?,
             },
-            ("accounts", 3) => {
-                let (account, file) = (segments.next()?, segments.next()?);
-                (!account.is_empty()).then_some(())?;
+            [Some("accounts"), Some(account), Some(file), None, _] if filled(&[account]) => {
                 Route::Token {
                     account,
                     format: token_format(file)?,
                 }
             }
-            ("hashtags", 3) => {
-                let (tag, file) = (segments.next()?, segments.next()?);
-                (!tag.is_empty() && !file.is_empty()).then_some(())?;
+            [Some("hashtags"), Some(tag), Some(file), None, _] if filled(&[tag, file]) => {
                 Route::Hashtag { tag, file }
             }
-            ("media", 4) => {
-                let (account, id, file) = (segments.next()?, segments.next()?, segments.next()?);
-                (![account, id, file].contains(&"")).then_some(())?;
+            [Some("media"), Some(account), Some(id), Some(file), None]
+                if filled(&[account, id, file]) =>
+            {
                 Route::Media { account, id, file }
             }
             _ => return None,

@@ -249,8 +249,8 @@ mod tests {
         String::from_utf8(out).unwrap()
     }
 
-    #[tokio::test]
-    async fn the_version_notice_says_which_version_ends_when_and_what_to_set() {
+    /// The one message `send` mails through a fake SMTP server, readable.
+    async fn mailed(send: impl AsyncFnOnce(&crate::notify::Notifier)) -> String {
         let (port, bag) = fake_smtp().await;
         let notifier = notifier(
             Some(format!("smtp://127.0.0.1:{port}?tls=none")),
@@ -258,16 +258,22 @@ mod tests {
             None,
         )
         .unwrap();
+        send(&notifier).await;
+        let bag = bag.lock().unwrap();
+        assert_eq!(bag.messages.len(), 1);
+        readable(&bag.messages[0])
+    }
+
+    #[tokio::test]
+    async fn the_version_notice_says_which_version_ends_when_and_what_to_set() {
         let notice = crate::notify::VersionNotice {
             version: "v21.0".into(),
             ends_at: now(),
             newest: "v25.0".into(),
         };
 
-        notifier.send_version_notice(&notice).await.unwrap();
+        let mail = mailed(async |n| n.send_version_notice(&notice).await.unwrap()).await;
 
-        let bag = bag.lock().unwrap();
-        let mail = readable(&bag.messages[0]);
         assert!(
             mail.contains("Subject: [token-agent] Graph API v21.0 ends on 2026-03-01\r\n"),
             "{mail}"
@@ -278,23 +284,14 @@ mod tests {
 
     #[tokio::test]
     async fn the_sign_in_warning_says_how_many_failed_and_where_to_look() {
-        let (port, bag) = fake_smtp().await;
-        let notifier = notifier(
-            Some(format!("smtp://127.0.0.1:{port}?tls=none")),
-            None,
-            None,
-        )
-        .unwrap();
         let alert = crate::notify::SignInAlert {
             failures: 25,
             threshold: 20,
             admin_url: "https://tokens.example.com/admin".into(),
         };
 
-        notifier.send_sign_in_alert(&alert).await.unwrap();
+        let mail = mailed(async |n| n.send_sign_in_alert(&alert).await.unwrap()).await;
 
-        let bag = bag.lock().unwrap();
-        let mail = readable(&bag.messages[0]);
         assert!(
             mail.contains("Subject: [token-agent] 25 failed sign-ins in the last hour\r\n"),
             "{mail}"

@@ -3,24 +3,34 @@
 //! once per version on the channels; a version without a known end says
 //! nothing.
 
-use chrono::{TimeZone, Utc};
+use std::sync::{Arc, Mutex};
 
-use crate::common::{Backend, World, webhook_sink};
+use chrono::{TimeZone, Utc};
+use serde_json::Value;
+
+use crate::common::{Backend, TestApp, World, webhook_sink};
 
 const PASSWORD: &str = "version-test-admin-pw";
 
-async fn the_owner_is_told_before_the_graph_version_ends(backend: Backend) {
-    // Arrange: v21.0 ends on 2027-01-21; it is 30 days before.
+/// An agent on `version` on 2026-12-22, with an admin and a webhook sink,
+/// and what the sink receives.
+async fn spawn_on(backend: Backend, version: &str) -> (World, TestApp, Arc<Mutex<Vec<Value>>>) {
     let now = Utc.with_ymd_and_hms(2026, 12, 22, 12, 0, 0).unwrap();
     let world = World::starting_at(backend, now).await;
-    let (hook, seen) = webhook_sink(std::sync::Arc::new(std::sync::Mutex::new(200))).await;
+    let (hook, seen) = webhook_sink(Arc::new(Mutex::new(200))).await;
     let app = world
         .spawn(&[
-            ("GRAPH_API_VERSION", "v21.0"),
+            ("GRAPH_API_VERSION", version),
             ("ADMIN_PASSWORD", PASSWORD),
             ("NOTIFY_WEBHOOK_URL", hook.as_str()),
         ])
         .await;
+    (world, app, seen)
+}
+
+async fn the_owner_is_told_before_the_graph_version_ends(backend: Backend) {
+    // Arrange: v21.0 ends on 2027-01-21; it is 30 days before.
+    let (_world, app, seen) = spawn_on(backend, "v21.0").await;
 
     // Act: two passes of the refresher.
     app.refresher_pass().await;
@@ -44,17 +54,8 @@ async fn the_owner_is_told_before_the_graph_version_ends(backend: Backend) {
 }
 
 async fn a_version_far_from_its_end_or_without_one_says_nothing(backend: Backend) {
-    let now = Utc.with_ymd_and_hms(2026, 12, 22, 12, 0, 0).unwrap();
     for version in ["v25.0", "v26.0"] {
-        let world = World::starting_at(backend, now).await;
-        let (hook, seen) = webhook_sink(std::sync::Arc::new(std::sync::Mutex::new(200))).await;
-        let app = world
-            .spawn(&[
-                ("GRAPH_API_VERSION", version),
-                ("ADMIN_PASSWORD", PASSWORD),
-                ("NOTIFY_WEBHOOK_URL", hook.as_str()),
-            ])
-            .await;
+        let (_world, app, seen) = spawn_on(backend, version).await;
         app.refresher_pass().await;
         let status = app
             .page("/status", Some(PASSWORD))

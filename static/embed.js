@@ -28,8 +28,10 @@
     }
   }
 
+  // The author's own alt text where Instagram has it, else the caption.
   function altText(post) {
-    var text = (post.caption || "").trim().replace(/\s+/g, " ");
+    var text = (post.alt_text || "").trim() ? post.alt_text : post.caption || "";
+    text = text.trim().replace(/\s+/g, " ");
     var chars = Array.from(text);
     if (chars.length > MAX_ALT) text = chars.slice(0, MAX_ALT - 1).join("") + "\u2026";
     if (text) return text;
@@ -47,10 +49,32 @@
     return box;
   }
 
+  // The post's picture: the agent's copy, else a video's thumbnail, an
+  // album's first item's, or the image itself; never a video file.
+  function pictureUrl(post) {
+    if (post.mirror) return web(post.mirror.src);
+    var first = post.children && post.children.data && post.children.data[0];
+    var shown = post.media_type === "CAROUSEL_ALBUM" && first ? first : post;
+    return web(shown.media_type === "VIDEO" ? shown.thumbnail_url : shown.media_url);
+  }
+
+  // A post without a picture (a reel whose media Instagram withholds, a
+  // hashtag's video, an image that failed to load) is a tile that says so.
+  function placeholder(post) {
+    var box = el("span", "ta-feed__placeholder");
+    box.setAttribute("role", "img");
+    box.setAttribute("aria-label", altText(post));
+    var words = el("span", "ta-feed__placeholder-text");
+    words.setAttribute("aria-hidden", "true");
+    words.textContent = post.media_type === "VIDEO" ? "Watch on Instagram" : "View on Instagram";
+    box.append(words);
+    return box;
+  }
+
   function image(post) {
     var mirror = post.mirror;
-    var src = web(mirror ? mirror.src : post.media_type === "VIDEO" ? post.thumbnail_url : post.media_url);
-    if (!src) return null;
+    var src = pictureUrl(post);
+    if (!src) return placeholder(post);
     var img = el("img", "ta-feed__image");
     img.setAttribute("src", src);
     if (mirror && mirror.srcset) {
@@ -63,19 +87,22 @@
     img.setAttribute("alt", altText(post));
     img.setAttribute("loading", "lazy");
     img.setAttribute("decoding", "async");
-    if (!(mirror && mirror.webp_srcset)) return img;
-    var picture = el("picture", "ta-feed__picture");
-    var source = el("source");
-    source.setAttribute("type", "image/webp");
-    source.setAttribute("srcset", mirror.webp_srcset);
-    source.setAttribute("sizes", SIZES);
-    picture.append(source, img);
+    var picture = img;
+    if (mirror && mirror.webp_srcset) {
+      picture = el("picture", "ta-feed__picture");
+      var source = el("source");
+      source.setAttribute("type", "image/webp");
+      source.setAttribute("srcset", mirror.webp_srcset);
+      source.setAttribute("sizes", SIZES);
+      picture.append(source, img);
+    }
+    img.addEventListener("error", function () {
+      picture.replaceWith(placeholder(post));
+    }, { once: true });
     return picture;
   }
 
   function item(post) {
-    var picture = image(post);
-    if (!picture) return null;
     var li = el("li", "ta-feed__item");
     var link = el("a", "ta-feed__link");
     var href = web(post.permalink);
@@ -83,7 +110,7 @@
       link.setAttribute("href", href);
       link.setAttribute("rel", "noopener");
     }
-    link.append(picture);
+    link.append(image(post));
     if (post.media_type === "CAROUSEL_ALBUM") link.append(mark("carousel", "Album", "\u2750"));
     if (post.media_type === "VIDEO") link.append(mark("video", "Video", "\u25B6"));
     li.append(link);
@@ -130,8 +157,7 @@
         })
         .then(function (page) {
           (page.data || []).forEach(function (post) {
-            var li = item(post);
-            if (li) grid.append(li);
+            grid.append(item(post));
           });
           next = page.paging && page.paging.next && web(page.paging.next);
           more.hidden = !next;

@@ -24,6 +24,7 @@ use std::time::{Duration as StdDuration, Instant};
 
 use chrono::Duration;
 use common::{Backend, TestApp, World};
+use fake_graph::{CdnImage, MediaType};
 use tokio::sync::oneshot;
 use warp::Filter;
 use warp::http::{Response, StatusCode};
@@ -233,8 +234,27 @@ impl Harness {
             .world
             .give_token(&app, "default", Duration::days(2))
             .await;
+        harness.withheld_account(&app).await;
         harness.app = Some(app);
         harness
+    }
+
+    /// The account `withheld`: an image, a reel whose media and thumbnail
+    /// Instagram leaves out, and an image whose link answers a web page.
+    async fn withheld_account(&self, app: &TestApp) {
+        let user = self.world.add_instagram_account(app, "withheld", 3).await;
+        let media = self.world.fake.media_of(&user);
+        let kinds: Vec<MediaType> = media.iter().map(|m| m.media_type).collect();
+        assert_eq!(
+            kinds,
+            [MediaType::Image, MediaType::Video, MediaType::Image]
+        );
+        self.world.fake.withhold(&media[1].id, true, false);
+        self.world.fake.withhold_thumbnail(&media[1].id);
+        self.world
+            .fake
+            .cdn()
+            .answer(&media[2].id, CdnImage::NotAnImage);
     }
 
     fn agent_url(&self) -> String {
@@ -390,6 +410,7 @@ async fn chromium_renders_feeds_and_keeps_the_token_from_strangers() {
             "embed-load-more",
             "frame-allowed",
             "frame-denied",
+            "embed-placeholder",
         ])
         .await;
     // A new process on the same database, and no image host: every image

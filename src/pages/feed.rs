@@ -26,7 +26,8 @@ struct FeedFrame<'a> {
 
 struct Post {
     href: Option<String>,
-    src: String,
+    /// `None` for a post with no picture: a placeholder shows instead.
+    src: Option<String>,
     srcset: Option<String>,
     webp_srcset: Option<String>,
     width: u32,
@@ -34,6 +35,8 @@ struct Post {
     alt: String,
     carousel: bool,
     video: bool,
+    /// What the placeholder says.
+    onward: &'static str,
 }
 
 /// What of `/feed.json`'s answer the page shows.
@@ -47,12 +50,40 @@ struct Served {
 #[derive(Deserialize)]
 struct Item {
     caption: Option<String>,
+    alt_text: Option<String>,
     media_type: String,
     media_url: Option<String>,
     permalink: Option<String>,
     thumbnail_url: Option<String>,
     username: Option<String>,
     mirror: Option<Mirror>,
+    children: Option<Children>,
+}
+
+#[derive(Deserialize)]
+struct Children {
+    data: Vec<Child>,
+}
+
+#[derive(Deserialize)]
+struct Child {
+    media_type: String,
+    media_url: Option<String>,
+    thumbnail_url: Option<String>,
+}
+
+/// The upstream picture of a post or album item: a video's thumbnail,
+/// else its image; never a video file.
+fn upstream_picture(
+    media_type: &str,
+    media_url: Option<String>,
+    thumbnail_url: Option<String>,
+) -> Option<String> {
+    if media_type == "VIDEO" {
+        thumbnail_url
+    } else {
+        media_url
+    }
 }
 
 /// The agent's own copies of the image, where it keeps them.
@@ -86,7 +117,7 @@ pub fn feed_frame(body: &[u8], query: Option<&str>, csp: &str) -> Option<Respons
         .filter(|p| p.next.is_some())
         .and_then(|p| p.cursors?.after);
     let page = FeedFrame {
-        posts: served.data.into_iter().filter_map(post).collect(),
+        posts: served.data.into_iter().map(post).collect(),
         more: after.map(|cursor| next_page(query, &cursor)),
         failed: false,
         sizes: SIZES,
@@ -118,8 +149,14 @@ fn framed(mut response: Response<Bytes>) -> Response<Bytes> {
     response
 }
 
-fn post(item: Item) -> Option<Post> {
-    let alt = alt_text(item.caption.as_deref(), item.username.as_deref());
+fn post(item: Item) -> Post {
+    let alt = alt_text(
+        item.alt_text.as_deref(),
+        item.caption.as_deref(),
+        item.username.as_deref(),
+    );
+    let video = item.media_type == "VIDEO";
+    let carousel = item.media_type == "CAROUSEL_ALBUM";
     let (src, srcset, webp_srcset, width, height) = match item.mirror {
         Some(m) => (
             Some(m.src),
@@ -129,25 +166,33 @@ fn post(item: Item) -> Option<Post> {
             m.height.unwrap_or(DEFAULT_SIDE),
         ),
         None => {
-            let src = if item.media_type == "VIDEO" {
-                item.thumbnail_url
-            } else {
-                item.media_url
+            // An album shows its first item, whose picture may be a video's.
+            let first = item.children.and_then(|c| c.data.into_iter().next());
+            let src = match first {
+                Some(child) if carousel => {
+                    upstream_picture(&child.media_type, child.media_url, child.thumbnail_url)
+                }
+                _ => upstream_picture(&item.media_type, item.media_url, item.thumbnail_url),
             };
             (src, None, None, DEFAULT_SIDE, DEFAULT_SIDE)
         }
     };
-    Some(Post {
+    Post {
         href: item.permalink.and_then(web),
-        src: web(src?)?,
+        src: src.and_then(web),
         srcset,
         webp_srcset,
         width,
         height,
         alt,
-        carousel: item.media_type == "CAROUSEL_ALBUM",
-        video: item.media_type == "VIDEO",
-    })
+        carousel,
+        video,
+        onward: if video {
+            "Watch on Instagram"
+        } else {
+            "View on Instagram"
+        },
+    }
 }
 
 /// Only web URLs reach an href or src: never `javascript:` or `data:`.
@@ -156,10 +201,16 @@ fn web(url: String) -> Option<String> {
     matches!(parsed.scheme(), "https" | "http").then_some(url)
 }
 
-/// The caption, trimmed and on one line (hashtags kept), cut at
-/// [`MAX_ALT`] characters; without one, whose post it is.
-fn alt_text(caption: Option<&str>, username: Option<&str>) -> String {
-    let words: Vec<&str> = caption.unwrap_or_default().split_whitespace().collect();
+/// The author's alt text where Instagram has it, else the caption, trimmed
+/// and on one line (hashtags kept), cut at [`MAX_ALT`] characters; without
+/// either, whose post it is.
+fn alt_text(alt_text: Option<&str>, caption: Option<&str>, username: Option<&str>) -> String {
+    let written = alt_text.filter(|text| !text.trim().is_empty());
+    let words: Vec<&str> = written
+        .or(caption)
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
     let text = words.join(" ");
     if text.chars().count() > MAX_ALT {
         let mut cut: String = text.chars().take(MAX_ALT - 1).collect();
@@ -190,18 +241,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_authors_alt_text_comes_before_the_caption() {
+        assert_eq!(
+            alt_text(
+                Some(" Two loaves\non a board "),
+                Some("New bread"),
+                Some("sunny")
+            ),
+            "Two loaves on a board"
+        );
+        assert_eq!(alt_text(Some("  "), Some("New bread"), None), "New bread");
+    }
+
+    #[test]
     fn alt_text_is_the_caption_on_one_line_or_whose_post_it_is() {
         assert_eq!(
-            alt_text(Some("  New bread\n\n#bakery  #sourdough "), Some("sunny")),
+            alt_text(
+                None,
+                Some("  New bread\n\n#bakery  #sourdough "),
+                Some("sunny")
+            ),
             "New bread #bakery #sourdough"
         );
         assert_eq!(
-            alt_text(Some("  "), Some("sunny")),
+            alt_text(None, Some("  "), Some("sunny")),
             "Instagram post by @sunny"
         );
-        assert_eq!(alt_text(None, None), "Instagram post");
+        assert_eq!(alt_text(None, None, None), "Instagram post");
         let long = "é".repeat(300);
-        let cut = alt_text(Some(&long), None);
+        let cut = alt_text(None, Some(&long), None);
         assert_eq!(cut.chars().count(), MAX_ALT);
         assert!(cut.ends_with('…'));
     }
@@ -223,7 +291,7 @@ mod tests {
     }
 
     #[test]
-    fn a_mirror_gives_the_size_and_the_widths_else_the_media_url_square() {
+    fn a_mirror_gives_the_size_and_the_widths_else_the_upstream_picture_square() {
         let body = br#"{"data":[
             {"id":"1","media_type":"IMAGE","media_url":"https://cdn.example/1.jpg",
              "permalink":"https://www.instagram.com/p/1/",
@@ -231,16 +299,43 @@ mod tests {
                        "srcset":"https://agent.example/media/a/1/320.jpg 320w"}},
             {"id":"2","media_type":"VIDEO","media_url":"https://cdn.example/2.mp4",
              "thumbnail_url":"https://cdn.example/2.jpg"},
-            {"id":"3","media_type":"IMAGE"}
+            {"id":"3","media_type":"CAROUSEL_ALBUM","media_url":"https://cdn.example/31.mp4",
+             "children":{"data":[{"id":"31","media_type":"VIDEO","media_url":"https://cdn.example/31.mp4",
+                                  "thumbnail_url":"https://cdn.example/31.jpg"}]}}
         ]}"#;
         let served: Served = serde_json::from_slice(body).unwrap();
-        let posts: Vec<Post> = served.data.into_iter().filter_map(post).collect();
-        assert_eq!(posts.len(), 2, "a post without an image is left out");
-        assert_eq!(posts[0].src, "https://agent.example/media/a/1/640.jpg");
+        let posts: Vec<Post> = served.data.into_iter().map(post).collect();
+        assert_eq!(
+            posts[0].src.as_deref(),
+            Some("https://agent.example/media/a/1/640.jpg")
+        );
         assert_eq!((posts[0].width, posts[0].height), (1080, 1350));
         assert!(posts[0].srcset.is_some());
-        assert_eq!(posts[1].src, "https://cdn.example/2.jpg");
+        assert_eq!(posts[1].src.as_deref(), Some("https://cdn.example/2.jpg"));
         assert_eq!((posts[1].width, posts[1].height), (1080, 1080));
         assert!(posts[1].video && posts[1].href.is_none());
+        assert_eq!(
+            posts[2].src.as_deref(),
+            Some("https://cdn.example/31.jpg"),
+            "an album opening with a video shows that video's thumbnail, never the video"
+        );
+    }
+
+    #[test]
+    fn a_post_with_no_picture_is_a_placeholder_that_says_where_to_see_it() {
+        let body = br#"{"data":[
+            {"id":"1","media_type":"VIDEO","caption":"Our reel",
+             "permalink":"https://www.instagram.com/reel/1/"},
+            {"id":"2","media_type":"IMAGE","media_url":"javascript:alert(1)"}
+        ]}"#;
+        let page = feed_frame(body, None, "default-src 'none'").unwrap();
+        let html = std::str::from_utf8(page.body()).unwrap();
+        assert_eq!(html.matches("class=\"ta-feed__item\"").count(), 2, "{html}");
+        assert!(!html.contains("<img"), "{html}");
+        assert!(!html.contains("javascript:"), "{html}");
+        assert!(html.contains(
+            r#"<span class="ta-feed__placeholder" role="img" aria-label="Our reel"><span class="ta-feed__placeholder-text" aria-hidden="true">Watch on Instagram</span></span>"#
+        ), "{html}");
+        assert!(html.contains(">View on Instagram<"), "{html}");
     }
 }

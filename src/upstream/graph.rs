@@ -6,11 +6,12 @@
 //! token exchanges lives here; callers get typed answers.
 
 use std::borrow::Cow;
+use std::sync::atomic::Ordering;
 
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::Value;
 
-use super::media::{FEED_FIELDS, HASHTAG_FIELDS, MediaPage};
+use super::media::{FEED_FIELDS, HASHTAG_FIELDS, MediaPage, WITHOUT_ALT_TEXT};
 use super::{ErrorKind, Upstream, UpstreamError, Usage, classify_debug_token, require};
 use crate::domain::Cursor;
 
@@ -89,22 +90,41 @@ impl std::fmt::Debug for AppToken {
 }
 
 impl Upstream {
-    /// One page of an account's own media.
+    /// One page of an account's own media. A host that refuses `alt_text`
+    /// (an Instagram without the field) is asked again without it, once;
+    /// this process then leaves the field out for that host.
     pub async fn media_page(
         &self,
         owner: MediaOwner<'_>,
         token: &str,
         page: PageRequest<'_>,
     ) -> Result<(MediaPage, Usage), UpstreamError> {
-        let url = match owner {
-            MediaOwner::InstagramLogin => self.instagram_graph_url("me/media"),
+        let (url, host) = match owner {
+            MediaOwner::InstagramLogin => (self.instagram_graph_url("me/media"), 0),
             MediaOwner::FacebookLogin { ig_user } => {
                 require("Instagram user id", ig_user)?;
-                self.facebook_graph_url(&format!("{ig_user}/media"))
+                (self.facebook_graph_url(&format!("{ig_user}/media")), 1)
             }
         };
-        let params = page_params(page, || vec![("fields".into(), FEED_FIELDS.to_string())]);
-        let (body, usage) = self.get_with(&url, &params, token).await?;
+        let refused = &self.inner.alt_text_refused[host];
+        let mut params = page_params(page, || vec![("fields".into(), FEED_FIELDS.to_string())]);
+        if refused.load(Ordering::Relaxed) {
+            leave_out_alt_text(&mut params);
+        }
+        let answer = match self.get_with(&url, &params, token).await {
+            Err(e) if refuses_alt_text(&e) && leave_out_alt_text(&mut params) => {
+                tracing::info!(
+                    host = url::Url::parse(&url)
+                        .ok()
+                        .and_then(|u| u.host_str().map(str::to_string)),
+                    "Instagram does not know alt_text here: posts are described by their captions"
+                );
+                refused.store(true, Ordering::Relaxed);
+                self.get_with(&url, &params, token).await
+            }
+            answer => answer,
+        };
+        let (body, usage) = answer?;
         Ok((parse_media_page(body, token)?, usage))
     }
 
@@ -279,6 +299,23 @@ impl Upstream {
             .extend_pairs(params.iter().map(|(k, v)| (k.as_ref(), v.as_str())));
         self.get_json(url.as_str(), token).await
     }
+}
+
+/// Meta's answer to a field it does not have: code 100, "(#100) Tried
+/// accessing nonexisting field (alt_text)", with or without " on node type
+/// (…)" (instagram-api.md §5; §14 for `alt_text`).
+fn refuses_alt_text(error: &UpstreamError) -> bool {
+    error.code == Some(100) && error.message.contains("nonexisting field (alt_text)")
+}
+
+/// Asks `params` for [`WITHOUT_ALT_TEXT`]; `false` if they already did.
+fn leave_out_alt_text(params: &mut [(Cow<'static, str>, String)]) -> bool {
+    let mut changed = false;
+    for (_, value) in params.iter_mut().filter(|(key, _)| key == "fields") {
+        changed |= value != WITHOUT_ALT_TEXT;
+        *value = WITHOUT_ALT_TEXT.to_string();
+    }
+    changed
 }
 
 /// The query of a page: `first()` (the fields and such) with `limit` and

@@ -11,9 +11,15 @@ use crate::domain::is_valid_cursor;
 /// Fields asked of upstream for a user's own media. `media_product_type`
 /// tells reels (`REELS`) from feed posts (`FEED`); `is_shared_to_feed` is
 /// `false` for a trial reel, which Instagram's grid does not show
-/// followers (instagram-api.md §14).
-pub const FEED_FIELDS: &str = "id,caption,media_type,media_product_type,is_shared_to_feed,media_url,\
-     permalink,thumbnail_url,timestamp,username,\
+/// followers (instagram-api.md §14). `alt_text` is the author's own
+/// description of an image (IG Media reference, 2026-06-22); an Instagram
+/// that refuses the field is asked again without it ([`WITHOUT_ALT_TEXT`]).
+pub const FEED_FIELDS: &str = "id,caption,alt_text,media_type,media_product_type,is_shared_to_feed,\
+     media_url,permalink,thumbnail_url,timestamp,username,\
+     children{id,alt_text,media_type,media_url,permalink,thumbnail_url,timestamp}";
+/// [`FEED_FIELDS`] for a host that answered `nonexisting field (alt_text)`.
+pub const WITHOUT_ALT_TEXT: &str = "id,caption,media_type,media_product_type,is_shared_to_feed,\
+     media_url,permalink,thumbnail_url,timestamp,username,\
      children{id,media_type,media_url,permalink,thumbnail_url,timestamp}";
 /// Hashtag edges refuse `username`.
 pub const HASHTAG_FIELDS: &str = "id,caption,media_type,media_url,permalink,timestamp,like_count,comments_count,\
@@ -38,6 +44,9 @@ pub struct Media {
     pub id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub caption: Option<String>,
+    /// The author's description of an image, where they wrote one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alt_text: Option<String>,
     pub media_type: String,
     /// `FEED`, `REELS`, `STORY` or `AD`; absent on hashtag edges.
     #[serde(default, skip_serializing_if = "Option::is_none")]

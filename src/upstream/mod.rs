@@ -60,6 +60,9 @@ struct Inner {
     max_body_bytes: usize,
     usage: Mutex<Usage>,
     calls: Mutex<HashMap<(String, &'static str), u64>>,
+    /// Hosts (graph.instagram.com, graph.facebook.com) that answered
+    /// `nonexisting field (alt_text)`: this process asks them no more.
+    alt_text_refused: [std::sync::atomic::AtomicBool; 2],
 }
 
 impl fmt::Debug for Upstream {
@@ -110,6 +113,7 @@ impl Upstream {
                 max_body_bytes: cfg.max_body_bytes,
                 usage: Mutex::new(Usage::default()),
                 calls: Mutex::new(HashMap::new()),
+                alt_text_refused: Default::default(),
             }),
         })
     }

@@ -5,8 +5,11 @@
 //!
 //! End dates from the Graph API changelog (developers.facebook.com/docs/
 //! graph-api/changelog, updated 2026-10-29; instagram-api.md §14). A
-//! version missing here (v26.0, released 2026-07-29, has no end date yet)
-//! neither warns nor is refused.
+//! version missing here (v26.0, released 2026-07-29, and v27.0, 2026-11-04,
+//! have no end date yet) neither warns nor is refused. Neither changed the
+//! shape of IG Media: the fields added since v25.0 (`is_ai_generated`,
+//! `media_audio_type`, the `*_count` totals) came to every version at once
+//! (Instagram Platform changelog, 2026-04 to 2026-06).
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 

@@ -6,6 +6,7 @@
 #[macro_use]
 mod common;
 
+mod alt_text;
 mod budget;
 mod cache;
 mod changes;

@@ -314,8 +314,9 @@ function checkTiles(shown, posts, where) {
     if (!(t.width > 0 && t.height > 0)) wrong.push(`${i}: no width/height attributes`);
     if (mirror && (t.width !== mirror.width || t.height !== mirror.height || !t.srcset)) wrong.push(`${i}: mirror size/srcset`);
     if (!mirror && t.width !== t.height) wrong.push(`${i}: not square without a mirror`);
-    const caption = (post.caption ?? "").trim().replace(/\s+/g, " ");
-    const alt = caption ? caption : `Instagram post by @${post.username}`;
+    const written = (post.alt_text ?? "").trim() ? post.alt_text : post.caption ?? "";
+    const text = written.trim().replace(/\s+/g, " ");
+    const alt = text ? text : `Instagram post by @${post.username}`;
     if (t.alt !== alt && !(alt.length > 240 && t.alt.endsWith("\u2026"))) wrong.push(`${i}: alt ${JSON.stringify(t.alt)}`);
     const kinds = t.marks.map((m) => `${m.kind.split("--")[1]}:${m.spoken}:${m.visible}`);
     const expected =
@@ -582,6 +583,64 @@ const scenarios = {
       `${next.length} posts`,
     );
     await r.page.screenshot({ path: join(SCREENSHOT_DIR, `${where}-next.png`), fullPage: true });
+    await checkNoToken(r, where);
+    checkClean(r.seen, where);
+    await r.context.close();
+  },
+
+  // 9b. Posts without a picture (a withheld reel, an image whose link fails)
+  // are tiles that say where to see them, in the embed and in the frame.
+  "embed-placeholder": async () => {
+    const where = "embed-placeholder";
+    const r = await visit(where, `${ALLOWED}/placeholder.html`, { ready: embedsSettled });
+    await r.seen.settle();
+    const posts = feedPosts(r.seen, 3);
+    const framed = r.page.frames().find((f) => f.url().startsWith(`${AGENT_URL}/feed.html`));
+    check(Boolean(framed), `${where}: the frame loaded feed.html`);
+    const look = (frame, root) =>
+      frame.evaluate((root) => {
+        const box = root ? document.querySelector(root) : document;
+        return [...box.querySelectorAll(".ta-feed__item")].map((li) => {
+          const img = li.querySelector("img");
+          const hold = li.querySelector(".ta-feed__placeholder");
+          const rect = (img ?? hold).getBoundingClientRect();
+          return {
+            href: li.querySelector("a").getAttribute("href"),
+            loaded: img ? img.complete && img.naturalWidth > 0 : null,
+            role: hold?.getAttribute("role") ?? null,
+            label: hold?.getAttribute("aria-label") ?? null,
+            says: hold?.textContent ?? null,
+            box: { width: Math.round(rect.width), height: Math.round(rect.height) },
+          };
+        });
+      }, root);
+    const shown = await look(r.page, "#withheld");
+    check(shown.length === 3 && posts.length === 3, `${where}: one tile per post`, `${shown.length} of ${posts.length}`);
+    const video = posts.findIndex((p) => p.media_type === "VIDEO");
+    check(
+      video >= 0 && !posts[video].media_url && !posts[video].thumbnail_url,
+      `${where}: the reel comes without media_url or thumbnail_url`,
+      JSON.stringify(posts[video] ?? {}),
+    );
+    const reel = shown[video] ?? {};
+    check(
+      reel.role === "img" && reel.says === "Watch on Instagram" && reel.label === (posts[video]?.caption ?? "").trim().replace(/\s+/g, " "),
+      `${where}: the withheld reel is a placeholder that says where to watch it, described by its caption`,
+      JSON.stringify(reel),
+    );
+    check(reel.href === posts[video]?.permalink, `${where}: the placeholder links to the post`, reel.href);
+    const blank = shown.filter((t) => t.loaded === false);
+    check(blank.length === 0, `${where}: no image that failed to load is left as an empty box`, JSON.stringify(blank));
+    const failed = shown.filter((t) => t.role === "img" && t.says === "View on Instagram");
+    check(failed.length === 1, `${where}: the image whose link failed became a placeholder`, JSON.stringify(shown));
+    const squares = shown.filter((t) => t.role === "img").every((t) => t.box.width > 50 && Math.abs(t.box.width - t.box.height) <= 1);
+    check(squares, `${where}: placeholders are square tiles of the grid's width`, JSON.stringify(shown.map((t) => t.box)));
+    const inFrame = framed ? await look(framed, null) : [];
+    check(
+      inFrame[video]?.role === "img" && inFrame[video]?.says === "Watch on Instagram" && inFrame[video]?.box.width > 50,
+      `${where}: the frame shows the same placeholder for the reel`,
+      JSON.stringify(inFrame),
+    );
     await checkNoToken(r, where);
     checkClean(r.seen, where);
     await r.context.close();

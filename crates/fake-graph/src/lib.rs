@@ -270,6 +270,16 @@ impl FakeGraph {
         }
     }
 
+    /// Leaves `thumbnail_url` out of a video as well: Meta documents only
+    /// `media_url`'s omission (IG Media reference), so this is not a
+    /// behaviour of Meta's but a test's post with no picture at all, which
+    /// a site must still show as something other than a blank box.
+    pub fn withhold_thumbnail(&self, media_id: &str) {
+        self.state()
+            .without_thumbnail_url
+            .insert(media_id.to_string());
+    }
+
     /// The user's top-level media, newest first, as the fake serves them.
     pub fn media_of(&self, user: &FakeUser) -> Vec<FakeMedia> {
         let state = self.state();

@@ -56,6 +56,11 @@ pub struct FakeMedia {
     pub media_type: MediaType,
     /// Absent for some posts and always for album children.
     pub caption: Option<String>,
+    /// `alt_text`: "Descriptive text for images, for accessibility" (IG
+    /// Media reference, updated 2026-06-22). Authors write it for images
+    /// only, album items included ("Reels and stories are not supported",
+    /// changelog 2025-03-24); absent where they wrote none.
+    pub alt_text: Option<String>,
     pub timestamp: DateTime<Utc>,
     pub shortcode: String,
     /// Absent when the owner hides like counts.
@@ -281,6 +286,7 @@ pub(crate) struct State {
     pub hashtags: HashtagLog,
     /// Media whose `media_url` Meta leaves out.
     pub without_media_url: std::collections::HashSet<String>,
+    pub without_thumbnail_url: std::collections::HashSet<String>,
     /// Media whose `permalink` Meta leaves out.
     pub without_permalink: std::collections::HashSet<String>,
 }
@@ -317,6 +323,7 @@ impl State {
             dialog: DialogScript::default(),
             hashtags: HashtagLog::default(),
             without_media_url: Default::default(),
+            without_thumbnail_url: Default::default(),
             without_permalink: Default::default(),
         }
     }

@@ -103,6 +103,12 @@ pub struct FakeOptions {
     /// Instagram Tester role: graph.instagram.com answers every GET with
     /// IGApiException 100 "Unsupported request - method type: get".
     pub account_not_permitted: bool,
+    /// An Instagram without the `alt_text` read field: asking for it on
+    /// media answers 400, code 100, "(#100) Tried accessing nonexisting
+    /// field (alt_text) on node type (IGMedia)", as Meta answers any field a
+    /// node lacks (instagram-api.md §5; the field left Meta's SDK schemas
+    /// once before, 2021-01, facebook-python-business-sdk history).
+    pub without_alt_text_field: bool,
     pub app: FakeApp,
 }
 
@@ -119,6 +125,7 @@ impl Default for FakeOptions {
             facebook_throttle_code: 17,
             page_size: 25,
             media_url_expiry_days: 3,
+            without_alt_text_field: false,
             media_base_url: None,
             code_exchange_shape: CodeExchangeShape::Flat,
             hashtag_weekly_limit: 30,

@@ -133,12 +133,17 @@ impl View<'_> {
         let value = match field.name.as_str() {
             "id" => Some(json!(media.id)),
             "caption" => media.caption.as_ref().map(|c| json!(c)),
+            "alt_text" if self.state.options.without_alt_text_field => {
+                return Err(GraphError::nonexisting_field("alt_text", "IGMedia"));
+            }
+            "alt_text" => media.alt_text.as_ref().map(|t| json!(t)),
             "media_type" => Some(json!(media.media_type.as_str())),
             "media_product_type" => Some(json!(media.media_product_type())),
             "media_url" => (!self.state.without_media_url.contains(&media.id))
                 .then(|| json!(self.media_url(media))),
-            "thumbnail_url" => (media.media_type == MediaType::Video)
-                .then(|| json!(self.image_url(&format!("{}_thumb", media.id)))),
+            "thumbnail_url" => (media.media_type == MediaType::Video
+                && !self.state.without_thumbnail_url.contains(&media.id))
+            .then(|| json!(self.image_url(&format!("{}_thumb", media.id)))),
             "permalink" => (!self.state.without_permalink.contains(&media.id))
                 .then(|| json!(media.permalink())),
             "shortcode" => Some(json!(media.shortcode)),

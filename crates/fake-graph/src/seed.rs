@@ -16,6 +16,19 @@ const CAPTIONS: &[&str] = &[
     "Tiles, \"quotes\" & <angles> — escaping test #design",
 ];
 
+/// What authors wrote as alt text for some images.
+const ALT_TEXTS: &[&str] = &[
+    "Two sourdough loaves cooling on a wooden board",
+    "A harbour at dawn, fishing boats on still water",
+    "A flat white in a blue cup on a marble table",
+    "Jars of honey stacked on a market stall",
+];
+
+/// Alt text for every other image, so feeds hold both kinds.
+fn alt_text_for(i: usize) -> Option<String> {
+    i.is_multiple_of(2).then(|| ALT_TEXTS[(i / 2) % ALT_TEXTS.len()].to_string())
+}
+
 pub(crate) fn add_user(state: &mut State, username: &str, media_count: usize) -> FakeUser {
     let public = FakeUser {
         ig_user_id: state.unique_id("17841", 12),
@@ -66,10 +79,12 @@ fn media_type_for(i: usize) -> MediaType {
 
 fn add_post(state: &mut State, owner: &FakeUser, i: usize, timestamp: DateTime<Utc>) -> String {
     let caption = (i % 4 != 2).then(|| CAPTIONS[i % CAPTIONS.len()].to_string());
+    let media_type = media_type_for(i);
     let post = Post {
-        media_type: media_type_for(i),
+        media_type,
         trial: false,
         caption,
+        alt_text: alt_text_for(i),
         timestamp,
         children: 2 + i % 2,
         hide_likes: i % 7 == 6,
@@ -90,6 +105,7 @@ pub(crate) fn add_post_now(
         media_type,
         trial,
         caption: caption.map(str::to_string),
+        alt_text: None,
         timestamp: state.now(),
         children: 2,
         hide_likes: false,
@@ -104,6 +120,8 @@ struct Post {
     /// A trial reel: a video shown only to non-followers.
     trial: bool,
     caption: Option<String>,
+    /// Kept for images and albums' images only.
+    alt_text: Option<String>,
     timestamp: DateTime<Utc>,
     /// Album size, when `media_type` is an album.
     children: usize,
@@ -114,7 +132,16 @@ fn insert_post(state: &mut State, owner: &FakeUser, post: Post) -> String {
     let id = state.unique_id("18", 15);
     let children = if post.media_type == MediaType::CarouselAlbum {
         (0..post.children)
-            .map(|c| add_child(state, owner, &id, c, post.timestamp))
+            .map(|c| {
+                add_child(
+                    state,
+                    owner,
+                    &id,
+                    c,
+                    post.timestamp,
+                    post.alt_text.as_deref(),
+                )
+            })
             .collect()
     } else {
         Vec::new()
@@ -126,6 +153,9 @@ fn insert_post(state: &mut State, owner: &FakeUser, post: Post) -> String {
         media_type: post.media_type,
         hashtags: post.caption.as_deref().map(hashtags_in).unwrap_or_default(),
         caption: post.caption,
+        alt_text: post
+            .alt_text
+            .filter(|_| post.media_type == MediaType::Image),
         timestamp: post.timestamp,
         shortcode: ids::shortcode(),
         like_count: (!post.hide_likes).then(|| rng.random_range(0..5_000)),
@@ -144,17 +174,21 @@ fn add_child(
     parent: &str,
     c: usize,
     timestamp: DateTime<Utc>,
+    album_alt_text: Option<&str>,
 ) -> String {
     let id = state.unique_id("17", 15);
+    let media_type = if c == 1 {
+        MediaType::Video
+    } else {
+        MediaType::Image
+    };
     let media = FakeMedia {
         id: id.clone(),
         owner: owner.ig_user_id.clone(),
-        media_type: if c == 1 {
-            MediaType::Video
-        } else {
-            MediaType::Image
-        },
+        media_type,
         caption: None,
+        // The album's first image carries the text the author wrote.
+        alt_text: album_alt_text.filter(|_| c == 0).map(str::to_string),
         timestamp,
         shortcode: ids::shortcode(),
         like_count: None,

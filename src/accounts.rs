@@ -63,8 +63,10 @@ impl Pasted {
 /// Stores a pasted token under `name` (adding the account or replacing its
 /// token), learns at once whose token it is (so Meta's deletion callback
 /// finds it), and, for an Instagram-Login token, tries a first refresh to
-/// learn its expiry. `ig_user` chooses among a Facebook-Login token's
-/// Instagram accounts.
+/// learn its expiry, or, for a Facebook-Login token, asks Meta's
+/// debug_token for its expiry and type. `ig_user` chooses among a
+/// Facebook-Login token's Instagram accounts (or names the one a system
+/// user's token reads).
 pub async fn paste_token(
     app: &App,
     name: &AccountName,
@@ -103,7 +105,10 @@ pub async fn paste_token(
         AccountKind::Instagram => {
             Some(refresher::refresh_account(app, name.as_str(), false).await?)
         }
-        AccountKind::Facebook => None,
+        AccountKind::Facebook => {
+            refresher::check_now(app, name.as_str()).await?;
+            None
+        }
     };
     app.feeds.forget_account(name.as_str()).await;
     if let Err(e) = app.reload().await {

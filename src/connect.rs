@@ -468,5 +468,9 @@ async fn debug_token_expiry(
     token: &str,
 ) -> Option<DateTime<Utc>> {
     let app_token = AppToken::new(&credentials.id, credentials.secret.expose());
-    app.upstream.debug_token(token, &app_token).await.ok()?
+    app.upstream
+        .debug_token(token, &app_token)
+        .await
+        .ok()?
+        .expires_at
 }

@@ -9,7 +9,7 @@
 //! candidates wait in the settings under [`choices_key`].
 
 use crate::store::{AccountKind, Store, StoreError};
-use crate::upstream::{LinkedInstagram, Upstream, UpstreamError};
+use crate::upstream::{ErrorKind, LinkedInstagram, Upstream, UpstreamError};
 
 /// What was learnt about a token.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -86,26 +86,35 @@ pub async fn facebook_profile(
     ig_user: Option<&str>,
 ) -> Result<Profile, ProfileError> {
     let linked = upstream.linked_instagram_accounts(token).await?;
-    let chosen = match ig_user {
-        Some(wanted) => Some(
-            linked
-                .iter()
-                .find(|l| l.ig_user_id == wanted)
-                .cloned()
-                .ok_or_else(|| not_a_choice(wanted, &linked))?,
-        ),
-        None if linked.len() == 1 => linked.first().cloned(),
-        None => None,
+    let listed = ig_user.and_then(|wanted| linked.iter().find(|l| l.ig_user_id == wanted));
+    let (chosen, username) = match (ig_user, listed) {
+        (Some(wanted), None) => {
+            // Not through the token's Pages: a system user's token (Instagram
+            // API with Unified Login names the account by its id and lists no
+            // Pages) may still read it, which its username proves.
+            let username = match upstream.instagram_username(wanted, token).await {
+                Ok(username) => username,
+                Err(e) if e.kind == ErrorKind::Rejected => {
+                    return Err(not_a_choice(wanted, &linked));
+                }
+                Err(e) => return Err(e.into()),
+            };
+            (Some(wanted.to_string()), Some(username))
+        }
+        (Some(_), Some(listed)) => (Some(listed.ig_user_id.clone()), None),
+        (None, _) if linked.len() == 1 => (linked.first().map(|l| l.ig_user_id.clone()), None),
+        (None, _) => (None, None),
     };
-    let username = match &chosen {
-        Some(c) => upstream
-            .instagram_username(&c.ig_user_id, token)
+    let username = match (&chosen, username) {
+        (_, Some(read)) => read,
+        (Some(id), None) => upstream
+            .instagram_username(id, token)
             .await
             .unwrap_or_else(|e| {
                 tracing::warn!(error = %e, "could not read the Instagram username");
                 None
             }),
-        None => None,
+        (None, None) => None,
     };
     Ok(Profile {
         scoped_user_id: upstream.facebook_user_id(token).await.ok().flatten(),
@@ -114,7 +123,7 @@ pub async fn facebook_profile(
         } else {
             Vec::new()
         },
-        user_id: chosen.map(|c| c.ig_user_id),
+        user_id: chosen,
         username,
     })
 }

@@ -306,28 +306,57 @@ pub async fn check_unrefreshable(app: &App) -> Result<usize, StoreError> {
         .collect();
     let app_token = AppToken::new(&credentials.id, credentials.secret.expose());
     for account in &due {
-        match app.upstream.debug_token(&account.token, &app_token).await {
-            Ok(expires_at) => {
-                app.store
-                    .record_check(&account.name, now, Ok(expires_at))
-                    .await?
-            }
-            Err(e) => {
-                let dead = e.kind == ErrorKind::TokenDead;
-                tracing::warn!(account = %account.name, error = %e, dead, "Facebook token check failed");
-                // Only a verdict on the token itself is recorded; a failure
-                // to ask (network, throttling) is retried next time.
-                if !dead && e.kind != ErrorKind::Rejected {
-                    continue;
-                }
-                let message = e.to_string();
-                let verdict = Err((e.kind.label(), message.as_str(), dead));
-                app.store.record_check(&account.name, now, verdict).await?;
-            }
-        }
-        publish(app, &account.name).await?;
+        check_token(app, &app_token, account, now).await?;
     }
     Ok(due.len())
+}
+
+/// Checks a Facebook-Login account's token at once (a pasted one, whose
+/// expiry and type are not known), when the Facebook app is configured.
+pub async fn check_now(app: &App, name: &str) -> Result<(), StoreError> {
+    let Some(credentials) = &app.config.facebook_app else {
+        return Ok(());
+    };
+    let Some(account) = app.store.account(name).await? else {
+        return Ok(());
+    };
+    let app_token = AppToken::new(&credentials.id, credentials.secret.expose());
+    check_token(app, &app_token, &account, app.clock.now()).await
+}
+
+/// Asks `debug_token` about `account`'s token and records the verdict:
+/// its expiry, whether it never expires, its type; or, for a token Meta
+/// refuses, the error.
+async fn check_token(
+    app: &App,
+    app_token: &AppToken,
+    account: &Account,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    match app.upstream.debug_token(&account.token, app_token).await {
+        Ok(check) => {
+            if check.is_system_user() {
+                tracing::info!(account = %account.name, never_expires = check.never_expires,
+                    "a system user's token: the agent checks it daily and warns before it expires");
+            }
+            app.store
+                .record_check(&account.name, now, Ok(&check))
+                .await?
+        }
+        Err(e) => {
+            let dead = e.kind == ErrorKind::TokenDead;
+            tracing::warn!(account = %account.name, error = %e, dead, "Facebook token check failed");
+            // Only a verdict on the token itself is recorded; a failure
+            // to ask (network, throttling) is retried next time.
+            if !dead && e.kind != ErrorKind::Rejected {
+                return Ok(());
+            }
+            let message = e.to_string();
+            let verdict = Err((e.kind.label(), message.as_str(), dead));
+            app.store.record_check(&account.name, now, verdict).await?;
+        }
+    }
+    publish(app, &account.name).await
 }
 
 /// Refreshes every account that is due.

@@ -36,6 +36,9 @@ fn reason(account: &Account, kind: WarningKind) -> String {
         .unwrap_or("no answer from Instagram");
     match (kind, account.kind) {
         (WarningKind::Expired, _) => "The token has expired and no longer works; connect the account again.".into(),
+        (_, AccountKind::Facebook) if account.token_type.as_deref() == Some("SYSTEM_USER") => {
+            "A system user's token is not refreshed by the agent (Meta documents no refresh for the tokens of Instagram API with Unified Login); generate a new one in Meta Business Settings, or connect the account with Facebook Login, and paste it before this one expires.".into()
+        }
         (_, AccountKind::Facebook) => {
             "Facebook-Login tokens cannot be refreshed by API; connect the account again before it expires.".into()
         }
@@ -231,6 +234,8 @@ mod tests {
             lease_until: None,
             notify_error: None,
             epoch: 0,
+            token_type: None,
+            never_expires: false,
         }
     }
 

@@ -48,6 +48,7 @@ pub fn status_table(accounts: &[Account], now: DateTime<Utc>) -> String {
                 a.username.clone().unwrap_or_else(|| "—".into()),
                 match a.expires_at {
                     Some(t) if t <= now => format!("EXPIRED {}", relative(Some(t), now)),
+                    None if a.never_expires => "never".into(),
                     t => relative(t, now),
                 },
                 relative(a.last_attempt_at, now),

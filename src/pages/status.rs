@@ -61,6 +61,7 @@ struct Card {
     failures: i32,
     needs_reconnect: bool,
     refreshable: bool,
+    never_expires: bool,
     next_refresh: Option<Moment>,
     warned_expiring: Option<Moment>,
     warned_expired: Option<Moment>,
@@ -180,19 +181,31 @@ fn card(a: &Account, now: DateTime<Utc>) -> Card {
         ("warn", "Last refresh failed")
     } else if soon {
         ("warn", "Expires soon")
-    } else if a.expires_at.is_none() {
+    } else if a.expires_at.is_none() && !a.never_expires {
         ("warn", "Expiry not known yet")
     } else {
         ("ok", "OK")
     };
     Card {
         name: a.name.clone(),
-        kind_label: kind_label(a.kind),
+        kind_label: if a.token_type.as_deref() == Some("SYSTEM_USER") {
+            "Facebook Login (a system user token)"
+        } else {
+            kind_label(a.kind)
+        },
         username: a.username.clone(),
         tone,
         verdict,
         expires: Moment::of(a.expires_at, now),
-        expires_words: expires_words(a.expires_at, now),
+        expires_words: match (a.never_expires, a.kind) {
+            (true, _) => "never: Meta says this token does not expire".into(),
+            (false, AccountKind::Facebook) if a.expires_at.is_none() => {
+                "not known yet: the agent asks Meta once a day when FACEBOOK_APP_ID and \
+                 FACEBOOK_APP_SECRET are set"
+                    .into()
+            }
+            _ => expires_words(a.expires_at, now),
+        },
         expires_tone: if expired {
             "bad"
         } else if soon {
@@ -209,6 +222,7 @@ fn card(a: &Account, now: DateTime<Utc>) -> Card {
         failures: a.failures,
         needs_reconnect: a.needs_reconnect,
         refreshable: a.kind == AccountKind::Instagram,
+        never_expires: a.never_expires,
         next_refresh: Moment::of(a.next_refresh_at, now),
         warned_expiring: Moment::of(a.warned_expiring_at, now),
         warned_expired: Moment::of(a.warned_expired_at, now),

@@ -6,6 +6,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 
 use super::{Store, StoreError, from_ms, ms, on_pool};
+use crate::upstream::TokenCheck;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AccountKind {
@@ -61,6 +62,11 @@ pub struct Account {
     /// Which placement of a token this is: new each time the owner puts a
     /// token in place, unchanged by refreshes (see migration 0009).
     pub epoch: i64,
+    /// debug_token's `type` for a Facebook-Login token: `USER`, `PAGE` or
+    /// `SYSTEM_USER` (migration 0010).
+    pub token_type: Option<String>,
+    /// debug_token said the token does not expire (`expires_at` 0).
+    pub never_expires: bool,
 }
 
 impl std::fmt::Debug for Account {
@@ -99,11 +105,14 @@ struct AccountRow {
     lease_until: Option<i64>,
     notify_error: Option<String>,
     epoch: i64,
+    token_type: Option<String>,
+    never_expires: bool,
 }
 
 const ACCOUNT_COLUMNS: &str = "name, kind, user_id, username, token, issued_at, placed_at, expires_at, \
      refreshed_at, next_refresh_at, last_attempt_at, last_result, last_error, last_error_kind, failures, \
-     needs_reconnect, warned_expiring_at, warned_expired_at, lease_owner, lease_until, notify_error, epoch";
+     needs_reconnect, warned_expiring_at, warned_expired_at, lease_owner, lease_until, notify_error, epoch, \
+     token_type, never_expires";
 
 impl Store {
     fn account_from(&self, r: AccountRow) -> Result<Account, StoreError> {
@@ -133,6 +142,8 @@ impl Store {
             lease_until: from_ms(r.lease_until),
             notify_error: r.notify_error,
             epoch: r.epoch,
+            token_type: r.token_type,
+            never_expires: r.never_expires,
         })
     }
 }
@@ -220,7 +231,8 @@ impl Store {
                 placed_at = excluded.placed_at, next_refresh_at = excluded.next_refresh_at, refreshed_at = NULL, \
                 last_result = NULL, last_error = NULL, last_error_kind = NULL, failures = 0, \
                 needs_reconnect = FALSE, warned_expiring_at = NULL, warned_expired_at = NULL, \
-                notify_error = NULL, updated_at = excluded.updated_at, epoch = excluded.epoch";
+                notify_error = NULL, updated_at = excluded.updated_at, epoch = excluded.epoch, \
+                token_type = NULL, never_expires = FALSE";
         let epoch = rand::random::<i64>();
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
@@ -472,18 +484,22 @@ impl Store {
         &self,
         name: &str,
         now: DateTime<Utc>,
-        result: Result<Option<DateTime<Utc>>, (&str, &str, bool)>,
+        result: Result<&TokenCheck, (&str, &str, bool)>,
     ) -> Result<(), StoreError> {
         const VALID: &str = "UPDATE accounts SET last_attempt_at = $2, last_result = 'ok', last_error = NULL, \
-                last_error_kind = NULL, failures = 0, expires_at = COALESCE($3, expires_at) WHERE name = $1";
+                last_error_kind = NULL, failures = 0, \
+                expires_at = CASE WHEN $4 THEN NULL ELSE COALESCE($3, expires_at) END, \
+                never_expires = $4, token_type = COALESCE($5, token_type) WHERE name = $1";
         const INVALID: &str = "UPDATE accounts SET last_attempt_at = $2, last_result = 'failed', last_error = $3, \
                 last_error_kind = $4, failures = failures + 1, needs_reconnect = $5 WHERE name = $1";
         on_pool!(self, pool => {
             match result {
-                Ok(expires_at) => sqlx::query(VALID)
+                Ok(check) => sqlx::query(VALID)
                     .bind(name)
                     .bind(now.timestamp_millis())
-                    .bind(ms(expires_at))
+                    .bind(ms(check.expires_at))
+                    .bind(check.never_expires)
+                    .bind(&check.token_type)
                     .execute(pool)
                     .await?,
                 Err((kind, message, dead)) => sqlx::query(INVALID)

@@ -74,6 +74,27 @@ pub struct PageRequest<'a> {
     pub cursor: &'a Option<Cursor>,
 }
 
+/// What `debug_token` says of a valid token.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TokenCheck {
+    /// When it expires, if it does and Meta said when.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Meta said `expires_at: 0`: the token does not expire (a Page token,
+    /// a system user's non-expiring token).
+    pub never_expires: bool,
+    /// `USER`, `PAGE`, `SYSTEM_USER` (a system user's token, which
+    /// Instagram API with Unified Login uses) or what else Meta names.
+    pub token_type: Option<String>,
+}
+
+impl TokenCheck {
+    /// A system user's token, made in Meta Business Settings or by
+    /// Instagram API with Unified Login.
+    pub fn is_system_user(&self) -> bool {
+        self.token_type.as_deref() == Some("SYSTEM_USER")
+    }
+}
+
 /// The app access token `{app-id}|{app-secret}` that `debug_token` takes.
 pub struct AppToken(String);
 
@@ -264,14 +285,13 @@ impl Upstream {
     }
 
     /// `GET /debug_token?input_token=…` with the app token: `Ok` with the
-    /// token's expiry (`None` for a token that does not expire) while Meta
-    /// says it is valid, else the classified error (`TokenDead` for a
-    /// revoked or expired token).
+    /// token's expiry and type while Meta says it is valid, else the
+    /// classified error (`TokenDead` for a revoked or expired token).
     pub async fn debug_token(
         &self,
         input_token: &str,
         app: &AppToken,
-    ) -> Result<Option<DateTime<Utc>>, UpstreamError> {
+    ) -> Result<TokenCheck, UpstreamError> {
         require("access token", input_token)?;
         let url = self.facebook_graph_url("debug_token");
         let params = [("input_token", input_token.to_string())];
@@ -279,10 +299,18 @@ impl Upstream {
         if let Some(error) = classify_debug_token(&body) {
             return Err(error);
         }
-        Ok(body["data"]["expires_at"]
-            .as_i64()
-            .filter(|s| *s > 0)
-            .and_then(|s| Utc.timestamp_opt(s, 0).single()))
+        let data = &body["data"];
+        let expires = data["expires_at"].as_i64();
+        Ok(TokenCheck {
+            expires_at: expires
+                .filter(|s| *s > 0)
+                .and_then(|s| Utc.timestamp_opt(s, 0).single()),
+            never_expires: expires == Some(0),
+            token_type: data["type"]
+                .as_str()
+                .filter(|t| t.len() <= 32 && t.bytes().all(|b| b.is_ascii_uppercase() || b == b'_'))
+                .map(str::to_string),
+        })
     }
 
     /// A GET of `url` with `params` and the token; its secrets are scrubbed

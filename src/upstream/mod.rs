@@ -39,7 +39,7 @@ use url::Url;
 pub use crate::config::UpstreamConfig;
 pub use error::{ErrorKind, UpstreamError, classify_debug_token};
 pub use grants::{CodeGrant, InstagramProfile, TokenGrant};
-pub use graph::{AppToken, HashtagEdge, LinkedInstagram, MediaOwner, PageRequest};
+pub use graph::{AppToken, HashtagEdge, LinkedInstagram, MediaOwner, PageRequest, TokenCheck};
 pub use media::MediaPage;
 pub use usage::Usage;
 

@@ -29,5 +29,6 @@ mod process;
 mod reels;
 mod refresh;
 mod strangers;
+mod system_users;
 mod token_urls;
 mod versions;

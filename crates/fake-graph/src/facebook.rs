@@ -278,9 +278,19 @@ fn describe_token(state: &State, record: &TokenRecord) -> Value {
     let user = &state.users[record.user].public;
     let mut data = json!({
         "app_id": app.fb_app_id,
-        "type": if record.kind == TokenKind::FacebookPage { "PAGE" } else { "USER" },
+        "type": match record.kind {
+            TokenKind::FacebookPage => "PAGE",
+            TokenKind::SystemUser => "SYSTEM_USER",
+            _ => "USER",
+        },
         "application": "token-agent fake app",
-        "data_access_expires_at": (record.issued_at + Duration::days(90)).timestamp(),
+        // Meta's sample for a system user shows 0 here (WhatsApp
+        // permissions page, 2026-07-01).
+        "data_access_expires_at": if record.kind == TokenKind::SystemUser {
+            0
+        } else {
+            (record.issued_at + Duration::days(90)).timestamp()
+        },
         "expires_at": record.expires_at.map_or(0, |at| at.timestamp()),
         "is_valid": true,
         "issued_at": record.issued_at.timestamp(),

@@ -323,6 +323,23 @@ impl FakeGraph {
         self.issue(user, kind, issued_at)
     }
 
+    /// A system user's token for `user`'s Instagram account, as Instagram
+    /// API with Unified Login hands out: never expiring, or valid 60 days
+    /// from `issued_at` when `expires_in_60_days` (Meta's system-users guide:
+    /// "Some businesses must use expiring tokens").
+    pub fn issue_system_user_token(
+        &self,
+        user: &FakeUser,
+        issued_at: DateTime<Utc>,
+        expires_in_60_days: bool,
+    ) -> String {
+        let token = self.issue(user, TokenKind::SystemUser, issued_at);
+        if expires_in_60_days && let Some(record) = self.state().tokens.get_mut(&token) {
+            record.expires_at = Some(issued_at + chrono::Duration::days(60));
+        }
+        token
+    }
+
     fn issue(&self, user: &FakeUser, kind: TokenKind, issued_at: DateTime<Utc>) -> String {
         let mut state = self.state();
         let index = user_index(&state, user);

@@ -121,6 +121,12 @@ pub(crate) enum TokenKind {
     FacebookUserShort,
     FacebookUserLong,
     FacebookPage,
+    /// A Business Integration System User's token, as "Instagram API with
+    /// Unified Login" uses on graph.facebook.com (Meta's webhooks setup
+    /// page, 2026-10-20): it names the Instagram account by id, lists no
+    /// Pages, and either never expires or lasts 60 days
+    /// (`set_token_expires_in_60_days`; Meta's system-users guide).
+    SystemUser,
 }
 
 impl TokenKind {
@@ -355,6 +361,12 @@ impl State {
         if let Some(page) = record.page {
             return vec![page];
         }
+        if record.kind == TokenKind::SystemUser {
+            // Unified Login addresses the Instagram account by its id; how a
+            // system user's `/me/accounts` reads is not documented, so it
+            // lists nothing here and the agent must not depend on it.
+            return Vec::new();
+        }
         let business = record.scopes.iter().any(|s| s == "business_management");
         (0..self.pages.len())
             .filter(|&i| {
@@ -402,7 +414,7 @@ impl State {
             TokenKind::InstagramLong => (ids::instagram_token(), Some(LONG_LIVED)),
             TokenKind::FacebookUserShort => (ids::facebook_token(), Some(SHORT_LIVED)),
             TokenKind::FacebookUserLong => (ids::facebook_token(), Some(LONG_LIVED)),
-            TokenKind::FacebookPage => (ids::facebook_token(), None),
+            TokenKind::FacebookPage | TokenKind::SystemUser => (ids::facebook_token(), None),
         };
         let record = TokenRecord {
             kind,

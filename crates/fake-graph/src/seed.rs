@@ -26,7 +26,8 @@ const ALT_TEXTS: &[&str] = &[
 
 /// Alt text for every other image, so feeds hold both kinds.
 fn alt_text_for(i: usize) -> Option<String> {
-    i.is_multiple_of(2).then(|| ALT_TEXTS[(i / 2) % ALT_TEXTS.len()].to_string())
+    i.is_multiple_of(2)
+        .then(|| ALT_TEXTS[(i / 2) % ALT_TEXTS.len()].to_string())
 }
 
 pub(crate) fn add_user(state: &mut State, username: &str, media_count: usize) -> FakeUser {

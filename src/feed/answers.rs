@@ -82,6 +82,7 @@ pub(super) struct Rendered {
     /// The upstream pages in it, as the cache held them.
     pages: Vec<Served>,
     body: Bytes,
+    body_version: super::page::Version,
     fetched_at: DateTime<Utc>,
 }
 
@@ -115,7 +116,14 @@ impl Rendered {
     }
 
     pub(super) fn answer(&self, now: DateTime<Utc>, ttl: Duration) -> Answer {
-        Answer::new(self.body.clone(), self.fetched_at, false, now, ttl)
+        Answer::kept(
+            self.body.clone(),
+            self.body_version,
+            self.fetched_at,
+            false,
+            now,
+            ttl,
+        )
     }
 
     fn weight(&self) -> usize {
@@ -192,6 +200,7 @@ impl Answers {
             version,
             pages,
             body: answer.body.clone(),
+            body_version: answer.version,
             fetched_at: answer.fetched_at,
         };
         let weight = rendered.weight();

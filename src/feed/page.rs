@@ -251,6 +251,9 @@ pub fn render<'a>(
 #[derive(Debug, Clone)]
 pub struct Answer {
     pub body: Bytes,
+    /// The body's version, hex digits: made once per rendered answer and
+    /// kept with it, so a repeat visitor's `If-None-Match` costs no hash.
+    pub version: Version,
     /// When the (oldest) upstream page in it was fetched.
     pub fetched_at: DateTime<Utc>,
     /// Seconds a client may keep it.
@@ -269,6 +272,19 @@ impl Answer {
         now: DateTime<Utc>,
         ttl: Duration,
     ) -> Answer {
+        let version = Version::of(&body);
+        Answer::kept(body, version, fetched_at, stale, now, ttl)
+    }
+
+    /// An answer whose version is already known (one kept whole).
+    pub(super) fn kept(
+        body: Bytes,
+        version: Version,
+        fetched_at: DateTime<Utc>,
+        stale: bool,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Answer {
         let max_age = if stale {
             0
         } else {
@@ -278,14 +294,45 @@ impl Answer {
         };
         Answer {
             body,
+            version,
             fetched_at,
             max_age,
             stale,
         }
     }
 
+    /// The `ETag` of the answer in the form `suffix` names (`""` for the
+    /// JSON itself, `"html"` or `"rss"` for what is rendered from it).
+    pub fn etag(&self, suffix: &str) -> String {
+        let hex = self.version.hex();
+        if suffix.is_empty() {
+            format!("\"{hex}\"")
+        } else {
+            format!("\"{hex}-{suffix}\"")
+        }
+    }
+
     pub fn age(&self, now: DateTime<Utc>) -> Duration {
         (now - self.fetched_at).max(Duration::zero())
+    }
+}
+
+/// A body's version: the first 12 bytes of its SHA-256, so every process
+/// that renders the same answer names it alike.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Version([u8; 12]);
+
+impl Version {
+    fn of(body: &[u8]) -> Version {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(body);
+        let mut first = [0; 12];
+        first.copy_from_slice(&digest[..12]);
+        Version(first)
+    }
+
+    fn hex(&self) -> String {
+        hex::encode(self.0)
     }
 }
 

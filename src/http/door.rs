@@ -41,6 +41,8 @@ pub enum Route<'a> {
     Hashtag { tag: &'a str, file: &'a str },
     /// `/feed.html`: the feed as a page for an `<iframe>`
     FeedPage,
+    /// `/feed.rss`: the feed for feed readers
+    FeedRss,
     /// `/media/{account}/{media id}/{width}.jpg`
     Media {
         account: &'a str,
@@ -54,14 +56,15 @@ pub enum Route<'a> {
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Callers {
-    /// Anyone: the route holds no data of the owner's (`/embed.js`), or is
-    /// meant to be read without a browser.
+    /// Anyone: the route holds no data of the owner's (`/embed.js`).
     Anyone,
-    /// The sites in ALLOWED_DOMAINS (see `guard.rs`), with CORS.
-    Sites,
-    /// [`Callers::Sites`], and the agent's own `/feed.html` framed by one
-    /// of them: its "Load more" link and its images name it as Referer.
-    SitesAndFeedPage,
+    /// The sites in ALLOWED_DOMAINS (see `guard.rs`), with CORS; and with
+    /// `feed_page`, the agent's own `/feed.html` framed by one of them (its
+    /// "Load more" link and its images name it as Referer); and with
+    /// `readers`, a request that names no site at all, as feed readers
+    /// send `/feed.rss` and the images it names. A site not in the list
+    /// is refused either way.
+    Sites { feed_page: bool, readers: bool },
 }
 
 /// The agent's own page that other routes may be called from.
@@ -78,6 +81,7 @@ impl<'a> Route<'a> {
         let route = match segments {
             [Some("feed.json"), None, ..] => Route::Feed,
             [Some("feed.html"), None, ..] => Route::FeedPage,
+            [Some("feed.rss"), None, ..] => Route::FeedRss,
             [Some("embed.js"), None, ..] => Route::EmbedFile { name: "embed.js" },
             [Some("embed.css"), None, ..] => Route::EmbedFile { name: "embed.css" },
             [Some(file), None, ..] => Route::Token {
@@ -106,8 +110,22 @@ impl<'a> Route<'a> {
     pub fn callers(&self) -> Callers {
         match self {
             Route::EmbedFile { .. } => Callers::Anyone,
-            Route::Token { .. } | Route::Feed | Route::Hashtag { .. } => Callers::Sites,
-            Route::FeedPage | Route::Media { .. } => Callers::SitesAndFeedPage,
+            Route::Token { .. } | Route::Feed | Route::Hashtag { .. } => Callers::Sites {
+                feed_page: false,
+                readers: false,
+            },
+            Route::FeedPage => Callers::Sites {
+                feed_page: true,
+                readers: false,
+            },
+            Route::FeedRss => Callers::Sites {
+                feed_page: false,
+                readers: true,
+            },
+            Route::Media { .. } => Callers::Sites {
+                feed_page: true,
+                readers: true,
+            },
         }
     }
 
@@ -115,7 +133,7 @@ impl<'a> Route<'a> {
     pub fn label(&self) -> &'static str {
         match self {
             Route::Token { .. } => "token",
-            Route::Feed => "feed",
+            Route::Feed | Route::FeedRss => "feed",
             Route::Hashtag { .. } => "hashtags",
             Route::Media { .. } => "media",
             Route::FeedPage | Route::EmbedFile { .. } => "embed",
@@ -152,8 +170,10 @@ impl Door {
         let headers = request.headers();
         let site = match route.callers() {
             Callers::Anyone => None,
-            Callers::Sites => Some(self.gate.check(headers, None)),
-            Callers::SitesAndFeedPage => Some(self.gate.check(headers, Some(FEED_PAGE))),
+            Callers::Sites { feed_page, readers } => {
+                let own_page = feed_page.then_some(FEED_PAGE);
+                Some(self.gate.check(headers, own_page, readers))
+            }
         };
         let site = match site {
             None => Site::anyone(),
@@ -191,7 +211,7 @@ impl Door {
                     .unwrap_or_else(|| ApiError::not_found().answer());
                 self.now(route, answer)
             }
-            Route::Feed | Route::Hashtag { .. } | Route::FeedPage => {
+            Route::Feed | Route::Hashtag { .. } | Route::FeedPage | Route::FeedRss => {
                 let app = self.app.clone();
                 let client = ClientKey::of(client::address(
                     &app.config.guard.trust_proxy,
@@ -200,15 +220,17 @@ impl Door {
                 ));
                 let base = request_url::shared_answer_base(&app, headers);
                 let query = query.map(str::to_string);
+                let held = if_none_match.map(str::to_string);
                 let answer = match route {
                     Route::Hashtag { tag, file } => {
                         let (tag, file) = (tag.to_string(), file.to_string());
-                        Box::pin(
-                            async move { feed::hashtag(app, tag, file, query, client, base).await },
-                        ) as Handler
+                        Box::pin(async move {
+                            feed::hashtag(app, tag, file, query, client, base, held).await
+                        }) as Handler
                     }
-                    Route::FeedPage => Box::pin(embed::feed_page(app, query, client, base)),
-                    _ => Box::pin(feed::feed(app, query, client, base)),
+                    Route::FeedPage => Box::pin(embed::feed_page(app, query, client, base, held)),
+                    Route::FeedRss => Box::pin(feed::rss(app, query, client, base, held)),
+                    _ => Box::pin(feed::feed(app, query, client, base, held)),
                 };
                 self.later(route, site, answer)
             }
@@ -289,6 +311,7 @@ mod tests {
             ("/accounts/shop/token.js", token("shop", Format::Js)),
             ("/feed.json", Some(Route::Feed)),
             ("/feed.html", Some(Route::FeedPage)),
+            ("/feed.rss", Some(Route::FeedRss)),
             ("/embed.css", Some(Route::EmbedFile { name: "embed.css" })),
             (
                 "/hashtags/bread/top.json",
@@ -340,6 +363,7 @@ mod tests {
             "/hashtags/x/top.json",
             "/media/a/1/640.jpg",
             "/feed.html",
+            "/feed.rss",
             "/embed.js",
         ] {
             let label = Route::parse(path).unwrap().label();

@@ -10,7 +10,7 @@ use url::Url;
 use warp::http::Response;
 
 use super::error::ApiError;
-use super::feed;
+use super::feed::{self, Form};
 use crate::app::App;
 use crate::domain::ClientKey;
 use crate::feed::FeedError;
@@ -24,6 +24,7 @@ pub(super) async fn feed_page(
     query: Option<String>,
     client: ClientKey,
     base: Url,
+    if_none_match: Option<String>,
 ) -> Result<Response<Bytes>, ApiError> {
     let asked = feed::feed_query(query.as_deref(), client)?;
     let csp = frame_policy(&app);
@@ -36,12 +37,17 @@ pub(super) async fn feed_page(
             return Ok(pages::feed_frame_error(error.status_code(), &csp));
         }
     };
+    let now = app.clock.now();
+    // The page is rendered from the answer alone: a client holding this
+    // version gets a 304 without it being rendered again.
+    if let Some(held) = feed::held(&answer, Form::Html, now, if_none_match.as_deref()) {
+        return Ok(held);
+    }
     let mut response =
         pages::feed_frame(&answer.body, query.as_deref(), &csp).ok_or_else(|| {
             ApiError::unavailable("a feed answer could not be read back", "not a feed")
         })?;
-    let headers = response.headers_mut();
-    feed::freshness_headers(&answer, app.clock.now(), headers);
+    feed::freshness_headers(&answer, Form::Html, now, response.headers_mut());
     Ok(response)
 }
 

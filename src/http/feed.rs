@@ -10,6 +10,7 @@ use url::Url;
 use warp::http::{HeaderMap, HeaderValue, Response, header};
 
 use super::error::ApiError;
+use super::etag::{etag_matches, unless_held};
 use crate::app::App;
 use crate::domain::{AccountName, ClientKey, is_valid_cursor, parse_hashtag};
 use crate::feed::{Answer, FeedQuery, Filter, HashtagQuery};
@@ -85,24 +86,68 @@ fn parse_params(query: Option<&str>, max_limit: u32) -> Result<Params, ApiError>
     Ok(params)
 }
 
-fn respond(answer: Answer, now: chrono::DateTime<chrono::Utc>) -> Response<Bytes> {
+fn respond(
+    answer: Answer,
+    now: chrono::DateTime<chrono::Utc>,
+    if_none_match: Option<&str>,
+) -> Response<Bytes> {
     let mut response = Response::new(answer.body.clone());
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    freshness_headers(&answer, now, headers);
-    response
+    freshness_headers(&answer, Form::Json, now, headers);
+    unless_held(response, if_none_match)
 }
 
-/// `Age`, `Cache-Control` and, for a stale copy, `Warning`: how long a
-/// client may keep an answer, whichever form (JSON or HTML) it takes.
+/// The forms an answer is served in, each with its own `ETag`.
+#[derive(Clone, Copy)]
+pub(super) enum Form {
+    Json,
+    Html,
+    Rss,
+}
+
+impl Form {
+    fn suffix(self) -> &'static str {
+        match self {
+            Form::Json => "",
+            Form::Html => "html",
+            Form::Rss => "rss",
+        }
+    }
+}
+
+/// A 304 with the answer's headers, when the client already holds the
+/// answer in `form`: checked before that form is rendered.
+pub(super) fn held(
+    answer: &Answer,
+    form: Form,
+    now: chrono::DateTime<chrono::Utc>,
+    if_none_match: Option<&str>,
+) -> Option<Response<Bytes>> {
+    let given = if_none_match?;
+    if !etag_matches(given, &answer.etag(form.suffix())) {
+        return None;
+    }
+    let mut response = Response::new(Bytes::new());
+    *response.status_mut() = warp::http::StatusCode::NOT_MODIFIED;
+    freshness_headers(answer, form, now, response.headers_mut());
+    Some(response)
+}
+
+/// `ETag`, `Age`, `Cache-Control` and, for a stale copy, `Warning`: which
+/// version an answer is and how long a client may keep it, in `form`.
 pub(super) fn freshness_headers(
     answer: &Answer,
+    form: Form,
     now: chrono::DateTime<chrono::Utc>,
     headers: &mut HeaderMap,
 ) {
+    if let Ok(etag) = HeaderValue::from_str(&answer.etag(form.suffix())) {
+        headers.insert(header::ETAG, etag);
+    }
     headers.insert(
         header::AGE,
         HeaderValue::from(answer.age(now).num_seconds()),
@@ -143,10 +188,40 @@ pub(super) async fn feed(
     query: Option<String>,
     client: ClientKey,
     base: Url,
+    if_none_match: Option<String>,
 ) -> Result<Response<Bytes>, ApiError> {
     let query = feed_query(query.as_deref(), client)?;
     let answer = app.feeds.feed(&query, &base).await?;
-    Ok(respond(answer, app.clock.now()))
+    Ok(respond(answer, app.clock.now(), if_none_match.as_deref()))
+}
+
+/// `/feed.rss`: `/feed.json`'s answer as RSS, for feed readers; a client
+/// that holds this version gets a 304 before anything is rendered.
+pub(super) async fn rss(
+    app: Arc<App>,
+    query: Option<String>,
+    client: ClientKey,
+    base: Url,
+    if_none_match: Option<String>,
+) -> Result<Response<Bytes>, ApiError> {
+    let asked = feed_query(query.as_deref(), client)?;
+    let answer = app.feeds.feed(&asked, &base).await?;
+    let now = app.clock.now();
+    if let Some(held) = held(&answer, Form::Rss, now, if_none_match.as_deref()) {
+        return Ok(held);
+    }
+    let mut self_url = base.join("feed.rss").map_err(|_| {
+        ApiError::unavailable("the feed's own URL could not be made", "bad base URL")
+    })?;
+    self_url.set_query(query.as_deref());
+    let minutes = (answer.max_age / 60).max(1);
+    let mut response =
+        crate::pages::feed_rss(&answer.body, &asked.account, self_url.as_str(), minutes)
+            .ok_or_else(|| {
+                ApiError::unavailable("a feed answer could not be read back", "not a feed")
+            })?;
+    freshness_headers(&answer, Form::Rss, now, response.headers_mut());
+    Ok(response)
 }
 
 pub(super) async fn hashtag(
@@ -156,6 +231,7 @@ pub(super) async fn hashtag(
     query: Option<String>,
     client: ClientKey,
     base: Url,
+    if_none_match: Option<String>,
 ) -> Result<Response<Bytes>, ApiError> {
     let edge = match file.as_str() {
         "recent.json" => HashtagEdge::Recent,
@@ -180,7 +256,7 @@ pub(super) async fn hashtag(
         client: Some(client),
     };
     let answer = app.feeds.hashtag(&query, &base).await?;
-    Ok(respond(answer, app.clock.now()))
+    Ok(respond(answer, app.clock.now(), if_none_match.as_deref()))
 }
 
 #[cfg(test)]

@@ -101,8 +101,15 @@ impl Gate {
     /// links and images name the agent's own URL as Referer, not the
     /// site's). Any client can send that Referer, as it can send an allowed
     /// one: the allow-list keeps other sites' pages out, and the cache
-    /// bounds what anyone's calls cost.
-    pub fn check(&self, headers: &HeaderMap, own_page: Option<&str>) -> Result<Site, ApiError> {
+    /// bounds what anyone's calls cost. With `readers`, a request that names
+    /// no site (a feed reader's) passes too, as with ALLOW_EMPTY_REFERER:
+    /// what it reads is the owner's public posts, from the cache.
+    pub fn check(
+        &self,
+        headers: &HeaderMap,
+        own_page: Option<&str>,
+        readers: bool,
+    ) -> Result<Site, ApiError> {
         let origin = header_text(headers, header::ORIGIN)?;
         let referer = header_text(headers, header::REFERER)?;
         let by_referer = origin.is_none() && referer.is_some();
@@ -133,7 +140,7 @@ impl Gate {
         };
         let cors_origin = match domains.check(origin, referer) {
             Access::Allowed { origin } => Some(self.echo(origin)?),
-            Access::Missing if self.allow_empty_referer => None,
+            Access::Missing if self.allow_empty_referer || readers => None,
             Access::Missing => {
                 return Err(ApiError::forbidden(
                     "origin_required",
@@ -206,7 +213,7 @@ mod tests {
     fn check(gate: &Gate, origin: &str) -> Result<Option<HeaderValue>, &'static str> {
         let mut headers = HeaderMap::new();
         headers.insert(header::ORIGIN, HeaderValue::from_str(origin).unwrap());
-        gate.check(&headers, None)
+        gate.check(&headers, None, false)
             .map(|site| site.cors_origin)
             .map_err(|e| e.code())
     }

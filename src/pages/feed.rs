@@ -2,9 +2,9 @@
 //! script (an `<iframe src>`). The same markup and classes as
 //! `static/embed.js` renders, from the same answer as `/feed.json`.
 
+use super::served::{Item, Served, web};
 use askama::Template;
 use bytes::Bytes;
-use serde::Deserialize;
 use warp::http::{HeaderValue, Response, StatusCode, header};
 
 /// Media shown in a third of the width from 640 px, else in half.
@@ -37,74 +37,6 @@ struct Post {
     video: bool,
     /// What the placeholder says.
     onward: &'static str,
-}
-
-/// What of `/feed.json`'s answer the page shows.
-#[derive(Deserialize)]
-struct Served {
-    data: Vec<Item>,
-    #[serde(default)]
-    paging: Option<Paging>,
-}
-
-#[derive(Deserialize)]
-struct Item {
-    caption: Option<String>,
-    alt_text: Option<String>,
-    media_type: String,
-    media_url: Option<String>,
-    permalink: Option<String>,
-    thumbnail_url: Option<String>,
-    username: Option<String>,
-    mirror: Option<Mirror>,
-    children: Option<Children>,
-}
-
-#[derive(Deserialize)]
-struct Children {
-    data: Vec<Child>,
-}
-
-#[derive(Deserialize)]
-struct Child {
-    media_type: String,
-    media_url: Option<String>,
-    thumbnail_url: Option<String>,
-}
-
-/// The upstream picture of a post or album item: a video's thumbnail,
-/// else its image; never a video file.
-fn upstream_picture(
-    media_type: &str,
-    media_url: Option<String>,
-    thumbnail_url: Option<String>,
-) -> Option<String> {
-    if media_type == "VIDEO" {
-        thumbnail_url
-    } else {
-        media_url
-    }
-}
-
-/// The agent's own copies of the image, where it keeps them.
-#[derive(Deserialize)]
-struct Mirror {
-    width: Option<u32>,
-    height: Option<u32>,
-    src: String,
-    srcset: Option<String>,
-    webp_srcset: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Paging {
-    next: Option<String>,
-    cursors: Option<Cursors>,
-}
-
-#[derive(Deserialize)]
-struct Cursors {
-    after: Option<String>,
 }
 
 /// The page for `body`, the JSON answer to `query` (the request's own query
@@ -149,7 +81,7 @@ fn framed(mut response: Response<Bytes>) -> Response<Bytes> {
     response
 }
 
-fn post(item: Item) -> Post {
+fn post(mut item: Item) -> Post {
     let alt = alt_text(
         item.alt_text.as_deref(),
         item.caption.as_deref(),
@@ -157,7 +89,7 @@ fn post(item: Item) -> Post {
     );
     let video = item.media_type == "VIDEO";
     let carousel = item.media_type == "CAROUSEL_ALBUM";
-    let (src, srcset, webp_srcset, width, height) = match item.mirror {
+    let (src, srcset, webp_srcset, width, height) = match item.mirror.take() {
         Some(m) => (
             Some(m.src),
             m.srcset,
@@ -165,17 +97,13 @@ fn post(item: Item) -> Post {
             m.width.unwrap_or(DEFAULT_SIDE),
             m.height.unwrap_or(DEFAULT_SIDE),
         ),
-        None => {
-            // An album shows its first item, whose picture may be a video's.
-            let first = item.children.and_then(|c| c.data.into_iter().next());
-            let src = match first {
-                Some(child) if carousel => {
-                    upstream_picture(&child.media_type, child.media_url, child.thumbnail_url)
-                }
-                _ => upstream_picture(&item.media_type, item.media_url, item.thumbnail_url),
-            };
-            (src, None, None, DEFAULT_SIDE, DEFAULT_SIDE)
-        }
+        None => (
+            item.upstream_picture(),
+            None,
+            None,
+            DEFAULT_SIDE,
+            DEFAULT_SIDE,
+        ),
     };
     Post {
         href: item.permalink.and_then(web),
@@ -195,16 +123,14 @@ fn post(item: Item) -> Post {
     }
 }
 
-/// Only web URLs reach an href or src: never `javascript:` or `data:`.
-fn web(url: String) -> Option<String> {
-    let parsed = url::Url::parse(&url).ok()?;
-    matches!(parsed.scheme(), "https" | "http").then_some(url)
-}
-
 /// The author's alt text where Instagram has it, else the caption, trimmed
 /// and on one line (hashtags kept), cut at [`MAX_ALT`] characters; without
 /// either, whose post it is.
-fn alt_text(alt_text: Option<&str>, caption: Option<&str>, username: Option<&str>) -> String {
+pub(super) fn alt_text(
+    alt_text: Option<&str>,
+    caption: Option<&str>,
+    username: Option<&str>,
+) -> String {
     let written = alt_text.filter(|text| !text.trim().is_empty());
     let words: Vec<&str> = written
         .or(caption)

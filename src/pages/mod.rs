@@ -12,6 +12,8 @@ mod assets;
 mod budget;
 mod feed;
 mod home;
+mod rss;
+mod served;
 mod status;
 mod time;
 
@@ -27,6 +29,7 @@ use crate::store::{Account, AccountKind};
 
 pub use assets::{asset, embed_file};
 pub use feed::{feed_frame, feed_frame_error};
+pub use rss::feed_rss;
 
 /// Tight by default: our own CSS, images and one small script, nothing inline.
 const CSP: &str = "default-src 'self'; img-src 'self' https: data:; style-src 'self'; \

@@ -28,6 +28,7 @@ mod platforms;
 mod process;
 mod reels;
 mod refresh;
+mod rss;
 mod strangers;
 mod system_users;
 mod token_urls;

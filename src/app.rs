@@ -52,6 +52,8 @@ pub struct App {
     pub mirror: Mirror,
     /// Where expiry warnings go (e-mail, webhook, or only the log).
     pub notifier: Notifier,
+    /// BUILD_HOOK_URL, when set: builds the owner's site on a change.
+    pub build_hook: Option<Arc<crate::build_hook::BuildHook>>,
     /// The agent's own public URL, for the links it makes.
     pub public_url: PublicUrl,
     pub metrics: Arc<Metrics>,
@@ -100,6 +102,16 @@ impl App {
             "token-agent",
             clock.clone(),
         )?;
+        let instance = format!("{}-{:08x}", std::process::id(), rand::random::<u32>());
+        let build_hook = match &config.build_hook {
+            Some(hook) => Some(Arc::new(crate::build_hook::BuildHook::new(
+                hook.clone(),
+                config.webhook_secret.clone(),
+                &config.upstream.user_agent,
+                &instance,
+            )?)),
+            None => None,
+        };
         let form_key = Secret::new(shared_key(&store, FORM_KEY).await?);
         let cursor_key = CursorKey::new(&shared_key(&store, CURSOR_KEY).await?);
         let board = Arc::new(Board::default());
@@ -119,6 +131,7 @@ impl App {
                 clock: clock.clone(),
                 metrics: metrics.clone(),
                 mirror: mirror.clone(),
+                build_hook: build_hook.clone(),
             },
             FeedSettings {
                 ttl: chrono::Duration::from_std(config.feed_cache_ttl)
@@ -141,10 +154,11 @@ impl App {
             feeds,
             mirror,
             notifier,
+            build_hook,
             public_url,
             metrics,
             wake: Notify::new(),
-            instance: format!("{}-{:08x}", std::process::id(), rand::random::<u32>()),
+            instance,
             form_key,
             reloading: tokio::sync::Mutex::new(()),
         });

@@ -13,6 +13,7 @@
 pub mod accounts;
 pub mod app;
 pub mod board;
+pub mod build_hook;
 pub mod cache;
 pub mod cli;
 pub mod clock;

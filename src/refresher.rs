@@ -359,6 +359,30 @@ async fn check_token(
     publish(app, &account.name).await
 }
 
+/// The build hook's share of a pass: the check for new posts when due (in
+/// any process), token changes, and the deliveries due.
+async fn build_hook_pass(app: &App) -> Result<(), StoreError> {
+    let Some(hook) = &app.build_hook else {
+        return Ok(());
+    };
+    let now = app.clock.now();
+    let accounts = app.store.accounts().await?;
+    if hook.check_due(&app.store, now).await? {
+        for account in &accounts {
+            // Through the cache: a page read within FEED_CACHE_TTL was
+            // compared when it was read, and costs nothing now.
+            if let Err(e) = app.feeds.first_page(&account.name).await {
+                tracing::warn!(account = %account.name, error = %e, "the build hook's check could not read the feed");
+            }
+        }
+    }
+    for account in &accounts {
+        hook.token(&app.store, account, now).await?;
+    }
+    hook.deliver_due(&app.store, now).await?;
+    Ok(())
+}
+
 /// Refreshes every account that is due.
 pub async fn refresh_due(app: &App) -> Vec<(String, Result<Outcome, StoreError>)> {
     let accounts = match app.store.accounts().await {
@@ -465,6 +489,9 @@ async fn pass(app: Arc<App>) {
     }
     if let Err(e) = check_unrefreshable(&app).await {
         tracing::warn!(error = %e, "could not check Facebook tokens; will try again");
+    }
+    if let Err(e) = build_hook_pass(&app).await {
+        tracing::warn!(error = %e, "the build hook's pass failed; will try again");
     }
     if let Err(e) = crate::warnings::send_due(&app).await {
         tracing::warn!(error = %e, "could not check for expiry warnings; will try again");

@@ -20,6 +20,7 @@ use serde::Deserialize;
 use url::Url;
 
 mod apps;
+mod build_hook;
 mod cache;
 mod database;
 mod feed;
@@ -33,6 +34,7 @@ mod upstream;
 mod vars;
 
 pub use apps::AppCredentials;
+pub use build_hook::{BuildHookConfig, HookOn};
 pub use database::DatabaseUrl;
 pub use guard::GuardConfig;
 pub use mirror::{DEFAULT_MIRROR_MAX_MB, DEFAULT_MIRROR_POSTS, MAX_MIRROR_POSTS, MirrorConfig};
@@ -118,6 +120,8 @@ pub struct Config {
     /// NOTIFY_EMAIL through SMTP_URL.
     pub email: Option<EmailConfig>,
     pub notify_webhook_url: Option<Url>,
+    /// BUILD_HOOK_URL and how it is used.
+    pub build_hook: Option<BuildHookConfig>,
     pub allow_empty_referer: bool,
     pub upstream: UpstreamConfig,
     /// How often the refresher looks for due work; REFRESH_CHECK_SECONDS.
@@ -192,6 +196,9 @@ struct RawEnv {
     notify_email: Option<String>,
     smtp_url: Option<String>,
     notify_webhook_url: Option<String>,
+    build_hook_url: Option<String>,
+    build_hook_on: Option<String>,
+    build_hook_check_minutes: Option<String>,
     allow_empty_referer: Option<String>,
     instagram_graph_url: Option<String>,
     instagram_oauth_url: Option<String>,
@@ -400,6 +407,11 @@ impl Config {
             notify_webhook_url: present(raw.notify_webhook_url)
                 .map(|u| parse_http_url("NOTIFY_WEBHOOK_URL", &u))
                 .transpose()?,
+            build_hook: build_hook::parse(
+                raw.build_hook_url,
+                raw.build_hook_on,
+                raw.build_hook_check_minutes,
+            )?,
             allow_empty_referer: parse_bool("ALLOW_EMPTY_REFERER", raw.allow_empty_referer)?,
             upstream,
             refresh_check_interval: Duration::from_secs(parse_number(

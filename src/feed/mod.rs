@@ -46,6 +46,7 @@ use chrono::{DateTime, Duration, Utc};
 use url::Url;
 
 use crate::board::Board;
+use crate::build_hook::BuildHook;
 use crate::cache::Cache;
 use crate::clock::Clock;
 use crate::domain::{ClientKey, Cursor};
@@ -161,6 +162,8 @@ pub struct FeedHandles {
     pub metrics: Arc<Metrics>,
     /// Told of each first page fetched; dresses the items it mirrors.
     pub mirror: Mirror,
+    /// Told of each first page fetched, to notice new and removed posts.
+    pub build_hook: Option<Arc<BuildHook>>,
 }
 
 /// Proxy state shared by all requests.
@@ -667,8 +670,48 @@ impl Feeds {
             self.handles
                 .mirror
                 .note_page(&account.name, account.epoch, &media);
+            self.note_for_build_hook(&account, &media).await;
         }
         Ok(media)
+    }
+
+    /// Compares a first page just fetched with the posts the build hook
+    /// saw last (two small database steps, beside the upstream call that
+    /// fetched it), and delivers a change off the request's path.
+    async fn note_for_build_hook(&self, account: &Account, media: &MediaPage) {
+        let Some(hook) = self.handles.build_hook.clone() else {
+            return;
+        };
+        let (store, now) = (self.handles.store.clone(), self.handles.clock.now());
+        match hook
+            .first_page(&store, &account.name, account.epoch, media, now)
+            .await
+        {
+            Ok(false) => {}
+            Ok(true) => {
+                tokio::spawn(async move {
+                    if let Err(e) = hook.deliver_due(&store, now).await {
+                        tracing::warn!(error = %e, "the build hook could not deliver; the next pass will");
+                    }
+                });
+            }
+            Err(e) => {
+                tracing::warn!(account = %account.name, error = %e, "the build hook could not compare the posts; the next check will");
+            }
+        }
+    }
+
+    /// Reads `account`'s first page through the cache, as a visitor's
+    /// first request would: from Instagram only when the copy is stale.
+    pub async fn first_page(&self, account: &str) -> Result<(), FeedError> {
+        let Some(served) = self.handles.board.get(account) else {
+            return Err(FeedError::UnknownAccount(account.to_string()));
+        };
+        let source = Source::Feed {
+            account,
+            epoch: served.epoch,
+        };
+        self.page(&source, None, None).await.map(drop)
     }
 
     async fn fetch_hashtag(

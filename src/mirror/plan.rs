@@ -3,8 +3,6 @@
 //! has its `media_url`, a VIDEO its `thumbnail_url` (the video itself is
 //! not copied), an album each child's image the same way.
 
-use chrono::DateTime;
-
 use crate::upstream::MediaPage;
 use crate::upstream::media::Media;
 
@@ -42,15 +40,6 @@ fn image_url(media: &Media) -> Option<&String> {
     }
 }
 
-/// Graph's timestamps have no colon in the offset (`+0000`).
-fn posted_at(media: &Media) -> i64 {
-    media
-        .timestamp
-        .as_deref()
-        .and_then(|t| DateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%z").ok())
-        .map_or(0, |t| t.timestamp_millis())
-}
-
 /// The newest `posts` posts of a first page and the images each needs.
 pub fn newest(page: &MediaPage, posts: usize) -> Vec<PostPlan> {
     page.data
@@ -83,7 +72,7 @@ pub fn newest(page: &MediaPage, posts: usize) -> Vec<PostPlan> {
             };
             PostPlan {
                 post_id: post.id.clone(),
-                posted_at: posted_at(post),
+                posted_at: post.posted_at_ms(),
                 images,
             }
         })

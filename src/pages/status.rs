@@ -38,6 +38,15 @@ pub(super) struct StatusPage {
     budget_limit: i64,
     /// GRAPH_API_VERSION, when it ends within 90 days (or has ended).
     version_end: Option<(String, Moment, &'static str)>,
+    build_hook: Option<HookState>,
+}
+
+/// BUILD_HOOK_URL's host (never the rest of it) and its deliveries.
+struct HookState {
+    host: String,
+    last: Option<Moment>,
+    pending: i64,
+    error: Option<String>,
 }
 
 /// One account, as the status page shows it.
@@ -114,8 +123,21 @@ pub(super) async fn page(app: &App) -> StatusPage {
     } else {
         last_connect(app, now).await
     };
+    let build_hook = match &app.build_hook {
+        Some(hook) if !database_down => {
+            let delivery = app.store.hook_delivery().await.ok().flatten();
+            Some(HookState {
+                host: hook.host().to_string(),
+                last: delivery.as_ref().and_then(|d| Moment::of(d.last, now)),
+                pending: delivery.as_ref().map_or(0, |d| d.pending),
+                error: delivery.and_then(|d| d.last_error),
+            })
+        }
+        _ => None,
+    };
     StatusPage {
         layout: Layout::for_app(app, "Status", "status"),
+        build_hook,
         now: Moment::new(now, now),
         cards,
         database_down,

@@ -10,6 +10,7 @@
 //! statement is written once and run on whichever pool is configured.
 
 mod accounts;
+mod build_hook;
 mod changes;
 mod deletions;
 mod hashtags;
@@ -20,6 +21,7 @@ mod pages;
 mod settings;
 
 pub use accounts::{Account, AccountKind, Attempt, NewToken};
+pub use build_hook::{HookDelivery, HookEvent};
 pub use changes::Changes;
 pub use history::HistoryRow;
 pub use mirror::{MirrorCopy, MirrorEntry, MirrorPlace, MirrorPost};

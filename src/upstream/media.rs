@@ -103,6 +103,15 @@ pub struct MediaPage {
 }
 
 impl Media {
+    /// When it was published, Unix ms (0 when upstream did not say). Graph's
+    /// timestamps have no colon in the offset (`+0000`).
+    pub fn posted_at_ms(&self) -> i64 {
+        self.timestamp
+            .as_deref()
+            .and_then(|t| DateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%z").ok())
+            .map_or(0, |t| t.timestamp_millis())
+    }
+
     /// A trial reel: shown only to non-followers, not on the profile grid.
     pub fn is_trial_reel(&self) -> bool {
         self.is_shared_to_feed == Some(false)

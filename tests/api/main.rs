@@ -8,6 +8,7 @@ mod common;
 
 mod alt_text;
 mod budget;
+mod build_hook;
 mod cache;
 mod changes;
 mod connect;

@@ -24,12 +24,14 @@
 //! * `failures.rs` — failed fetches, remembered briefly.
 //! * `usage.rs` — no calls while Instagram throttles an account.
 //! * `misses.rs` — the bound on misses per client.
+//! * `merged.rs` — several accounts in one feed.
 
 mod answers;
 mod cursor;
 mod failures;
 mod filter;
 mod flights;
+mod merged;
 mod misses;
 mod page;
 mod scan;
@@ -63,6 +65,7 @@ pub use failures::FAILURE_TTL;
 use failures::Failures;
 pub use filter::{Filter, FilterError};
 pub use flights::Flights;
+pub use merged::MAX_ACCOUNTS;
 use misses::Misses;
 pub use page::{Answer, Links, Page, Paging, render};
 use scan::{Scan, Scanned};
@@ -114,6 +117,8 @@ pub enum FeedError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FeedQuery {
     pub account: String,
+    /// More accounts merged into the feed (`account=a,b`), newest first.
+    pub also: Vec<String>,
     pub limit: u32,
     /// `after=` or `before=`: one of the agent's own cursors.
     pub cursor: Option<String>,
@@ -604,6 +609,9 @@ impl Feeds {
 
     /// `GET /feed.json`: the account's own media. Links point at `base`.
     pub async fn feed(&self, query: &FeedQuery, base: &Url) -> Result<Answer, FeedError> {
+        if !query.also.is_empty() {
+            return self.merged(query, base).await;
+        }
         // The accounts in memory decide what exists, so that a cache hit
         // costs no database round trip.
         let Some(served) = self.handles.board.get(&query.account) else {

@@ -13,7 +13,7 @@ use super::error::ApiError;
 use super::etag::{etag_matches, unless_held};
 use crate::app::App;
 use crate::domain::{AccountName, ClientKey, is_valid_cursor, parse_hashtag};
-use crate::feed::{Answer, FeedQuery, Filter, HashtagQuery};
+use crate::feed::{Answer, FeedQuery, Filter, HashtagQuery, MAX_ACCOUNTS};
 use crate::upstream::HashtagEdge;
 
 const DEFAULT_LIMIT: u32 = 25;
@@ -23,7 +23,8 @@ const MAX_HASHTAG_LIMIT: u32 = 50;
 
 /// The query parameters both endpoints take, checked before anything else.
 struct Params {
-    account: Option<AccountName>,
+    /// `account=a,b`: one, or several merged.
+    accounts: Vec<AccountName>,
     limit: u32,
     /// One of the agent's own cursors, from `after` or `before`.
     cursor: Option<String>,
@@ -32,7 +33,7 @@ struct Params {
 
 fn parse_params(query: Option<&str>, max_limit: u32) -> Result<Params, ApiError> {
     let mut params = Params {
-        account: None,
+        accounts: Vec::new(),
         limit: DEFAULT_LIMIT,
         cursor: None,
         filter: Filter::default(),
@@ -40,15 +41,7 @@ fn parse_params(query: Option<&str>, max_limit: u32) -> Result<Params, ApiError>
     let mut seen_cursor = false;
     for (key, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
         match key.as_ref() {
-            "account" => {
-                let name = AccountName::parse(&value).map_err(|_| {
-                    ApiError::bad_request(
-                        "invalid_account",
-                        "account must be 1 to 64 letters, digits, - or _",
-                    )
-                })?;
-                params.account = Some(name);
-            }
+            "account" => params.accounts = parse_accounts(&value)?,
             "limit" => {
                 params.limit = value
                     .parse::<u32>()
@@ -84,6 +77,29 @@ fn parse_params(query: Option<&str>, max_limit: u32) -> Result<Params, ApiError>
         }
     }
     Ok(params)
+}
+
+/// `account=`: a name, or up to [`MAX_ACCOUNTS`] names separated by commas.
+fn parse_accounts(value: &str) -> Result<Vec<AccountName>, ApiError> {
+    let mut names: Vec<AccountName> = Vec::new();
+    for part in value.split(',') {
+        let name = AccountName::parse(part.trim()).map_err(|_| {
+            ApiError::bad_request(
+                "invalid_account",
+                "account must be 1 to 64 letters, digits, - or _ (several separated by commas)",
+            )
+        })?;
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    if names.len() > MAX_ACCOUNTS {
+        return Err(ApiError::bad_request(
+            "invalid_account",
+            format!("a feed merges at most {MAX_ACCOUNTS} accounts"),
+        ));
+    }
+    Ok(names)
 }
 
 fn respond(
@@ -171,11 +187,12 @@ pub(super) fn freshness_headers(
 /// The feed a `/feed.json` or `/feed.html` query asks for, checked.
 pub(super) fn feed_query(query: Option<&str>, client: ClientKey) -> Result<FeedQuery, ApiError> {
     let params = parse_params(query, MAX_FEED_LIMIT)?;
+    let mut accounts = params.accounts.into_iter().map(AccountName::into_string);
     Ok(FeedQuery {
-        account: params
-            .account
-            .unwrap_or_else(AccountName::default_account)
-            .into_string(),
+        account: accounts
+            .next()
+            .unwrap_or_else(|| AccountName::default_account().into_string()),
+        also: accounts.collect(),
         limit: params.limit,
         cursor: params.cursor,
         filter: params.filter,
@@ -216,12 +233,20 @@ pub(super) async fn rss(
     self_url.set_query(query.as_deref());
     let minutes = (answer.max_age / 60).max(1);
     let mut response =
-        crate::pages::feed_rss(&answer.body, &asked.account, self_url.as_str(), minutes)
+        crate::pages::feed_rss(&answer.body, &accounts(&asked), self_url.as_str(), minutes)
             .ok_or_else(|| {
                 ApiError::unavailable("a feed answer could not be read back", "not a feed")
             })?;
     freshness_headers(&answer, Form::Rss, now, response.headers_mut());
     Ok(response)
+}
+
+/// The accounts a feed query reads, as `account=` names them.
+fn accounts(query: &FeedQuery) -> String {
+    std::iter::once(query.account.as_str())
+        .chain(query.also.iter().map(String::as_str))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 pub(super) async fn hashtag(
@@ -246,10 +271,20 @@ pub(super) async fn hashtag(
         )
     })?;
     let params = parse_params(query.as_deref(), MAX_HASHTAG_LIMIT)?;
+    if params.accounts.len() > 1 {
+        return Err(ApiError::bad_request(
+            "invalid_account",
+            "a hashtag feed is read through one account",
+        ));
+    }
     let query = HashtagQuery {
         tag,
         edge,
-        account: params.account.map(AccountName::into_string),
+        account: params
+            .accounts
+            .into_iter()
+            .next()
+            .map(AccountName::into_string),
         limit: params.limit,
         cursor: params.cursor,
         filter: params.filter,
@@ -283,7 +318,13 @@ mod tests {
         let p = parse_params(Some("account=shop&limit=5&before=QVFI"), MAX_FEED_LIMIT)
             .ok()
             .unwrap();
-        assert_eq!(p.account.as_ref().map(AccountName::as_str), Some("shop"));
+        assert_eq!(
+            p.accounts
+                .iter()
+                .map(AccountName::as_str)
+                .collect::<Vec<_>>(),
+            ["shop"]
+        );
         assert_eq!(p.limit, 5);
         assert_eq!(p.cursor.as_deref(), Some("QVFI"));
         assert!(parse_params(Some("limit=51"), MAX_HASHTAG_LIMIT).is_err());

@@ -56,15 +56,28 @@ pub fn feed_rss(
     ttl_minutes: i64,
 ) -> Option<Response<Bytes>> {
     let served: Served = serde_json::from_slice(body).ok()?;
-    let username = served.data.iter().find_map(|item| item.username.clone());
+    let mut usernames: Vec<String> = Vec::new();
+    for name in served.data.iter().filter_map(|item| item.username.clone()) {
+        if !usernames.contains(&name) {
+            usernames.push(name);
+        }
+    }
     let items: Vec<Entry> = served.data.into_iter().map(entry).collect();
-    let (title, link, description) = match &username {
-        Some(name) => (
+    let (title, link, description) = match usernames.as_slice() {
+        [name] => (
             format!("@{name} on Instagram"),
             format!("https://www.instagram.com/{name}/"),
             format!("Recent Instagram posts by @{name}"),
         ),
-        None => (
+        [_, _, ..] => {
+            let names: Vec<String> = usernames.iter().map(|n| format!("@{n}")).collect();
+            (
+                format!("{} on Instagram", names.join(", ")),
+                self_url.to_string(),
+                format!("Recent Instagram posts by {}", names.join(", ")),
+            )
+        }
+        [] => (
             format!("{account} on Instagram"),
             self_url.to_string(),
             "Recent Instagram posts".to_string(),

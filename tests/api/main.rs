@@ -22,6 +22,7 @@ mod feed;
 mod filters;
 mod kept_pages;
 mod limits;
+mod merged;
 mod meta;
 mod mirror;
 mod pages;

@@ -23,6 +23,7 @@ use warp::http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use super::client;
 use super::error::ApiError;
 use super::etag::unless_held;
+use super::feed::FeedRequest;
 use super::guard::{Gate, Site, header_text};
 use super::server::{Front, Peer, Taken};
 use super::token::{Format, TokenRequest};
@@ -218,19 +219,20 @@ impl Door {
                     Some(peer),
                     headers,
                 ));
-                let base = request_url::shared_answer_base(&app, headers);
-                let query = query.map(str::to_string);
-                let held = if_none_match.map(str::to_string);
+                let request = FeedRequest {
+                    query: query.map(str::to_string),
+                    client,
+                    base: request_url::shared_answer_base(&app, headers),
+                    if_none_match: if_none_match.map(str::to_string),
+                };
                 let answer = match route {
                     Route::Hashtag { tag, file } => {
                         let (tag, file) = (tag.to_string(), file.to_string());
-                        Box::pin(async move {
-                            feed::hashtag(app, tag, file, query, client, base, held).await
-                        }) as Handler
+                        Box::pin(feed::hashtag(app, tag, file, request)) as Handler
                     }
-                    Route::FeedPage => Box::pin(embed::feed_page(app, query, client, base, held)),
-                    Route::FeedRss => Box::pin(feed::rss(app, query, client, base, held)),
-                    _ => Box::pin(feed::feed(app, query, client, base, held)),
+                    Route::FeedPage => Box::pin(embed::feed_page(app, request)),
+                    Route::FeedRss => Box::pin(feed::rss(app, request)),
+                    _ => Box::pin(feed::feed(app, request)),
                 };
                 self.later(route, site, answer)
             }

@@ -6,13 +6,11 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use url::Url;
 use warp::http::Response;
 
 use super::error::ApiError;
-use super::feed::{self, Form};
+use super::feed::{self, FeedRequest, Form};
 use crate::app::App;
-use crate::domain::ClientKey;
 use crate::feed::FeedError;
 use crate::pages;
 
@@ -21,14 +19,11 @@ use crate::pages;
 /// page's polite error state with the same status.
 pub(super) async fn feed_page(
     app: Arc<App>,
-    query: Option<String>,
-    client: ClientKey,
-    base: Url,
-    if_none_match: Option<String>,
+    request: FeedRequest,
 ) -> Result<Response<Bytes>, ApiError> {
-    let asked = feed::feed_query(query.as_deref(), client)?;
+    let asked = request.feed_query()?;
     let csp = frame_policy(&app);
-    let answer = match app.feeds.feed(&asked, &base).await {
+    let answer = match app.feeds.feed(&asked, &request.base).await {
         Ok(answer) => answer,
         // A cursor this agent did not sign is a bad parameter like any other.
         Err(error @ FeedError::BadCursor) => return Err(ApiError::from(error)),
@@ -40,11 +35,11 @@ pub(super) async fn feed_page(
     let now = app.clock.now();
     // The page is rendered from the answer alone: a client holding this
     // version gets a 304 without it being rendered again.
-    if let Some(held) = feed::held(&answer, Form::Html, now, if_none_match.as_deref()) {
+    if let Some(held) = feed::held(&answer, Form::Html, now, request.if_none_match.as_deref()) {
         return Ok(held);
     }
     let mut response =
-        pages::feed_frame(&answer.body, query.as_deref(), &csp).ok_or_else(|| {
+        pages::feed_frame(&answer.body, request.query.as_deref(), &csp).ok_or_else(|| {
             ApiError::unavailable("a feed answer could not be read back", "not a feed")
         })?;
     feed::freshness_headers(&answer, Form::Html, now, response.headers_mut());

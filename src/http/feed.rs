@@ -184,8 +184,30 @@ pub(super) fn freshness_headers(
     }
 }
 
-/// The feed a `/feed.json` or `/feed.html` query asks for, checked.
-pub(super) fn feed_query(query: Option<&str>, client: ClientKey) -> Result<FeedQuery, ApiError> {
+/// What a feed URL's handler is given of its request.
+pub(super) struct FeedRequest {
+    /// The query string, as sent.
+    pub query: Option<String>,
+    pub client: ClientKey,
+    /// The agent's URL its links start at.
+    pub base: Url,
+    /// `If-None-Match`, when sent.
+    pub if_none_match: Option<String>,
+}
+
+impl FeedRequest {
+    fn held(&self) -> Option<&str> {
+        self.if_none_match.as_deref()
+    }
+
+    /// The feed a `/feed.json`, `/feed.html` or `/feed.rss` query asks
+    /// for, checked.
+    pub(super) fn feed_query(&self) -> Result<FeedQuery, ApiError> {
+        feed_query(self.query.as_deref(), self.client)
+    }
+}
+
+fn feed_query(query: Option<&str>, client: ClientKey) -> Result<FeedQuery, ApiError> {
     let params = parse_params(query, MAX_FEED_LIMIT)?;
     let mut accounts = params.accounts.into_iter().map(AccountName::into_string);
     Ok(FeedQuery {
@@ -200,37 +222,25 @@ pub(super) fn feed_query(query: Option<&str>, client: ClientKey) -> Result<FeedQ
     })
 }
 
-pub(super) async fn feed(
-    app: Arc<App>,
-    query: Option<String>,
-    client: ClientKey,
-    base: Url,
-    if_none_match: Option<String>,
-) -> Result<Response<Bytes>, ApiError> {
-    let query = feed_query(query.as_deref(), client)?;
-    let answer = app.feeds.feed(&query, &base).await?;
-    Ok(respond(answer, app.clock.now(), if_none_match.as_deref()))
+pub(super) async fn feed(app: Arc<App>, request: FeedRequest) -> Result<Response<Bytes>, ApiError> {
+    let query = request.feed_query()?;
+    let answer = app.feeds.feed(&query, &request.base).await?;
+    Ok(respond(answer, app.clock.now(), request.held()))
 }
 
 /// `/feed.rss`: `/feed.json`'s answer as RSS, for feed readers; a client
 /// that holds this version gets a 304 before anything is rendered.
-pub(super) async fn rss(
-    app: Arc<App>,
-    query: Option<String>,
-    client: ClientKey,
-    base: Url,
-    if_none_match: Option<String>,
-) -> Result<Response<Bytes>, ApiError> {
-    let asked = feed_query(query.as_deref(), client)?;
-    let answer = app.feeds.feed(&asked, &base).await?;
+pub(super) async fn rss(app: Arc<App>, request: FeedRequest) -> Result<Response<Bytes>, ApiError> {
+    let asked = request.feed_query()?;
+    let answer = app.feeds.feed(&asked, &request.base).await?;
     let now = app.clock.now();
-    if let Some(held) = held(&answer, Form::Rss, now, if_none_match.as_deref()) {
+    if let Some(held) = held(&answer, Form::Rss, now, request.held()) {
         return Ok(held);
     }
-    let mut self_url = base.join("feed.rss").map_err(|_| {
+    let mut self_url = request.base.join("feed.rss").map_err(|_| {
         ApiError::unavailable("the feed's own URL could not be made", "bad base URL")
     })?;
-    self_url.set_query(query.as_deref());
+    self_url.set_query(request.query.as_deref());
     let minutes = (answer.max_age / 60).max(1);
     let mut response =
         crate::pages::feed_rss(&answer.body, &accounts(&asked), self_url.as_str(), minutes)
@@ -253,10 +263,7 @@ pub(super) async fn hashtag(
     app: Arc<App>,
     tag: String,
     file: String,
-    query: Option<String>,
-    client: ClientKey,
-    base: Url,
-    if_none_match: Option<String>,
+    request: FeedRequest,
 ) -> Result<Response<Bytes>, ApiError> {
     let edge = match file.as_str() {
         "recent.json" => HashtagEdge::Recent,
@@ -270,7 +277,7 @@ pub(super) async fn hashtag(
             "a hashtag is 1 to 100 letters, digits or underscores, without spaces or punctuation",
         )
     })?;
-    let params = parse_params(query.as_deref(), MAX_HASHTAG_LIMIT)?;
+    let params = parse_params(request.query.as_deref(), MAX_HASHTAG_LIMIT)?;
     if params.accounts.len() > 1 {
         return Err(ApiError::bad_request(
             "invalid_account",
@@ -288,10 +295,10 @@ pub(super) async fn hashtag(
         limit: params.limit,
         cursor: params.cursor,
         filter: params.filter,
-        client: Some(client),
+        client: Some(request.client),
     };
-    let answer = app.feeds.hashtag(&query, &base).await?;
-    Ok(respond(answer, app.clock.now(), if_none_match.as_deref()))
+    let answer = app.feeds.hashtag(&query, &request.base).await?;
+    Ok(respond(answer, app.clock.now(), request.held()))
 }
 
 #[cfg(test)]

@@ -124,12 +124,18 @@ async fn a_burst_of_cold_requests_costs_one_upstream_call(backend: Backend) {
         let (http, url) = (s.app.http.clone(), s.app.url("/feed.json?limit=10"));
         async move {
             let _permit = limit.acquire().await.unwrap();
-            http.get(url)
+            let res = http
+                .get(url)
                 .header(ORIGIN.0, ORIGIN.1)
                 .send()
                 .await
-                .unwrap()
-                .status()
+                .unwrap();
+            let status = res.status();
+            // Read to the end, as a browser does, so the connection goes
+            // back to the pool: a response dropped unread closes it, and
+            // the burst would then also test the per-client bound.
+            res.bytes().await.unwrap();
+            status
         }
     });
     let statuses = join_all(requests).await;

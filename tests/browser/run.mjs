@@ -635,6 +635,20 @@ const scenarios = {
     check(failed.length === 1, `${where}: the image whose link failed became a placeholder`, JSON.stringify(shown));
     const squares = shown.filter((t) => t.role === "img").every((t) => t.box.width > 50 && Math.abs(t.box.width - t.box.height) <= 1);
     check(squares, `${where}: placeholders are square tiles of the grid's width`, JSON.stringify(shown.map((t) => t.box)));
+    const merged = await look(r.page, "#merged");
+    const mergedPosts = feedPosts(r.seen, 6);
+    const owners = new Set(mergedPosts.map((p) => p.username));
+    check(
+      merged.length === 6 && mergedPosts.length === 6 && owners.size === 2,
+      `${where}: data-account="withheld,default" shows both accounts' posts in one grid`,
+      `${merged.length} tiles; ${[...owners]}`,
+    );
+    const times = mergedPosts.map((p) => p.timestamp);
+    check(
+      times.every((t, i) => i === 0 || times[i - 1] >= t),
+      `${where}: the merged grid is newest first`,
+      JSON.stringify(times),
+    );
     const inFrame = framed ? await look(framed, null) : [];
     check(
       inFrame[video]?.role === "img" && inFrame[video]?.says === "Watch on Instagram" && inFrame[video]?.box.width > 50,

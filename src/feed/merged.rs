@@ -79,10 +79,12 @@ impl Feeds {
         for (i, part) in parts.iter().enumerate() {
             let place = match part {
                 None => Place::End,
-                Some(_) if taken[i] == 0 => places[i].clone(),
+                // All of it, or nothing to take (a filter may leave a page
+                // empty and still link on): on to its next page.
                 Some(part) if taken[i] == part.items.len() => {
                     part.next.clone().map_or(Place::End, Place::At)
                 }
+                Some(_) if taken[i] == 0 => places[i].clone(),
                 // Part of its items: its own answer of that many says where
                 // the rest starts (the same cached pages, no call upstream).
                 Some(_) => {

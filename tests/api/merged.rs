@@ -131,7 +131,28 @@ async fn merged_feeds_reach_the_frame_and_the_rss_and_bad_lists_are_400(backend:
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
+async fn a_filter_that_leaves_an_account_empty_still_ends(backend: Backend) {
+    // The team has no album at all; the shop has one.
+    let world = World::new(backend).await;
+    let app = world.spawn(&[]).await;
+    world.add_instagram_account(&app, "shop", 7).await;
+    world.add_instagram_account(&app, "team", 2).await;
+
+    let mut next = Some("/feed.json?account=shop,team&type=CAROUSEL_ALBUM&limit=5".to_string());
+    let (mut pages, mut seen) = (0, 0);
+    while let Some(path) = next {
+        let (items, link) = page(&get(&app, &path).await);
+        seen += items.len();
+        next = link;
+        pages += 1;
+        assert!(pages <= 3, "the pages never end");
+    }
+
+    assert_eq!(seen, 1);
+}
+
 on_both_backends!(
+    a_filter_that_leaves_an_account_empty_still_ends,
     two_accounts_merge_newest_first_and_page_to_the_end,
     merged_feeds_reach_the_frame_and_the_rss_and_bad_lists_are_400,
 );

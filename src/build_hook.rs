@@ -185,22 +185,13 @@ impl BuildHook {
         Ok(written)
     }
 
-    /// Whether the check for new posts is due, in any process; if so, it
-    /// is taken as done now, so the others wait their turn.
+    /// Whether the check for new posts is due; if so, this process takes
+    /// it, and the others wait their turn.
     pub async fn check_due(&self, store: &Store, now: DateTime<Utc>) -> Result<bool, StoreError> {
         let every = Duration::from_std(self.config.check_every).unwrap_or(Duration::minutes(15));
-        let last = store
-            .setting(CHECKED_AT)
-            .await?
-            .and_then(|v| v.parse::<i64>().ok())
-            .and_then(DateTime::from_timestamp_millis);
-        if last.is_some_and(|t| now - t < every) {
-            return Ok(false);
-        }
         store
-            .set_setting(CHECKED_AT, &now.timestamp_millis().to_string())
-            .await?;
-        Ok(true)
+            .take_turn(CHECKED_AT, now.timestamp_millis(), every.num_milliseconds())
+            .await
     }
 
     /// Notices a change of `account`'s served token (refreshed, pasted,

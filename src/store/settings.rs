@@ -29,6 +29,23 @@ impl Store {
         Ok(())
     }
 
+    /// Takes the turn kept at `key` for `now` (Unix ms) when the last taken
+    /// is at least `every` ms ago, or none was: `true` for exactly one of
+    /// the processes that ask at once.
+    pub async fn take_turn(&self, key: &str, now: i64, every: i64) -> Result<bool, StoreError> {
+        const SQL: &str = "INSERT INTO settings (key, value) VALUES ($1, $2) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value \
+             WHERE CAST(settings.value AS BIGINT) <= $3";
+        let taken = on_pool!(self, pool => sqlx::query(SQL)
+            .bind(key)
+            .bind(now.to_string())
+            .bind(now - every)
+            .execute(pool)
+            .await?
+            .rows_affected());
+        Ok(taken == 1)
+    }
+
     /// The stored value of `key`, storing `value` first if there is none:
     /// of two processes starting at once, both end up with the first one's.
     pub async fn setting_or_insert(&self, key: &str, value: &str) -> Result<String, StoreError> {

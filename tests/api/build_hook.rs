@@ -226,7 +226,75 @@ async fn two_processes_send_a_change_once(backend: Backend) {
     assert_eq!(delivery.pending, 0);
 }
 
+async fn one_process_takes_each_check(backend: Backend) {
+    let world = World::new(backend).await;
+    let hook = hook().await;
+    let one = spawn(&world, &hook, &[]).await;
+    let two = spawn(&world, &hook, &[]).await;
+    world.add_instagram_account(&one, "studio", 3).await;
+    two.reload().await.unwrap();
+
+    // Two checks due at once, in two processes with caches of their own.
+    tokio::join!(one.refresher_pass(), two.refresher_pass());
+    world.clock.advance(Duration::minutes(6));
+    tokio::join!(one.refresher_pass(), two.refresher_pass());
+
+    assert_eq!(world.fake.calls("/me/media"), 2, "one read per check");
+}
+
+/// A body as the hook received it, with its `X-Signature-256`.
+type Signed = (Option<String>, Vec<u8>);
+
+async fn the_body_is_signed_with_the_webhook_secret(backend: Backend) {
+    use hmac::{KeyInit, Mac};
+    use warp::Filter;
+    // A hook that keeps each body with its signature header.
+    let seen: Arc<Mutex<Vec<Signed>>> = Arc::default();
+    let record = seen.clone();
+    let route = warp::post()
+        .and(warp::header::optional::<String>("x-signature-256"))
+        .and(warp::body::bytes())
+        .map(move |signature: Option<String>, body: bytes::Bytes| {
+            record.lock().unwrap().push((signature, body.to_vec()));
+            "ok"
+        });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hooks/abc", listener.local_addr().unwrap());
+    tokio::spawn(warp::serve(route).incoming(listener).run());
+    let world = World::new(backend).await;
+    let sink = Hook {
+        url,
+        seen: Arc::default(),
+        answer: Arc::new(Mutex::new(200)),
+    };
+    let app = spawn(&world, &sink, &[]).await;
+    let user = world.add_instagram_account(&app, "studio", 3).await;
+    app.refresher_pass().await;
+    world.fake.add_post(&user, MediaType::Image, Some("new"));
+    world.clock.advance(Duration::minutes(6));
+    app.refresher_pass().await;
+
+    let deadline = Instant::now() + StdDuration::from_secs(10);
+    while seen.lock().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "nothing was delivered");
+        tokio::time::sleep(StdDuration::from_millis(10)).await;
+    }
+    let got = seen.lock().unwrap().clone();
+    assert_eq!(got.len(), 1);
+    let (signature, body) = &got[0];
+    let hex = signature
+        .as_deref()
+        .unwrap()
+        .strip_prefix("sha256=")
+        .unwrap();
+    let mut mac = <hmac::Hmac<sha2::Sha256>>::new_from_slice(b"build-hook-test-secret").unwrap();
+    mac.update(body);
+    mac.verify_slice(&hex::decode(hex).unwrap()).unwrap();
+}
+
 on_both_backends!(
+    one_process_takes_each_check,
+    the_body_is_signed_with_the_webhook_secret,
     new_posts_start_one_build_and_the_first_posts_none,
     a_visitors_refresh_notices_new_posts_too,
     removed_posts_and_token_changes_when_asked,

@@ -118,7 +118,7 @@ impl Rendered {
     pub(super) fn answer(&self, now: DateTime<Utc>, ttl: Duration) -> Answer {
         Answer::kept(
             self.body.clone(),
-            self.body_version,
+            self.body_version.clone(),
             self.fetched_at,
             false,
             now,
@@ -200,7 +200,7 @@ impl Answers {
             version,
             pages,
             body: answer.body.clone(),
-            body_version: answer.version,
+            body_version: answer.version.clone(),
             fetched_at: answer.fetched_at,
         };
         let weight = rendered.weight();

@@ -302,14 +302,15 @@ impl Answer {
     }
 
     /// The `ETag` of the answer in the form `suffix` names (`""` for the
-    /// JSON itself, `"html"` or `"rss"` for what is rendered from it).
-    pub fn etag(&self, suffix: &str) -> String {
-        let hex = self.version.hex();
+    /// JSON itself, kept whole: no work per request; `"html"` or `"rss"`
+    /// for what is rendered from it).
+    pub fn etag(&self, suffix: &str) -> Bytes {
+        let tag = &self.version.0;
         if suffix.is_empty() {
-            format!("\"{hex}\"")
-        } else {
-            format!("\"{hex}-{suffix}\"")
+            return tag.clone();
         }
+        let hex = String::from_utf8_lossy(&tag[1..tag.len() - 1]);
+        Bytes::from(format!("\"{hex}-{suffix}\""))
     }
 
     pub fn age(&self, now: DateTime<Utc>) -> Duration {
@@ -317,22 +318,17 @@ impl Answer {
     }
 }
 
-/// A body's version: the first 12 bytes of its SHA-256, so every process
-/// that renders the same answer names it alike.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Version([u8; 12]);
+/// A body's version, as its `ETag`: the first 12 bytes of its SHA-256 in
+/// hex, quoted, so every process that renders the same answer names it
+/// alike.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Version(Bytes);
 
 impl Version {
     fn of(body: &[u8]) -> Version {
         use sha2::{Digest, Sha256};
         let digest = Sha256::digest(body);
-        let mut first = [0; 12];
-        first.copy_from_slice(&digest[..12]);
-        Version(first)
-    }
-
-    fn hex(&self) -> String {
-        hex::encode(self.0)
+        Version(Bytes::from(format!("\"{}\"", hex::encode(&digest[..12]))))
     }
 }
 

@@ -144,7 +144,8 @@ pub(super) fn held(
     if_none_match: Option<&str>,
 ) -> Option<Response<Bytes>> {
     let given = if_none_match?;
-    if !etag_matches(given, &answer.etag(form.suffix())) {
+    let etag = answer.etag(form.suffix());
+    if !etag_matches(given, &String::from_utf8_lossy(&etag)) {
         return None;
     }
     let mut response = Response::new(Bytes::new());
@@ -161,7 +162,7 @@ pub(super) fn freshness_headers(
     now: chrono::DateTime<chrono::Utc>,
     headers: &mut HeaderMap,
 ) {
-    if let Ok(etag) = HeaderValue::from_str(&answer.etag(form.suffix())) {
+    if let Ok(etag) = HeaderValue::from_maybe_shared(answer.etag(form.suffix())) {
         headers.insert(header::ETAG, etag);
     }
     headers.insert(

@@ -284,11 +284,7 @@ impl Harness {
     /// has been asked to.
     async fn mirror_settled(&self) {
         let app = self.app.as_ref().expect("the agent runs");
-        let deadline = Instant::now() + StdDuration::from_secs(60);
-        while app.mirror.busy() {
-            assert!(Instant::now() < deadline, "the mirror never settled");
-            tokio::time::sleep(StdDuration::from_millis(20)).await;
-        }
+        app.mirror_settled().await;
     }
 
     /// Stops the agent and starts it again on the same database and address.

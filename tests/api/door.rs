@@ -38,11 +38,7 @@ async fn every_public_url_is_counted_under_its_route_refusals_included() {
     let (_world, app) = world().await;
     let feed = app.get_from("/feed.json", Some(ORIGIN)).await;
     assert_eq!(feed.status(), StatusCode::OK);
-    let deadline = std::time::Instant::now() + StdDuration::from_secs(60);
-    while app.mirror.busy() {
-        assert!(std::time::Instant::now() < deadline, "never mirrored");
-        tokio::time::sleep(StdDuration::from_millis(20)).await;
-    }
+    app.mirror_settled().await;
     let feed = app.get_from("/feed.json", Some(ORIGIN)).await;
     let body: serde_json::Value = feed.json().await.unwrap();
     let src = body["data"][0]["mirror"]["src"].as_str().expect("mirrored");

@@ -4,14 +4,11 @@
 //! nothing fetched off MEDIA_CDN_HOSTS, and everything still served after
 //! a restart with the CDN stopped.
 
-use std::time::{Duration as StdDuration, Instant};
-
 use chrono::Duration;
 use fake_graph::{CdnImage, FakeCdn, FakeMedia, Fault, MediaType};
 use futures_util::future::join_all;
 use reqwest::StatusCode;
 use serde_json::Value;
-use token_agent::app::App;
 
 use crate::common::logs::Logs;
 use crate::common::{Backend, TestApp, World};
@@ -37,15 +34,6 @@ async fn setup(backend: Backend, extra: &[(&str, &str)]) -> Setup {
     Setup { world, app }
 }
 
-/// Waits until the mirror's background work is done, within a deadline.
-async fn settled(app: &App) {
-    let deadline = Instant::now() + StdDuration::from_secs(60);
-    while app.mirror.busy() {
-        assert!(Instant::now() < deadline, "the mirror never settled");
-        tokio::time::sleep(StdDuration::from_millis(20)).await;
-    }
-}
-
 impl Setup {
     async fn get(&self, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
         let mut request = self.app.http.get(self.app.url(path));
@@ -65,7 +53,7 @@ impl Setup {
     /// The feed, once its images have been mirrored.
     async fn mirrored_feed(&self) -> Vec<Value> {
         self.feed().await;
-        settled(&self.app).await;
+        self.app.mirror_settled().await;
         self.feed().await
     }
 
@@ -213,7 +201,7 @@ async fn images_appear_after_a_fetch_and_media_serves_them(backend: Backend) {
 async fn each_image_is_fetched_once_however_many_requests_race(backend: Backend) {
     let s = setup(backend, &[]).await;
     let answers = join_all((0..20).map(|_| s.feed())).await;
-    settled(&s.app).await;
+    s.app.mirror_settled().await;
     let items = &answers[0];
     let images: usize = items[..6]
         .iter()
@@ -226,7 +214,7 @@ async fn each_image_is_fetched_once_however_many_requests_race(backend: Backend)
     // Later fetches of the first page download nothing already stored.
     s.expire_page();
     join_all((0..5).map(|_| s.feed())).await;
-    settled(&s.app).await;
+    s.app.mirror_settled().await;
     assert_eq!(s.world.fake.cdn().requests(), images);
     assert_eq!(dressed(&s.feed().await).len(), 6);
 }
@@ -319,7 +307,7 @@ async fn the_oldest_posts_make_room_within_mirror_max_mb(backend: Backend) {
     let calls = s.world.fake.cdn().requests();
     s.expire_page();
     s.feed().await;
-    settled(&s.app).await;
+    s.app.mirror_settled().await;
     assert_eq!(s.world.fake.cdn().requests(), calls);
 }
 
@@ -349,7 +337,7 @@ async fn a_deleted_or_pushed_out_post_leaves_the_mirror_at_the_next_fetch(backen
         StatusCode::NOT_FOUND
     );
     assert!(items.iter().all(|i| i["id"] != deleted.as_str()));
-    settled(&s.app).await;
+    s.app.mirror_settled().await;
     let stored = s.app.store.mirror_index_of("default").await.unwrap();
     assert!(
         stored
@@ -452,7 +440,7 @@ async fn images_survive_a_restart_with_the_cdn_stopped(backend: Backend) {
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(decoded_width(&res.bytes().await.unwrap()), 640);
     let items = s.feed().await;
-    settled(&s.app).await;
+    s.app.mirror_settled().await;
     assert_eq!(dressed(&items).len(), 6, "feed.json still carries mirror");
     let cdn = s
         .app
@@ -590,7 +578,7 @@ async fn bad_images_are_skipped_and_the_feed_keeps_instagrams_urls(backend: Back
         fake.answer(name, answer);
     }
     let before = s.feed().await;
-    settled(&s.app).await;
+    s.app.mirror_settled().await;
     let after = s.feed().await;
 
     let media_urls =

@@ -56,11 +56,7 @@ async fn trial_reels_are_left_out_without_costing_a_visitor_posts(backend: Backe
     }));
     assert!(ids.iter().all(|id| !trials.contains(id)));
     // Nor are their images copied.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while app.mirror.busy() {
-        assert!(std::time::Instant::now() < deadline, "never mirrored");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    app.mirror_settled().await;
     assert!(app.mirror.covers("studio", &grid[0]));
     for trial in &trials {
         assert!(!app.mirror.covers("studio", trial), "{trial}");

@@ -5,8 +5,6 @@
 //! feed answer carries an `ETag` per form (JSON, HTML, RSS) and a repeat
 //! visitor's `If-None-Match` gets a 304 without the body.
 
-use std::time::{Duration as StdDuration, Instant};
-
 use chrono::Duration;
 use fake_graph::{FakeUser, MediaType};
 use reqwest::StatusCode;
@@ -25,14 +23,6 @@ async fn with_posts(backend: Backend, posts: usize) -> (World, TestApp, FakeUser
     (world, app, user)
 }
 
-async fn settle(app: &TestApp) {
-    let deadline = Instant::now() + StdDuration::from_secs(60);
-    while app.mirror.busy() {
-        assert!(Instant::now() < deadline, "the mirror never settled");
-        tokio::time::sleep(StdDuration::from_millis(20)).await;
-    }
-}
-
 /// The RSS document at `path`, as a reader fetches it: no Origin, no Referer.
 async fn read_as_a_reader(app: &TestApp, path: &str) -> String {
     let res = app.get_with(path, &[]).await;
@@ -49,7 +39,7 @@ async fn a_feed_reader_gets_the_posts_and_their_copies(backend: Backend) {
     let (world, app, _) = with_posts(backend, 6).await;
     let (status, feed) = app.json("/feed.json?account=studio").await;
     assert_eq!(status, StatusCode::OK);
-    settle(&app).await;
+    app.mirror_settled().await;
     let calls = world.fake.calls("/me/media");
 
     // Act
@@ -105,7 +95,7 @@ async fn a_feed_reader_gets_the_posts_and_their_copies(backend: Backend) {
 async fn a_site_not_in_the_list_is_refused_even_for_rss(backend: Backend) {
     let (_world, app, _) = with_posts(backend, 3).await;
     app.json("/feed.json?account=studio").await;
-    settle(&app).await;
+    app.mirror_settled().await;
     let (_, feed) = app.json("/feed.json?account=studio").await;
     let image = local(feed["data"][0]["mirror"]["src"].as_str().unwrap());
 

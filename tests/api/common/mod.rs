@@ -438,6 +438,19 @@ impl TestApp {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// Waits, within a deadline, until the mirror has copied every image it
+    /// has been asked to.
+    pub async fn mirror_settled(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while self.mirror.busy() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the mirror never settled"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// Runs one pass of the refresher's loop (reload, due refreshes,
     /// Facebook checks, warnings) and waits for it.
     pub async fn refresher_pass(&self) {
